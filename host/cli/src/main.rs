@@ -1,0 +1,68 @@
+//! The `n8n-work` binary: command-line parsing, configuration and wiring.
+//! The work itself lives in the library crates (`n8n-work-runtime`, ...).
+
+mod node;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// n8n-work: workflow automation where every node is a sandboxed
+/// WebAssembly component.
+#[derive(Debug, Parser)]
+#[command(name = "n8n-work", version, about, long_about = None)]
+struct Cli {
+    /// Where n8n-work keeps its data (compiled components, and later the
+    /// database).
+    #[arg(
+        long,
+        global = true,
+        env = "N8N_WORK_DATA_DIR",
+        default_value = "./n8n-work-data"
+    )]
+    data_dir: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run or inspect a single node component.
+    #[command(subcommand)]
+    Node(node::NodeCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("N8N_WORK_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Node(command) => node::run(command, &cli.data_dir).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -46,6 +46,8 @@
 pub mod binary;
 mod context;
 mod error;
+#[cfg(all(feature = "harness", not(target_arch = "wasm32")))]
+pub mod harness;
 mod host;
 pub mod http;
 mod item;

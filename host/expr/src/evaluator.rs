@@ -1,0 +1,479 @@
+//! The sandboxed JavaScript engine that evaluates templates.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use boa_engine::context::HostHooks;
+use boa_engine::module::IdleModuleLoader;
+use boa_engine::object::builtins::JsPromise;
+use boa_engine::realm::Realm;
+use boa_engine::script::Script;
+use boa_engine::{Context, JsError, JsNativeError, JsResult, JsString, JsValue, Source, js_string};
+use serde_json::Value;
+
+use crate::convert::{self, OutputError};
+use crate::template::{Expression, Part, Template};
+use crate::{ExprContext, ExprError};
+
+const PRELUDE: &str = include_str!("prelude.js");
+const SEAL: &str = include_str!("seal.js");
+/// Compiled expressions kept per evaluator before the cache is emptied.
+const SCRIPT_CACHE_LIMIT: usize = 4096;
+/// Engine cost units run between two budget checks.
+const BUDGET_SLICE: u32 = 4096;
+
+/// Bounds on one evaluation.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Engine cost units (roughly bytecode instructions) one expression may run.
+    pub instructions: u64,
+    /// Loop iterations allowed in one function call.
+    pub loop_iterations: u64,
+    /// Nested function calls allowed.
+    pub recursion: usize,
+    /// Bytes the JSON result may take, and characters a string may grow to.
+    pub output_bytes: usize,
+    /// Nesting depth allowed in input data and in the result.
+    pub depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            instructions: 4_000_000,
+            loop_iterations: 100_000,
+            recursion: 256,
+            output_bytes: 8 << 20,
+            depth: 100,
+        }
+    }
+}
+
+/// Evaluates [`Template`]s in a JavaScript engine with no host bindings.
+///
+/// One evaluator owns one engine: it is built once (prelude installed,
+/// intrinsics frozen) and reused for every item of a batch. It is not `Send`;
+/// make one per worker thread.
+pub struct Evaluator {
+    context: Context,
+    limits: Limits,
+    scripts: HashMap<String, Script>,
+    /// Context globals set by the previous evaluation, so stale data is cleared.
+    set_mask: u8,
+}
+
+impl std::fmt::Debug for Evaluator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Evaluator")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Host hooks that refuse to turn strings into code (`eval`, `Function(...)`).
+struct SealedHooks;
+
+impl HostHooks for SealedHooks {
+    fn ensure_can_compile_strings(
+        &self,
+        _realm: Realm,
+        _parameters: &[JsString],
+        _body: &JsString,
+        _direct: bool,
+        _context: &mut Context,
+    ) -> JsResult<()> {
+        Err(JsNativeError::eval()
+            .with_message("code generation from strings is disabled in expressions")
+            .into())
+    }
+}
+
+// Which context globals an expression mentions; unused ones are not converted.
+const USES_INPUT: u8 = 1;
+const USES_NODES: u8 = 1 << 1;
+const USES_EXECUTION: u8 = 1 << 2;
+const USES_WORKFLOW: u8 = 1 << 3;
+const USES_VARS: u8 = 1 << 4;
+const USES_NOW: u8 = 1 << 5;
+
+fn uses(source: &str) -> u8 {
+    let mut mask = 0;
+    let has = |s: &str| source.contains(s);
+    if has("$input") {
+        mask |= USES_INPUT;
+    }
+    if has("$node")
+        || source
+            .match_indices('$')
+            .any(|(i, _)| source[i + 1..].trim_start().starts_with('('))
+    {
+        mask |= USES_NODES;
+    }
+    if has("$execution") {
+        mask |= USES_EXECUTION;
+    }
+    if has("$workflow") {
+        mask |= USES_WORKFLOW;
+    }
+    if has("$vars") {
+        mask |= USES_VARS;
+    }
+    if has("$now") || has("$today") || has("DateTime") {
+        mask |= USES_NOW;
+    }
+    mask
+}
+
+/// Wraps an expression so that it runs in strict mode with `this` undefined.
+/// The expression starts on line 2, column 1.
+fn wrap(source: &str) -> String {
+    format!("(function () {{ \"use strict\"; return (\n{source}\n); }})()")
+}
+
+impl Evaluator {
+    /// Builds an engine with the n8n prelude installed and every path to
+    /// code generation removed.
+    pub fn new(limits: Limits) -> Result<Evaluator, ExprError> {
+        let context = build_context(&limits)?;
+        Ok(Evaluator {
+            context,
+            limits,
+            scripts: HashMap::new(),
+            set_mask: 0,
+        })
+    }
+
+    /// The limits this evaluator enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Evaluates `template` against `data`.
+    ///
+    /// A template that is exactly one `{{ }}` yields the expression's JSON
+    /// value; any other template yields a string.
+    pub fn eval(&mut self, template: &Template, data: &ExprContext) -> Result<Value, ExprError> {
+        if let Some(expr) = template.single_expression() {
+            return Ok(self.eval_expression(expr, data)?.unwrap_or(Value::Null));
+        }
+        let mut out = String::new();
+        for part in template.parts() {
+            match part {
+                Part::Literal(s) => out.push_str(s),
+                Part::Expression(expr) => match self.eval_expression(expr, data)? {
+                    None | Some(Value::Null) => {}
+                    Some(Value::String(s)) => out.push_str(&s),
+                    Some(v) => out.push_str(&v.to_string()),
+                },
+            }
+            if out.len() > self.limits.output_bytes {
+                return Err(ExprError::OutputTooLarge {
+                    expr: template_source(template),
+                    limit: self.limits.output_bytes,
+                    depth: self.limits.depth,
+                });
+            }
+        }
+        Ok(Value::String(out))
+    }
+
+    fn eval_expression(
+        &mut self,
+        expr: &Expression,
+        data: &ExprContext,
+    ) -> Result<Option<Value>, ExprError> {
+        let mask = uses(&expr.source);
+        self.bind(mask, data)
+            .map_err(|e| self.runtime_error(expr, &e))?
+            .map_or(Ok(()), Err)?;
+        let script = self.script(expr)?;
+        let result = match run_budgeted(&script, &mut self.context, self.limits.instructions) {
+            Some(r) => r,
+            None => {
+                // The run was cut off mid-instruction: the VM's stacks are not
+                // unwound, so the engine is rebuilt before the next evaluation.
+                self.context = build_context(&self.limits)?;
+                self.scripts.clear();
+                self.set_mask = 0;
+                return Err(ExprError::Budget {
+                    expr: expr.source.clone(),
+                    what: "instruction",
+                    limit: self.limits.instructions,
+                });
+            }
+        };
+        let value = result.map_err(|e| self.runtime_error(expr, &e))?;
+        if let Some(obj) = value.as_object()
+            && JsPromise::from_object(obj).is_ok()
+        {
+            return Err(ExprError::Runtime {
+                expr: expr.source.clone(),
+                message:
+                    "the expression returned a Promise; expressions cannot wait for async work"
+                        .into(),
+                line: None,
+                column: None,
+            });
+        }
+        let mut budget = self.limits.output_bytes;
+        match convert::to_json(&value, &mut self.context, self.limits.depth, &mut budget) {
+            Ok(v) => Ok(v),
+            Err(OutputError::TooLarge) => Err(ExprError::OutputTooLarge {
+                expr: expr.source.clone(),
+                limit: self.limits.output_bytes,
+                depth: self.limits.depth,
+            }),
+            Err(OutputError::Js(e)) => Err(self.runtime_error(expr, &e)),
+        }
+    }
+
+    /// Sets the context globals the expression uses and clears the ones a
+    /// previous expression set. The outer error is the engine's; the inner
+    /// one is input that is too deep.
+    fn bind(&mut self, mask: u8, data: &ExprContext) -> JsResult<Option<ExprError>> {
+        let depth = self.limits.depth;
+        let ctx = &mut self.context;
+        let global = ctx.global_object();
+        let set = |name: JsString, value: JsValue, ctx: &mut Context| -> JsResult<()> {
+            global.set(name, value, true, ctx).map(|_| ())
+        };
+        let json = |name: &'static str,
+                    v: &Value,
+                    ctx: &mut Context|
+         -> JsResult<Result<JsValue, ExprError>> {
+            if convert::depth_exceeds(v, depth) {
+                return Ok(Err(ExprError::InputTooDeep { name, limit: depth }));
+            }
+            JsValue::from_json(v, ctx).map(Ok)
+        };
+        macro_rules! try_input {
+            ($e:expr) => {
+                match $e? {
+                    Ok(v) => v,
+                    Err(e) => return Ok(Some(e)),
+                }
+            };
+        }
+        let v = try_input!(json("$json", &data.json, ctx));
+        set(js_string!("$json"), v, ctx)?;
+        let index = u32::try_from(data.item_index).map_or(JsValue::new(f64::MAX), JsValue::new);
+        set(js_string!("$itemIndex"), index, ctx)?;
+        for bit in [
+            USES_INPUT,
+            USES_NODES,
+            USES_EXECUTION,
+            USES_WORKFLOW,
+            USES_VARS,
+            USES_NOW,
+        ] {
+            if (mask | self.set_mask) & bit == 0 {
+                continue;
+            }
+            let used = mask & bit != 0;
+            let (name, value) = match bit {
+                USES_INPUT => (
+                    js_string!("__inputItems"),
+                    if used {
+                        try_input!(json("$input", &Value::Array(data.input_items.clone()), ctx))
+                    } else {
+                        JsValue::undefined()
+                    },
+                ),
+                USES_NODES => (
+                    js_string!("__nodes"),
+                    if used {
+                        let nodes: serde_json::Map<String, Value> = data
+                            .nodes
+                            .iter()
+                            .map(|(k, v)| (k.clone(), Value::Array(v.clone())))
+                            .collect();
+                        try_input!(json("$node", &Value::Object(nodes), ctx))
+                    } else {
+                        JsValue::undefined()
+                    },
+                ),
+                USES_EXECUTION => (
+                    js_string!("$execution"),
+                    if used {
+                        try_input!(json(
+                            "$execution",
+                            &serde_json::json!({ "id": data.execution_id }),
+                            ctx
+                        ))
+                    } else {
+                        JsValue::undefined()
+                    },
+                ),
+                USES_WORKFLOW => (
+                    js_string!("$workflow"),
+                    if used {
+                        let w = serde_json::json!({ "id": data.workflow.id, "name": data.workflow.name });
+                        try_input!(json("$workflow", &w, ctx))
+                    } else {
+                        JsValue::undefined()
+                    },
+                ),
+                USES_VARS => (
+                    js_string!("$vars"),
+                    if used {
+                        try_input!(json(
+                            "$vars",
+                            &serde_json::to_value(&data.vars).unwrap_or_default(),
+                            ctx
+                        ))
+                    } else {
+                        JsValue::undefined()
+                    },
+                ),
+                _ => (
+                    js_string!("__nowMillis"),
+                    if used {
+                        #[allow(clippy::cast_precision_loss)]
+                        JsValue::new(data.now_millis as f64)
+                    } else {
+                        JsValue::undefined()
+                    },
+                ),
+            };
+            set(name, value, ctx)?;
+        }
+        self.set_mask = mask;
+        Ok(None)
+    }
+
+    fn script(&mut self, expr: &Expression) -> Result<Script, ExprError> {
+        if let Some(s) = self.scripts.get(&expr.source) {
+            return Ok(s.clone());
+        }
+        let wrapped = wrap(&expr.source);
+        let script = Script::parse(
+            Source::from_bytes(wrapped.as_bytes()),
+            None,
+            &mut self.context,
+        )
+        .map_err(|e| syntax_error(expr, &e))?;
+        if self.scripts.len() >= SCRIPT_CACHE_LIMIT {
+            self.scripts.clear();
+        }
+        self.scripts.insert(expr.source.clone(), script.clone());
+        Ok(script)
+    }
+
+    fn runtime_error(&mut self, expr: &Expression, err: &JsError) -> ExprError {
+        if let Some(native) = err.as_native()
+            && native.is_runtime_limit()
+        {
+            let (what, limit) = if native.message().contains("recursi") {
+                ("recursion", self.limits.recursion as u64)
+            } else if native.message().contains("loop") {
+                ("loop iteration", self.limits.loop_iterations)
+            } else {
+                ("stack size", STACK_SIZE as u64)
+            };
+            return ExprError::Budget {
+                expr: expr.source.clone(),
+                what,
+                limit,
+            };
+        }
+        let message = match err.try_native(&mut self.context) {
+            Ok(native) => native.to_string(),
+            Err(_) => err.to_string(),
+        };
+        // boa's frame positions for runtime errors do not map reliably onto
+        // the wrapped source yet, so only syntax errors carry a position.
+        ExprError::Runtime {
+            expr: expr.source.clone(),
+            message,
+            line: None,
+            column: None,
+        }
+    }
+}
+
+/// Value-stack slots one evaluation may use.
+const STACK_SIZE: usize = 10 * 1024;
+
+fn build_context(limits: &Limits) -> Result<Context, ExprError> {
+    let engine = |e: JsError| ExprError::Engine(e.to_string());
+    let mut context = Context::builder()
+        .host_hooks(Rc::new(SealedHooks))
+        .module_loader(Rc::new(IdleModuleLoader))
+        .build()
+        .map_err(engine)?;
+    context.strict(true);
+    let rt = context.runtime_limits_mut();
+    rt.set_loop_iteration_limit(limits.loop_iterations);
+    rt.set_recursion_limit(limits.recursion);
+    rt.set_stack_size_limit(STACK_SIZE);
+    let max_len = u32::try_from(limits.output_bytes).unwrap_or(u32::MAX);
+    context
+        .global_object()
+        .set(js_string!("__maxStringLength"), max_len, true, &mut context)
+        .map_err(engine)?;
+    context.eval(Source::from_bytes(PRELUDE)).map_err(engine)?;
+    context.eval(Source::from_bytes(SEAL)).map_err(engine)?;
+    Ok(context)
+}
+
+/// Runs `script`, stopping it once it has spent `budget` cost units.
+/// `None` means the budget ran out.
+fn run_budgeted(script: &Script, context: &mut Context, budget: u64) -> Option<JsResult<JsValue>> {
+    let mut future = std::pin::pin!(script.evaluate_async_with_budget(context, BUDGET_SLICE));
+    let mut cx = std::task::Context::from_waker(Waker::noop());
+    let mut spent = 0u64;
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(r) => return Some(r),
+            Poll::Pending => {
+                spent += u64::from(BUDGET_SLICE);
+                if spent >= budget {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+fn syntax_error(expr: &Expression, err: &JsError) -> ExprError {
+    let text = err.to_string();
+    let (line, column) = err_position(&text);
+    ExprError::Syntax {
+        expr: expr.source.clone(),
+        line: line.unwrap_or(1),
+        column: column.unwrap_or(1),
+        message: text,
+    }
+}
+
+/// Finds "line L, col C" (or "L:C") in an engine message and maps it from
+/// the wrapped source back to the expression (which starts on line 2).
+fn err_position(text: &str) -> (Option<u32>, Option<u32>) {
+    let nums: Vec<u32> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let idx = text.find("line ").or_else(|| text.find(':'));
+    if idx.is_none() || nums.len() < 2 {
+        return (None, None);
+    }
+    let (line, column) = (nums[nums.len() - 2], nums[nums.len() - 1]);
+    if line < 2 {
+        return (Some(1), Some(1));
+    }
+    (Some(line - 1), Some(column))
+}
+
+fn template_source(template: &Template) -> String {
+    template
+        .parts()
+        .iter()
+        .map(|p| match p {
+            Part::Literal(s) => s.clone(),
+            Part::Expression(e) => format!("{{{{ {} }}}}", e.source),
+        })
+        .collect()
+}

@@ -1,0 +1,240 @@
+// Installed once per Evaluator, before the intrinsics are frozen.
+(function () {
+  "use strict";
+  const G = globalThis;
+  const MAX = G.__maxStringLength;
+  const def = (proto, name, fn) =>
+    Object.defineProperty(proto, name, { value: fn, writable: false, enumerable: false, configurable: false });
+
+  // Capped amplifiers: the native versions allocate before any budget can stop them.
+  const nativeRepeat = String.prototype.repeat;
+  def(String.prototype, "repeat", function (n) {
+    const s = String(this);
+    if (s.length * Number(n) > MAX) throw new RangeError("repeat: result longer than the output limit of " + MAX + " characters");
+    return nativeRepeat.call(s, n);
+  });
+  for (const name of ["padStart", "padEnd"]) {
+    const nativePad = String.prototype[name];
+    def(String.prototype, name, function (n, fill) {
+      if (Number(n) > MAX) throw new RangeError(name + ": result longer than the output limit of " + MAX + " characters");
+      return nativePad.call(String(this), n, fill);
+    });
+  }
+  const nativeFill = Array.prototype.fill;
+  def(Array.prototype, "fill", function (...args) {
+    if (this.length > MAX) throw new RangeError("fill: array longer than the limit of " + MAX);
+    return nativeFill.apply(this, args);
+  });
+  const nativeJoin = Array.prototype.join;
+  def(Array.prototype, "join", function (sep) {
+    if (this.length > MAX) throw new RangeError("join: array longer than the limit of " + MAX);
+    return nativeJoin.call(this, sep);
+  });
+  const nativeFrom = Array.from;
+  def(Array, "from", function (src, fn) {
+    if (src != null && Number(src.length) > MAX) throw new RangeError("Array.from: length above the limit of " + MAX);
+    if (typeof fn !== "function") return nativeFrom.call(Array, src);
+    const out = [];
+    let i = 0;
+    for (const v of nativeFrom.call(Array, src)) { out.push(fn(v, i)); i++; }
+    return out;
+  });
+
+  // Higher-order array methods in JS, so that callbacks run inside the
+  // instruction budget (a native caller would run them outside it).
+  const A = Array.prototype;
+  def(A, "map", function (fn) { const o = new Array(this.length); for (let i = 0; i < this.length; i++) if (i in this) o[i] = fn(this[i], i, this); return o; });
+  def(A, "filter", function (fn) { const o = []; for (let i = 0; i < this.length; i++) if (i in this && fn(this[i], i, this)) o.push(this[i]); return o; });
+  def(A, "forEach", function (fn) { for (let i = 0; i < this.length; i++) if (i in this) fn(this[i], i, this); });
+  def(A, "some", function (fn) { for (let i = 0; i < this.length; i++) if (i in this && fn(this[i], i, this)) return true; return false; });
+  def(A, "every", function (fn) { for (let i = 0; i < this.length; i++) if (i in this && !fn(this[i], i, this)) return false; return true; });
+  def(A, "find", function (fn) { for (let i = 0; i < this.length; i++) if (fn(this[i], i, this)) return this[i]; return undefined; });
+  def(A, "findIndex", function (fn) { for (let i = 0; i < this.length; i++) if (fn(this[i], i, this)) return i; return -1; });
+  def(A, "flatMap", function (fn) { const o = []; for (let i = 0; i < this.length; i++) { const r = fn(this[i], i, this); if (Array.isArray(r)) for (const x of r) o.push(x); else o.push(r); } return o; });
+  def(A, "reduce", function (fn, ...init) {
+    let i = 0, acc;
+    if (init.length) acc = init[0];
+    else { if (!this.length) throw new TypeError("reduce of empty array with no initial value"); acc = this[0]; i = 1; }
+    for (; i < this.length; i++) if (i in this) acc = fn(acc, this[i], i, this);
+    return acc;
+  });
+
+  // n8n helper extensions.
+  const S = String.prototype;
+  const words = (s) => String(s).replace(/([a-z0-9])([A-Z])/g, "$1 $2").split(/[^A-Za-z0-9]+/).filter((w) => w.length > 0);
+  def(S, "isEmpty", function () { return this.length === 0; });
+  def(S, "isNotEmpty", function () { return this.length > 0; });
+  def(S, "toTitleCase", function () { return String(this).toLowerCase().replace(/(^|\s)(\S)/g, (m, a, b) => a + b.toUpperCase()); });
+  def(S, "toSentenceCase", function () { const s = String(this).toLowerCase(); return s.charAt(0).toUpperCase() + s.slice(1); });
+  def(S, "toSnakeCase", function () { return words(this).map((w) => w.toLowerCase()).join("_"); });
+  def(S, "toKebabCase", function () { return words(this).map((w) => w.toLowerCase()).join("-"); });
+  def(S, "toCamelCase", function () { return words(this).map((w, i) => i ? w.charAt(0).toUpperCase() + w.slice(1).toLowerCase() : w.toLowerCase()).join(""); });
+  def(S, "extractEmail", function () { const m = /[\w.+-]+@[\w-]+(\.[\w-]+)+/.exec(this); return m ? m[0] : undefined; });
+  def(S, "extractUrl", function () { const m = /https?:\/\/[^\s"'<>]+/.exec(this); return m ? m[0] : undefined; });
+  def(S, "extractDomain", function () { const e = /@([\w-]+(\.[\w-]+)+)/.exec(this); if (e) return e[1]; const m = /^(?:https?:\/\/)?([^\/:?#\s]+)/.exec(this); return m ? m[1] : undefined; });
+  def(S, "isEmail", function () { return /^[\w.+-]+@[\w-]+(\.[\w-]+)+$/.test(this); });
+  def(S, "isUrl", function () { return /^https?:\/\/[^\s]+$/.test(this); });
+  def(S, "isNumeric", function () { return String(this).trim() !== "" && !isNaN(Number(this)); });
+  def(S, "toNumber", function () { return Number(this); });
+  def(S, "toInt", function () { return parseInt(this, 10); });
+  def(S, "toFloat", function () { return parseFloat(this); });
+  def(S, "toBoolean", function () { const s = String(this).trim().toLowerCase(); return !(s === "" || s === "false" || s === "0" || s === "no" || s === "off"); });
+  def(S, "removeTags", function () { return String(this).replace(/<[^>]*>/g, ""); });
+  def(S, "quote", function (q) { q = q === undefined ? '"' : q; return q + String(this).split(q).join("\\" + q) + q; });
+
+  def(A, "isEmpty", function () { return this.length === 0; });
+  def(A, "isNotEmpty", function () { return this.length > 0; });
+  def(A, "first", function () { return this[0]; });
+  def(A, "last", function () { return this[this.length - 1]; });
+  def(A, "compact", function () { return this.filter((v) => v !== null && v !== undefined && v !== "" && !(typeof v === "number" && isNaN(v))); });
+  def(A, "sum", function () { return this.reduce((a, b) => a + Number(b), 0); });
+  def(A, "min", function () { return this.length ? Math.min(...this) : undefined; });
+  def(A, "max", function () { return this.length ? Math.max(...this) : undefined; });
+  def(A, "average", function () { return this.length ? this.sum() / this.length : undefined; });
+  def(A, "pluck", function (...fields) {
+    return this.map((o) => {
+      if (o === null || typeof o !== "object") return undefined;
+      if (fields.length === 1) return o[fields[0]];
+      const r = {}; for (const f of fields) r[f] = o[f]; return r;
+    }).filter((v) => v !== undefined);
+  });
+  def(A, "unique", function (...fields) {
+    const seen = new Set(), out = [];
+    for (const v of this) {
+      const key = fields.length && v !== null && typeof v === "object"
+        ? JSON.stringify(fields.map((f) => v[f]))
+        : (v !== null && typeof v === "object" ? JSON.stringify(v) : typeof v + ":" + String(v));
+      if (!seen.has(key)) { seen.add(key); out.push(v); }
+    }
+    return out;
+  });
+  def(A, "chunk", function (n) { const o = []; for (let i = 0; i < this.length; i += n) o.push(this.slice(i, i + n)); return o; });
+  def(A, "removeDuplicates", A.unique);
+
+  const N = Number.prototype;
+  def(N, "round", function (d) { const f = Math.pow(10, d || 0); return Math.round(this * f) / f; });
+  def(N, "floor", function () { return Math.floor(this); });
+  def(N, "ceil", function () { return Math.ceil(this); });
+  def(N, "abs", function () { return Math.abs(this); });
+  def(N, "isEven", function () { return this % 2 === 0; });
+  def(N, "isOdd", function () { return Math.abs(this % 2) === 1; });
+  def(N, "isInteger", function () { return Number.isInteger(Number(this)); });
+  def(N, "toBoolean", function () { return Number(this) !== 0; });
+  def(N, "format", function () { return String(Number(this)); });
+
+  // A Luxon-like DateTime subset, in UTC (the workflow time zone is not modelled yet).
+  const UNITS = { years: "FullYear", year: "FullYear", months: "Month", month: "Month", weeks: "w", week: "w",
+    days: "Date", day: "Date", hours: "Hours", hour: "Hours", minutes: "Minutes", minute: "Minutes",
+    seconds: "Seconds", second: "Seconds", milliseconds: "Milliseconds", millisecond: "Milliseconds" };
+  const pad = (n, w) => String(n).padStart(w, "0");
+  const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+  const WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+  class DateTime {
+    constructor(ms) { this.ts = ms; Object.freeze(this); }
+    static now() { return new DateTime(G.__nowMillis); }
+    static fromMillis(ms) { return new DateTime(Number(ms)); }
+    static fromSeconds(s) { return new DateTime(Number(s) * 1000); }
+    static fromISO(s) { return new DateTime(Date.parse(String(s))); }
+    static fromJSDate(d) { return new DateTime(d.getTime()); }
+    get isValid() { return !isNaN(this.ts); }
+    get year() { return new Date(this.ts).getUTCFullYear(); }
+    get month() { return new Date(this.ts).getUTCMonth() + 1; }
+    get day() { return new Date(this.ts).getUTCDate(); }
+    get hour() { return new Date(this.ts).getUTCHours(); }
+    get minute() { return new Date(this.ts).getUTCMinutes(); }
+    get second() { return new Date(this.ts).getUTCSeconds(); }
+    get weekday() { return new Date(this.ts).getUTCDay() || 7; }
+    shift(obj, sign) {
+      const d = new Date(this.ts);
+      for (const k of Object.keys(obj)) {
+        const u = UNITS[k];
+        if (!u) throw new RangeError("DateTime: unknown unit `" + k + "`");
+        if (u === "w") d.setUTCDate(d.getUTCDate() + sign * 7 * obj[k]);
+        else d["setUTC" + u](d["getUTC" + u]() + sign * obj[k]);
+      }
+      return new DateTime(d.getTime());
+    }
+    plus(obj) { return this.shift(typeof obj === "number" ? { milliseconds: obj } : obj, 1); }
+    minus(obj) { return this.shift(typeof obj === "number" ? { milliseconds: obj } : obj, -1); }
+    startOf(unit) {
+      const d = new Date(this.ts);
+      switch (unit) {
+        case "year": d.setUTCMonth(0); // falls through
+        case "month": d.setUTCDate(1); // falls through
+        case "day": d.setUTCHours(0); // falls through
+        case "hour": d.setUTCMinutes(0); // falls through
+        case "minute": d.setUTCSeconds(0); // falls through
+        case "second": d.setUTCMilliseconds(0); break;
+        default: throw new RangeError("DateTime.startOf: unknown unit `" + unit + "`");
+      }
+      return new DateTime(d.getTime());
+    }
+    diff(other, unit) {
+      const ms = this.ts - other.ts;
+      const per = { milliseconds: 1, seconds: 1e3, minutes: 6e4, hours: 36e5, days: 864e5, weeks: 6048e5 }[unit || "milliseconds"];
+      return per ? ms / per : NaN;
+    }
+    toMillis() { return this.ts; }
+    toSeconds() { return this.ts / 1000; }
+    toJSDate() { return new Date(this.ts); }
+    toISO() { return new Date(this.ts).toISOString(); }
+    toISODate() { return this.toISO().slice(0, 10); }
+    toString() { return this.toISO(); }
+    toJSON() { return this.toISO(); }
+    valueOf() { return this.ts; }
+    toFormat(fmt) {
+      const d = new Date(this.ts);
+      const t = {
+        yyyy: pad(d.getUTCFullYear(), 4), yy: pad(d.getUTCFullYear() % 100, 2),
+        MMMM: MONTHS[d.getUTCMonth()], MMM: MONTHS[d.getUTCMonth()].slice(0, 3), MM: pad(d.getUTCMonth() + 1, 2), M: String(d.getUTCMonth() + 1),
+        LL: pad(d.getUTCMonth() + 1, 2),
+        dd: pad(d.getUTCDate(), 2), d: String(d.getUTCDate()),
+        EEEE: WEEKDAYS[d.getUTCDay()], EEE: WEEKDAYS[d.getUTCDay()].slice(0, 3),
+        HH: pad(d.getUTCHours(), 2), H: String(d.getUTCHours()),
+        hh: pad(d.getUTCHours() % 12 || 12, 2), h: String(d.getUTCHours() % 12 || 12), a: d.getUTCHours() < 12 ? "AM" : "PM",
+        mm: pad(d.getUTCMinutes(), 2), m: String(d.getUTCMinutes()),
+        ss: pad(d.getUTCSeconds(), 2), s: String(d.getUTCSeconds()),
+        SSS: pad(d.getUTCMilliseconds(), 3), X: String(Math.floor(this.ts / 1000)), x: String(this.ts),
+      };
+      return String(fmt).replace(/'([^']*)'|yyyy|yy|MMMM|MMM|MM|M|LL|dd|d|EEEE|EEE|HH|H|hh|h|a|mm|m|ss|s|SSS|X|x/g,
+        (tok, lit) => (lit !== undefined ? lit : t[tok]));
+    }
+  }
+  Object.freeze(DateTime.prototype);
+  Object.freeze(DateTime);
+  Object.defineProperty(G, "DateTime", { value: DateTime, writable: false, enumerable: false, configurable: false });
+
+  // Context accessors over the per-evaluation data the host sets.
+  const item = (json) => ({ json: json });
+  const nodeAccess = (name) => {
+    const nodes = G.__nodes;
+    if (!nodes || !Object.prototype.hasOwnProperty.call(nodes, name))
+      throw new ReferenceError("no node named `" + name + "` has run before this one");
+    const items = nodes[name];
+    const idx = G.$itemIndex;
+    return {
+      get item() { return item(items[idx] !== undefined ? items[idx] : items[0]); },
+      get json() { return (items[idx] !== undefined ? items[idx] : items[0]); },
+      first() { return item(items[0]); },
+      last() { return item(items[items.length - 1]); },
+      all() { return items.map(item); },
+      isExecuted: true,
+    };
+  };
+  Object.defineProperty(G, "$", { value: nodeAccess, writable: false, enumerable: false, configurable: false });
+  Object.defineProperty(G, "$node", {
+    value: new Proxy({}, { get: (t, name) => (typeof name === "string" ? nodeAccess(name) : undefined) }),
+    writable: false, enumerable: false, configurable: false,
+  });
+  Object.defineProperty(G, "$input", {
+    value: Object.freeze({
+      all() { return (G.__inputItems || []).map(item); },
+      first() { const a = G.__inputItems || []; return a.length ? item(a[0]) : undefined; },
+      last() { const a = G.__inputItems || []; return a.length ? item(a[a.length - 1]) : undefined; },
+      get item() { const a = G.__inputItems || []; return item(a[G.$itemIndex]); },
+    }),
+    writable: false, enumerable: false, configurable: false,
+  });
+  Object.defineProperty(G, "$now", { get: () => DateTime.now(), enumerable: false, configurable: false });
+  Object.defineProperty(G, "$today", { get: () => DateTime.now().startOf("day"), enumerable: false, configurable: false });
+})();

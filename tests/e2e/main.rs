@@ -1,0 +1,3 @@
+//! End-to-end tests: the real `n8n-work` binary, as a user runs it.
+
+mod node_cli;

@@ -142,18 +142,14 @@ impl log::Host for StepState {
 
 impl credentials::Host for StepState {
     async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, String>> {
-        Ok(match self.credentials.get(&name) {
-            Some(value) => Ok(value.to_string()),
-            None => {
-                let message = format!(
-                    "credential `{name}` is not granted to node `{}`; add it to the node's credentials",
-                    self.node
-                );
-                self.log
-                    .push(LogLevel::Warn, LogSource::Host, message.clone());
-                Err(message)
-            }
-        })
+        // A refusal is not logged here: nodes probe optional slots, and a
+        // node that needs the credential fails with this message anyway.
+        Ok(self.credentials.get(&name).map(|v| v.to_string()).ok_or_else(|| {
+            format!(
+                "credential `{name}` is not granted to node `{}`; add it to the node's credentials",
+                self.node
+            )
+        }))
     }
 }
 

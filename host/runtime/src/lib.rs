@@ -89,7 +89,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
             cache_dir: None,
-            max_instances: 1000,
+            max_instances: 256,
             max_memory_bytes: 1024 * 1024 * 1024,
             pooling: true,
             default_limits: StepLimits::default(),

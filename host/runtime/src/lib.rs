@@ -422,11 +422,6 @@ impl Runtime {
         };
         let fuel_left = store.get_fuel().unwrap_or(0);
         let state = store.into_data();
-        if let Err(e) = &result {
-            state
-                .log
-                .push(LogLevel::Error, LogSource::Host, e.to_string());
-        }
         StepReport {
             result,
             usage: StepUsage {

@@ -140,49 +140,38 @@ async fn node_describe_prints_the_spec() {
     }
 }
 
+/// Asserts a usage error (exit 2) whose message contains `needle`.
+async fn assert_usage_error(args: &[&str], allow_private: Option<&str>, needle: &str) {
+    let out = n8n_work(args, allow_private).await;
+    assert_eq!(out.status.code(), Some(2), "{args:?}");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(needle), "{args:?}: {stderr}");
+}
+
 #[tokio::test]
 async fn bad_invocations_name_the_input_and_the_fix() {
-    let out = n8n_work(&["node", "describe", "builtin:nope"], None).await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("builtin:http, builtin:slack"),
-        "{}",
-        text(&out.stderr)
-    );
-
-    let out = n8n_work(
+    assert_usage_error(
+        &["node", "describe", "builtin:nope"],
+        None,
+        "builtin:http, builtin:slack",
+    )
+    .await;
+    assert_usage_error(
         &["node", "run", "builtin:http", "--params", "{not json"],
         None,
+        "--params",
     )
     .await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("--params"),
-        "{}",
-        text(&out.stderr)
-    );
-
-    let out = n8n_work(
+    assert_usage_error(
         &["node", "run", "builtin:http", "--grant", "api.example.com"],
         None,
+        "the scheme is missing",
     )
     .await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("the scheme is missing"),
-        "{}",
-        text(&out.stderr)
-    );
-
-    let out = n8n_work(
+    assert_usage_error(
         &["node", "run", "builtin:http"],
         Some("127.0.0.1,localhost"),
+        "`localhost`",
     )
     .await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("`localhost`"),
-        "{}",
-        text(&out.stderr)
-    );
 }

@@ -37,6 +37,17 @@ pub struct NoWriter;
 struct Bare {
     table: ResourceTable,
     wasi: WasiCtx,
+    http: wasmtime_wasi_http::WasiHttpCtx,
+}
+
+impl wasmtime_wasi_http::WasiHttpView for Bare {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: Default::default(),
+        }
+    }
 }
 
 impl WasiView for Bare {
@@ -192,10 +203,7 @@ fn main() {
         credentials::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).unwrap();
         state::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).unwrap();
         binary::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).unwrap();
-        // wasi:http is left out of the bare host: the trivial node never calls it.
-        linker
-            .define_unknown_imports_as_traps(&component)
-            .expect("trap stubs for wasi:http");
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).expect("wasi:http");
         let pre =
             bare::NodePre::new(linker.instantiate_pre(&component).expect("pre")).expect("node pre");
         let ticker_engine = engine.clone();
@@ -225,6 +233,7 @@ fn main() {
                         Bare {
                             table: ResourceTable::new(),
                             wasi,
+                            http: Default::default(),
                         },
                     );
                     store.set_fuel(1_000_000_000).unwrap();

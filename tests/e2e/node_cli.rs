@@ -35,24 +35,28 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `node run builtin:http` against the test server's `/x`, with or without
+/// the grant for it, plus `extra` arguments.
+async fn run_http_node(
+    addr: SocketAddr,
+    grant: bool,
+    allow_private: Option<&str>,
+    extra: &[&str],
+) -> Output {
+    let params = json!({"url": format!("http://{addr}/x")}).to_string();
+    let origin = format!("http://{addr}");
+    let mut args = vec!["node", "run", "builtin:http", "--params", &params];
+    if grant {
+        args.extend(["--grant", origin.as_str()]);
+    }
+    args.extend(extra);
+    n8n_work(&args, allow_private).await
+}
+
 #[tokio::test]
 async fn node_run_with_a_grant_prints_the_response_as_items() {
     let addr = server().await;
-    let params = json!({"url": format!("http://{addr}/x")}).to_string();
-    let grant = format!("http://{addr}");
-    let out = n8n_work(
-        &[
-            "node",
-            "run",
-            "builtin:http",
-            "--params",
-            &params,
-            "--grant",
-            &grant,
-        ],
-        Some("127.0.0.1"),
-    )
-    .await;
+    let out = run_http_node(addr, true, Some("127.0.0.1"), &[]).await;
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let printed: Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
     assert_eq!(
@@ -64,12 +68,7 @@ async fn node_run_with_a_grant_prints_the_response_as_items() {
 #[tokio::test]
 async fn node_run_without_the_grant_is_refused_with_the_fix() {
     let addr = server().await;
-    let params = json!({"url": format!("http://{addr}/x")}).to_string();
-    let out = n8n_work(
-        &["node", "run", "builtin:http", "--params", &params],
-        Some("127.0.0.1"),
-    )
-    .await;
+    let out = run_http_node(addr, false, Some("127.0.0.1"), &[]).await;
     assert_eq!(out.status.code(), Some(1), "stdout: {}", text(&out.stdout));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("egress refused"), "{stderr}");
@@ -82,21 +81,7 @@ async fn node_run_without_the_grant_is_refused_with_the_fix() {
 #[tokio::test]
 async fn node_run_to_loopback_without_the_operator_allowlist_is_refused() {
     let addr = server().await;
-    let params = json!({"url": format!("http://{addr}/x")}).to_string();
-    let grant = format!("http://{addr}");
-    let out = n8n_work(
-        &[
-            "node",
-            "run",
-            "builtin:http",
-            "--params",
-            &params,
-            "--grant",
-            &grant,
-        ],
-        None,
-    )
-    .await;
+    let out = run_http_node(addr, true, None, &[]).await;
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("loopback"), "{stderr}");
@@ -106,22 +91,7 @@ async fn node_run_to_loopback_without_the_operator_allowlist_is_refused() {
 #[tokio::test]
 async fn node_run_report_includes_usage() {
     let addr = server().await;
-    let params = json!({"url": format!("http://{addr}/x")}).to_string();
-    let grant = format!("http://{addr}");
-    let out = n8n_work(
-        &[
-            "node",
-            "run",
-            "builtin:http",
-            "--params",
-            &params,
-            "--grant",
-            &grant,
-            "--report",
-        ],
-        Some("127.0.0.1"),
-    )
-    .await;
+    let out = run_http_node(addr, true, Some("127.0.0.1"), &["--report"]).await;
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["outcome"]["status"], "done");

@@ -170,25 +170,11 @@ pub enum StepOutcome {
     /// Poll again later.
     Pending {
         /// When to poll again.
-        #[serde(rename = "pollAfterMs", with = "duration_ms")]
+        #[serde(rename = "pollAfterMs", with = "crate::limits::millis")]
         poll_after: Duration,
         /// Opaque state to hand back in `resume`.
         state: Vec<u8>,
     },
-}
-
-mod duration_ms {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis() as u64)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
-    }
 }
 
 impl From<wit::BinaryRef> for BinaryRef {

@@ -1,3 +1,4 @@
 //! End-to-end tests: the real `n8n-work` binary, as a user runs it.
 
 mod node_cli;
+mod workflow_cli;

@@ -6,7 +6,8 @@
 //! `followRedirects`, `maxResponseBytes`) are documented in the JSON Schema
 //! its spec carries. The egress grant comes from the `url` parameter, and
 //! the optional `auth` credential adds a bearer token, basic auth or a
-//! header.
+//! header. Each request carries the step's `Idempotency-Key` unless the
+//! params set one.
 
 mod auth;
 mod params;
@@ -58,8 +59,15 @@ impl Node for HttpRequest {
         let several = inputs.len() > 1;
         let mut output = Vec::new();
         for (index, item) in inputs.into_iter().enumerate() {
-            let produced =
-                call(params, body.as_ref(), auth.as_ref(), &secrets, item).map_err(|mut err| {
+            // The same key on every retry and crash re-run of this request,
+            // so vendors that honour `Idempotency-Key` apply it once.
+            let key = if several {
+                format!("{}/{index}", ctx.idempotency_key)
+            } else {
+                ctx.idempotency_key.clone()
+            };
+            let produced = call(params, body.as_ref(), auth.as_ref(), &secrets, item, &key)
+                .map_err(|mut err| {
                     if several {
                         err.message = format!("item {index}: {}", err.message);
                     }
@@ -80,6 +88,7 @@ fn call(
     auth: Option<&Auth>,
     secrets: &[String],
     item: Option<&Item>,
+    idempotency_key: &str,
 ) -> Result<Vec<Item>, NodeError> {
     let mut request = Request::new(params.method.as_str(), params.url.as_str());
     for (name, value) in &params.query {
@@ -89,6 +98,14 @@ fn call(
     }
     for (name, value) in &params.headers {
         request = request.header(name, &header_value(name, value)?);
+    }
+    if !idempotency_key.is_empty()
+        && !params
+            .headers
+            .keys()
+            .any(|name| name.eq_ignore_ascii_case("idempotency-key"))
+    {
+        request = request.header("Idempotency-Key", idempotency_key);
     }
     if let Some(auth) = auth {
         request = auth.apply(request);

@@ -2,6 +2,7 @@
 //! The work itself lives in the library crates (`n8n-work-runtime`, ...).
 
 mod node;
+mod workflow;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +33,17 @@ enum Command {
     /// Run or inspect a single node component.
     #[command(subcommand)]
     Node(node::NodeCommand),
+    /// Run a workflow file to completion and print its final items.
+    Run(workflow::RunArgs),
+    /// Check workflow files.
+    #[command(subcommand)]
+    Workflow(workflow::WorkflowCommand),
+    /// Sign, verify, publish and pull plugins (signed OCI artifacts).
+    #[command(subcommand)]
+    Plugin(n8n_work_registry::cli::PluginCommand),
+    /// Run the OCI registry on its own.
+    #[command(subcommand)]
+    Registry(n8n_work_registry::cli::RegistryCommand),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +68,10 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Node(command) => node::run(command, &cli.data_dir).await,
+            Command::Run(args) => workflow::run(args, &cli.data_dir).await,
+            Command::Workflow(command) => workflow::workflow(command, &cli.data_dir).await,
+            Command::Plugin(command) => command.run(&cli.data_dir).await,
+            Command::Registry(command) => command.run(&cli.data_dir).await,
         }
     });
     match result {

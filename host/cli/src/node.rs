@@ -135,17 +135,7 @@ async fn run_step(args: RunArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
     }
     let input = read_json(&args.input).context("--input")?;
     let items = Item::list_from_value(input).map_err(|e| anyhow::anyhow!("--input: {e}"))?;
-    let mut credentials = BTreeMap::new();
-    for entry in &args.credentials {
-        let (name, json) = entry.split_once('=').with_context(|| {
-            format!(
-                "--credential `{entry}`: write it as NAME=JSON, such as auth='{{\"token\":\"…\"}}'"
-            )
-        })?;
-        let value: serde_json::Value = serde_json::from_str(json)
-            .with_context(|| format!("--credential `{name}`: the value is not valid JSON"))?;
-        credentials.insert(name.to_owned(), value);
-    }
+    let credentials = parse_credentials(&args.credentials)?;
     let grants = args
         .grants
         .iter()
@@ -232,7 +222,26 @@ fn format_log(line: &LogLine) -> String {
 }
 
 /// JSON from an argument: inline, `@file`, or `-` for stdin.
-fn read_json(arg: &str) -> anyhow::Result<serde_json::Value> {
+/// Credentials given as `NAME=JSON`, by name.
+pub(crate) fn parse_credentials(
+    entries: &[String],
+) -> anyhow::Result<BTreeMap<String, serde_json::Value>> {
+    let mut credentials = BTreeMap::new();
+    for entry in entries {
+        let (name, json) = entry.split_once('=').with_context(|| {
+            format!(
+                "--credential `{entry}`: write it as NAME=JSON, such as auth='{{\"token\":\"…\"}}'"
+            )
+        })?;
+        let value: serde_json::Value = serde_json::from_str(json)
+            .with_context(|| format!("--credential `{name}`: the value is not valid JSON"))?;
+        credentials.insert(name.to_owned(), value);
+    }
+    Ok(credentials)
+}
+
+/// A JSON argument: inline, `@file.json`, or `-` for stdin.
+pub(crate) fn read_json(arg: &str) -> anyhow::Result<serde_json::Value> {
     let text = if arg == "-" {
         let mut text = String::new();
         std::io::stdin().read_to_string(&mut text)?;

@@ -1,0 +1,235 @@
+//! `n8n-work run` and `n8n-work workflow validate`: workflows from files.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use n8n_work_engine::{Catalog, Engine, EngineConfig, StaticCredentials, SystemClock};
+use n8n_work_model::{ControlKind, Plan, Workflow};
+use n8n_work_runtime::{EgressConfig, Item, PrivateAllowlist, Runtime, RuntimeConfig};
+use n8n_work_store::{DEFAULT_TENANT, ExecutionStatus, Store};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::node::{parse_credentials, read_json};
+
+/// `n8n-work run`.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The workflow: a YAML or JSON file.
+    file: PathBuf,
+    /// The trigger's input: JSON, `@file.json` or `-` for stdin. A webhook
+    /// trigger gets it as `body`, as n8n's webhook does.
+    #[arg(long, default_value = "{}")]
+    input: String,
+    /// Another workflow the run may start (an error workflow, a
+    /// sub-workflow), by file (repeatable).
+    #[arg(long = "with", value_name = "FILE")]
+    with: Vec<PathBuf>,
+    /// A stored credential the workflow names: `NAME=JSON` (repeatable).
+    #[arg(long = "credential", value_name = "NAME=JSON")]
+    credentials: Vec<String>,
+    /// Keep the run in this directory instead of a temporary store. Running
+    /// again with the same `--store` and `--id` continues that run after a
+    /// crash instead of starting another.
+    #[arg(long, value_name = "DIR")]
+    store: Option<PathBuf>,
+    /// The run's id (default: a new one).
+    #[arg(long)]
+    id: Option<String>,
+    /// Private addresses nodes may reach despite the egress policy, such as
+    /// `127.0.0.1` or `10.0.0.0/8` (comma-separated).
+    #[arg(
+        long,
+        env = "N8N_WORK_EGRESS_ALLOW_PRIVATE",
+        value_name = "LIST",
+        default_value = ""
+    )]
+    egress_allow_private: String,
+}
+
+/// `n8n-work workflow ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum WorkflowCommand {
+    /// Check a workflow file: types, connections, cycles, credentials and
+    /// grants. Prints each problem with its path and line.
+    Validate {
+        /// The workflow: a YAML or JSON file.
+        file: PathBuf,
+    },
+}
+
+fn read_workflow(file: &Path) -> anyhow::Result<Workflow> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let is_json = file.extension().is_some_and(|e| e == "json");
+    let parsed = if is_json {
+        Workflow::from_json(&text)
+    } else {
+        Workflow::from_yaml(&text)
+    };
+    parsed.map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
+}
+
+async fn catalog(data_dir: &Path, allow_private: &str) -> anyhow::Result<Arc<Catalog>> {
+    let allow_private: PrivateAllowlist = allow_private.parse()?;
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(data_dir.join("cache").join("components")),
+        egress: EgressConfig {
+            allow_private,
+            ..EgressConfig::default()
+        },
+        max_instances: 64,
+        ..RuntimeConfig::default()
+    })?;
+    Ok(Arc::new(Catalog::builtins(Arc::new(runtime)).await?))
+}
+
+pub(crate) async fn workflow(
+    command: WorkflowCommand,
+    data_dir: &Path,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        WorkflowCommand::Validate { file } => {
+            let workflow = match read_workflow(&file) {
+                Ok(workflow) => workflow,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let catalog = catalog(data_dir, "").await?;
+            match Plan::compile(&workflow, catalog.as_ref()) {
+                Ok(_) => {
+                    println!("{}: valid", file.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(errors) => {
+                    for error in &errors {
+                        match &error.location {
+                            Some(at) => eprintln!(
+                                "{}:{}:{}: {}: {}",
+                                file.display(),
+                                at.line,
+                                at.column,
+                                error.path,
+                                error.message
+                            ),
+                            None => {
+                                eprintln!("{}: {}: {}", file.display(), error.path, error.message)
+                            }
+                        }
+                    }
+                    eprintln!("{} problem(s) in {}", errors.len(), file.display());
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+    }
+}
+
+pub(crate) async fn run(args: RunArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
+    let workflow = read_workflow(&args.file)?;
+    let input = read_json(&args.input).context("--input")?;
+    let credentials = parse_credentials(&args.credentials)?;
+    let temporary;
+    let dir = match &args.store {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            dir.clone()
+        }
+        None => {
+            temporary = tempfile::tempdir().context("creating a temporary store")?;
+            temporary.path().to_path_buf()
+        }
+    };
+    let store = Store::open_sqlite(&dir.join("n8n-work.db")).await?;
+    let catalog = catalog(data_dir, &args.egress_allow_private).await?;
+    let config = EngineConfig::default();
+    let owner = config.owner.clone();
+    let engine = Engine::new(
+        store.clone(),
+        catalog,
+        Arc::new(SystemClock),
+        config,
+        Arc::new(StaticCredentials(credentials)),
+    );
+    for file in &args.with {
+        let other = read_workflow(file)?;
+        engine
+            .deploy(DEFAULT_TENANT, &other)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    }
+    let version = engine
+        .deploy(DEFAULT_TENANT, &workflow)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    let webhook = workflow
+        .nodes
+        .iter()
+        .find(|n| n.node_type.is_trigger())
+        .map(|n| n.node_type.control())
+        == Some(Some(ControlKind::Webhook));
+    let input = if webhook {
+        json!({ "body": input, "headers": {}, "query": {}, "params": {} })
+    } else {
+        input
+    };
+    let items = Item::list_from_value(input).map_err(|e| anyhow::anyhow!("--input: {e}"))?;
+    // This process alone uses the store: steps a killed run left running go
+    // back to the queue now rather than when their lease runs out.
+    store
+        .reclaim(n8n_work_store::now_millis(), Some(&owner))
+        .await?;
+    let id = engine
+        .start(DEFAULT_TENANT, &version, items, args.id.clone())
+        .await?;
+    let shutdown = CancellationToken::new();
+    let mut worker = tokio::spawn({
+        let engine = engine.clone();
+        let shutdown = shutdown.clone();
+        async move { engine.serve(shutdown).await }
+    });
+    let row = tokio::select! {
+        row = engine.wait(DEFAULT_TENANT, &id) => row?,
+        result = &mut worker => {
+            result??;
+            bail!("the engine stopped before run {id} ended");
+        }
+    };
+    shutdown.cancel();
+    worker.await??;
+    // Runs this one started (its error workflow) finish before the store goes.
+    engine.run_until_idle().await?;
+    let items: Vec<Value> = row
+        .result
+        .as_ref()
+        .and_then(|r| r.get("main"))
+        .and_then(Value::as_array)
+        .map(|items| items.iter().map(|i| i["json"].clone()).collect())
+        .unwrap_or_default();
+    match row.status {
+        ExecutionStatus::Succeeded => {
+            println!("{}", serde_json::to_string_pretty(&items)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        status => {
+            let message = row
+                .error
+                .as_ref()
+                .map(|e| {
+                    format!(
+                        "{} (node `{}`)",
+                        e["message"].as_str().unwrap_or("?"),
+                        e["node"].as_str().unwrap_or("?")
+                    )
+                })
+                .unwrap_or_default();
+            eprintln!("error: run {id} {}: {message}", status.as_str());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,1063 @@
+//! The engine: runs workflow versions durably on a [`Store`].
+//!
+//! Stage in the data flow (ARCHITECTURE.md): after the model (which compiles
+//! a workflow into a [`Plan`]) and the store (which holds runs and the step
+//! queue); before the server. A worker loop claims due steps from the store
+//! under a lease, runs each (a control node natively, a component in the
+//! runtime), and hands the outcome back to the store, which records it and
+//! makes the successors ready in one transaction. Retries, on-error modes,
+//! compensation, parking (Wait, pending components, sub-workflows) and
+//! cancellation are decided here; when they happen is the store's business.
+//!
+//! The principal type is [`Engine`].
+
+mod catalog;
+mod clock;
+mod control;
+mod params;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use n8n_work_expr::{ExprContext, ExprError, WorkflowInfo};
+use n8n_work_model::{ControlKind, NodeType, OnError, Plan, ValidationError, Workflow};
+use n8n_work_runtime::{Grant, Item, StepError, StepLimits, StepOutcome, StepRequest};
+use n8n_work_store::{
+    Claimed, Completion, ExecutionRow, Millis, NewExecution, NewStep, Outcome, StepKey, StepKind,
+    Store, StoreError, Usage, WorkflowVersion,
+};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use catalog::Catalog;
+pub use clock::{Clock, ManualClock, SystemClock};
+use params::Params;
+
+/// Why an engine operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The workflow does not validate.
+    #[error("the workflow is invalid:\n{}", .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<ValidationError>),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The request does not make sense for this workflow.
+    #[error("{0}")]
+    Request(String),
+}
+
+/// Where stored credentials come from (the vault, once it exists).
+pub trait Credentials: Send + Sync {
+    /// The credential stored as `name` in `tenant`.
+    fn get(&self, tenant: &str, name: &str) -> Option<Value>;
+}
+
+/// Credentials given up front, by name (the CLI's `--credential`).
+#[derive(Clone, Debug, Default)]
+pub struct StaticCredentials(pub BTreeMap<String, Value>);
+
+impl Credentials for StaticCredentials {
+    fn get(&self, _tenant: &str, name: &str) -> Option<Value> {
+        self.0.get(name).cloned()
+    }
+}
+
+/// How the engine works.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// This worker's name in leases; unique per process.
+    pub owner: String,
+    /// Steps run at once.
+    pub concurrency: usize,
+    /// How long a claim holds before another worker may take the step.
+    pub lease_ms: i64,
+    /// How often an idle worker looks for work it was not told about.
+    pub idle_poll_ms: i64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            owner: format!("worker-{}", n8n_work_store::new_id()),
+            concurrency: 64,
+            lease_ms: 30_000,
+            idle_poll_ms: 1_000,
+        }
+    }
+}
+
+/// A failed attempt, as the engine sees it.
+#[derive(Clone, Debug)]
+pub(crate) struct Failure {
+    pub(crate) message: String,
+    pub(crate) code: Option<String>,
+    pub(crate) retryable: bool,
+    pub(crate) retry_after_ms: Option<u64>,
+}
+
+impl Failure {
+    pub(crate) fn config(message: String) -> Failure {
+        Failure {
+            message,
+            code: Some("parameters".into()),
+            retryable: false,
+            retry_after_ms: None,
+        }
+    }
+
+    // Taken by value to serve as a `map_err` adapter.
+    #[allow(clippy::needless_pass_by_value)]
+    pub(crate) fn expression(error: ExprError) -> Failure {
+        Failure {
+            message: error.to_string(),
+            code: Some("expression".into()),
+            retryable: false,
+            retry_after_ms: None,
+        }
+    }
+
+    fn to_json(&self, node: &str) -> Value {
+        json!({ "message": self.message, "code": self.code, "node": node })
+    }
+}
+
+/// What a node did, before the engine turns it into an [`Outcome`].
+pub(crate) enum NodeResult {
+    Outputs {
+        outputs: BTreeMap<String, Vec<Item>>,
+        response: Option<Value>,
+        state: Option<Value>,
+        /// Ports whose successors run in another loop iteration.
+        iterations: BTreeMap<String, i64>,
+    },
+    Park {
+        due_at: Option<Millis>,
+        /// Whether a resume call may wake it.
+        token: bool,
+        /// A sub-workflow to run: its name and items.
+        child: Option<(String, Vec<Item>)>,
+        /// What a pending component keeps until it is polled again.
+        state: Option<Value>,
+    },
+}
+
+/// A plan with its params prepared for evaluation.
+struct Compiled {
+    plan: Plan,
+    params: Vec<Params>,
+    /// Per node, how many inputs it waits for (Merge: its distinct inputs).
+    inputs_expected: Vec<u32>,
+    info: WorkflowInfo,
+}
+
+struct Inner {
+    store: Store,
+    catalog: Arc<Catalog>,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    credentials: Arc<dyn Credentials>,
+    plans: Mutex<HashMap<(String, String, i64), Arc<Compiled>>>,
+    /// In-flight steps by run, to interrupt on cancel.
+    running: Mutex<HashMap<String, Vec<(i64, CancellationToken)>>>,
+    /// New work: a start, a resume, a replay.
+    wake: Notify,
+    /// Bumped whenever a run ends.
+    ended: watch::Sender<u64>,
+}
+
+/// Runs workflows on a store. Cloning is cheap.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("owner", &self.inner.config.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine over `store`, running components from `catalog`.
+    pub fn new(
+        store: Store,
+        catalog: Arc<Catalog>,
+        clock: Arc<dyn Clock>,
+        config: EngineConfig,
+        credentials: Arc<dyn Credentials>,
+    ) -> Engine {
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                catalog,
+                clock,
+                config,
+                credentials,
+                plans: Mutex::new(HashMap::new()),
+                running: Mutex::new(HashMap::new()),
+                wake: Notify::new(),
+                ended: watch::channel(0).0,
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The components.
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+
+    /// Validates `workflow` and stores it as a new version (or returns the
+    /// latest, when it is unchanged).
+    pub async fn deploy(
+        &self,
+        tenant: &str,
+        workflow: &Workflow,
+    ) -> Result<WorkflowVersion, EngineError> {
+        Plan::compile(workflow, self.inner.catalog.as_ref()).map_err(EngineError::Invalid)?;
+        let definition = serde_json::to_value(workflow)
+            .map_err(|e| EngineError::Request(format!("the workflow cannot be stored: {e}")))?;
+        Ok(self
+            .inner
+            .store
+            .put_workflow(tenant, &workflow.name, definition, self.inner.clock.now())
+            .await?)
+    }
+
+    /// Starts a run of `version` at its first trigger, with `items`. With an
+    /// `id` that already exists, nothing new starts: the start is idempotent.
+    pub async fn start(
+        &self,
+        tenant: &str,
+        version: &WorkflowVersion,
+        items: Vec<Item>,
+        id: Option<String>,
+    ) -> Result<String, EngineError> {
+        let run = self.new_run(tenant, version, items, id, None).await?;
+        let id = run.id.clone();
+        self.inner.store.start(run, self.inner.clock.now()).await?;
+        self.inner.wake.notify_one();
+        Ok(id)
+    }
+
+    async fn new_run(
+        &self,
+        tenant: &str,
+        version: &WorkflowVersion,
+        items: Vec<Item>,
+        id: Option<String>,
+        parent: Option<StepKey>,
+    ) -> Result<NewExecution, EngineError> {
+        let compiled = self
+            .compiled(tenant, &version.workflow_id, version.version)
+            .await?;
+        let plan = &compiled.plan;
+        let Some(trigger) = plan.triggers.first() else {
+            return Err(EngineError::Request(format!(
+                "workflow `{}` has no trigger; add a node of type `manual` (or `webhook`, `schedule`) to start it",
+                plan.name
+            )));
+        };
+        Ok(NewExecution {
+            tenant: tenant.to_owned(),
+            id: id.unwrap_or_else(n8n_work_store::new_id),
+            workflow_id: version.workflow_id.clone(),
+            version: version.version,
+            trigger: plan.node(*trigger).id.clone(),
+            items: serde_json::to_value(items).unwrap_or_default(),
+            sequential: plan.settings.execution_order == n8n_work_model::ExecutionOrder::N8nV1,
+            parent,
+        })
+    }
+
+    /// Waits until run `id` has ended, and returns it.
+    pub async fn wait(&self, tenant: &str, id: &str) -> Result<ExecutionRow, EngineError> {
+        let mut ended = self.inner.ended.subscribe();
+        loop {
+            let row = self.inner.store.execution(tenant, id).await?;
+            if row.status.is_final() {
+                return Ok(row);
+            }
+            if ended.changed().await.is_err() {
+                return Err(EngineError::Request("the engine stopped".into()));
+            }
+        }
+    }
+
+    /// Cancels a run: parked and queued steps end now; running ones are
+    /// interrupted.
+    pub async fn cancel(&self, tenant: &str, id: &str) -> Result<(), EngineError> {
+        self.inner
+            .store
+            .cancel(tenant, id, self.inner.clock.now())
+            .await?;
+        self.interrupt(id);
+        self.inner.ended.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// Wakes the step parked under `token` (a Wait with `resume: call`)
+    /// with `data`.
+    pub async fn resume(
+        &self,
+        tenant: &str,
+        token: &str,
+        data: Value,
+    ) -> Result<StepKey, EngineError> {
+        let key = self
+            .inner
+            .store
+            .resume(tenant, token, data, self.inner.clock.now())
+            .await?;
+        self.inner.wake.notify_one();
+        Ok(key)
+    }
+
+    /// Runs a dead-lettered step again and reopens its run.
+    pub async fn replay(&self, tenant: &str, dead_letter: &str) -> Result<StepKey, EngineError> {
+        let key = self
+            .inner
+            .store
+            .replay(tenant, dead_letter, self.inner.clock.now())
+            .await?;
+        self.inner.wake.notify_one();
+        Ok(key)
+    }
+
+    /// Runs every step that is due now, and what they make ready, until
+    /// nothing is due and nothing runs. Steps due later (retries, Waits)
+    /// stay queued: advance the clock and call again.
+    pub async fn run_until_idle(&self) -> Result<(), EngineError> {
+        self.drive(true, CancellationToken::new()).await
+    }
+
+    /// Works until `shutdown`: claims due steps, sleeps until the next due
+    /// time or new work when there is none.
+    pub async fn serve(&self, shutdown: CancellationToken) -> Result<(), EngineError> {
+        self.drive(false, shutdown).await
+    }
+
+    async fn drive(
+        &self,
+        until_idle: bool,
+        shutdown: CancellationToken,
+    ) -> Result<(), EngineError> {
+        let inner = &self.inner;
+        let lease = inner.config.lease_ms;
+        let mut tasks = JoinSet::new();
+        let mut heartbeat = tokio::time::interval(Duration::from_millis((lease / 3).max(1) as u64));
+        heartbeat.tick().await;
+        loop {
+            let free = inner.config.concurrency.saturating_sub(tasks.len());
+            let mut claimed = 0;
+            if free > 0 {
+                let now = inner.clock.now();
+                for step in inner
+                    .store
+                    .claim(&inner.config.owner, free, now, now + lease)
+                    .await?
+                {
+                    claimed += 1;
+                    let engine = self.clone();
+                    tasks.spawn(async move { engine.run_claimed(step).await });
+                }
+            }
+            if claimed > 0 && claimed == free {
+                // There may be more; look again once a slot frees up.
+            } else if claimed > 0 {
+                continue;
+            }
+            if tasks.is_empty() {
+                if until_idle {
+                    return Ok(());
+                }
+                let now = inner.clock.now();
+                let idle = inner.config.idle_poll_ms;
+                let wait = match inner.store.next_due().await? {
+                    Some(due) => (due - now).clamp(0, idle),
+                    None => idle,
+                };
+                tokio::select! {
+                    _ = inner.wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(wait.max(1) as u64)) => {}
+                    _ = shutdown.cancelled() => return Ok(()),
+                }
+                continue;
+            }
+            tokio::select! {
+                joined = tasks.join_next() => {
+                    if let Some(Err(e)) = joined {
+                        tracing::error!(error = %e, "a step task failed");
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    let until = inner.clock.now() + lease;
+                    inner.store.heartbeat(&inner.config.owner, until).await?;
+                }
+                _ = inner.wake.notified(), if free > claimed => {}
+                _ = shutdown.cancelled() => {
+                    // Claim nothing more; let the steps in flight finish
+                    // and record their outcomes.
+                    while tasks.join_next().await.is_some() {}
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn interrupt(&self, execution: &str) {
+        let tokens = self
+            .inner
+            .running
+            .lock()
+            .map(|mut r| r.remove(execution).unwrap_or_default())
+            .unwrap_or_default();
+        for (_, token) in tokens {
+            token.cancel();
+        }
+    }
+
+    async fn run_claimed(self, step: Claimed) {
+        let token = CancellationToken::new();
+        if let Ok(mut running) = self.inner.running.lock() {
+            running
+                .entry(step.key.execution_id.clone())
+                .or_default()
+                .push((step.key.seq, token.clone()));
+        }
+        let (outcome, usage, logs) = self.execute(&step, &token).await;
+        if let Ok(mut running) = self.inner.running.lock()
+            && let Some(tokens) = running.get_mut(&step.key.execution_id)
+        {
+            tokens.retain(|(seq, _)| *seq != step.key.seq);
+            if tokens.is_empty() {
+                running.remove(&step.key.execution_id);
+            }
+        }
+        let completion = Completion {
+            key: step.key.clone(),
+            owner: self.inner.config.owner.clone(),
+            outcome,
+            usage,
+            logs,
+        };
+        match self
+            .inner
+            .store
+            .complete(completion, self.inner.clock.now())
+            .await
+        {
+            Ok(applied) => {
+                if !applied.finished.is_empty() {
+                    for (execution, status) in &applied.finished {
+                        if *status != n8n_work_store::ExecutionStatus::Succeeded {
+                            self.interrupt(execution);
+                        }
+                    }
+                    self.inner.ended.send_modify(|n| *n += 1);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, step = ?step.key, "could not record a step"),
+        }
+    }
+
+    async fn compiled(
+        &self,
+        tenant: &str,
+        workflow_id: &str,
+        version: i64,
+    ) -> Result<Arc<Compiled>, EngineError> {
+        let key = (tenant.to_owned(), workflow_id.to_owned(), version);
+        if let Some(found) = self
+            .inner
+            .plans
+            .lock()
+            .ok()
+            .and_then(|p| p.get(&key).cloned())
+        {
+            return Ok(found);
+        }
+        let stored = self
+            .inner
+            .store
+            .workflow_version(tenant, workflow_id, version)
+            .await?;
+        let workflow = Workflow::from_json(&stored.definition.to_string()).map_err(|e| {
+            EngineError::Request(format!(
+                "stored workflow `{workflow_id}` is unreadable: {e}"
+            ))
+        })?;
+        let plan =
+            Plan::compile(&workflow, self.inner.catalog.as_ref()).map_err(EngineError::Invalid)?;
+        let params = plan
+            .nodes
+            .iter()
+            .map(|n| Params::compile(&n.params))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| EngineError::Request(e.to_string()))?;
+        let inputs_expected = plan
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                if node.node_type.control() != Some(ControlKind::Merge) {
+                    return 1;
+                }
+                let mut names: Vec<String> = plan
+                    .nodes
+                    .iter()
+                    .flat_map(|n| n.outputs.values().flatten())
+                    .filter(|e| e.to.get() == i)
+                    .map(|e| e.input.clone().unwrap_or_else(|| "main".into()))
+                    .collect();
+                names.sort();
+                names.dedup();
+                names.len().max(1) as u32
+            })
+            .collect();
+        let compiled = Arc::new(Compiled {
+            info: WorkflowInfo {
+                id: workflow_id.to_owned(),
+                name: plan.name.clone(),
+            },
+            plan,
+            params,
+            inputs_expected,
+        });
+        if let Ok(mut plans) = self.inner.plans.lock() {
+            plans.insert(key, compiled.clone());
+        }
+        Ok(compiled)
+    }
+
+    /// Runs one claimed step and decides its outcome.
+    async fn execute(
+        &self,
+        step: &Claimed,
+        cancel: &CancellationToken,
+    ) -> (Outcome, Usage, Vec<Value>) {
+        let tenant = &step.key.tenant;
+        let compiled = match self.compiled(tenant, &step.workflow_id, step.version).await {
+            Ok(c) => c,
+            Err(e) => {
+                let failure = Failure::config(format!("the workflow version cannot run: {e}"));
+                return (
+                    self.fail(step, None, &failure).await,
+                    Usage::default(),
+                    vec![],
+                );
+            }
+        };
+        let Some(index) = compiled.plan.index_of(&step.node_id) else {
+            let failure = Failure::config(format!(
+                "node `{}` is not in this workflow version",
+                step.node_id
+            ));
+            return (
+                self.fail(step, Some(&compiled), &failure).await,
+                Usage::default(),
+                vec![],
+            );
+        };
+        let node = compiled.plan.node(index);
+        let inputs: BTreeMap<String, Vec<Item>> =
+            serde_json::from_value(step.input.clone()).unwrap_or_default();
+        let params = &compiled.params[index.get()];
+        let mut context = ExprContext {
+            execution_id: step.key.execution_id.clone(),
+            workflow: compiled.info.clone(),
+            input_items: inputs
+                .values()
+                .flatten()
+                .map(|i| Value::Object(i.json.clone()))
+                .collect(),
+            now_millis: self.inner.clock.now(),
+            ..ExprContext::default()
+        };
+        if params.reads_nodes() {
+            context.nodes = self.node_outputs(tenant, &step.key.execution_id).await;
+        }
+        if let Ok(vars) = self.inner.store.variables(tenant).await {
+            context.vars = vars
+                .into_iter()
+                .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
+                .collect();
+        }
+        let mut usage = Usage::default();
+        let mut logs = Vec::new();
+        let result = match &node.node_type {
+            NodeType::Control(kind) => {
+                let loop_state = if *kind == ControlKind::Loop {
+                    self.inner
+                        .store
+                        .latest_state(tenant, &step.key.execution_id, &step.node_id)
+                        .await
+                        .ok()
+                        .flatten()
+                } else {
+                    None
+                };
+                control::run(&control::Input {
+                    kind: *kind,
+                    params,
+                    inputs: inputs.clone(),
+                    context,
+                    now: self.inner.clock.now(),
+                    iteration: step.iteration,
+                    resume: step.resume.clone(),
+                    was_waiting: step.was_waiting,
+                    loop_state,
+                })
+            }
+            other => {
+                self.run_component(
+                    step,
+                    node,
+                    &other.to_string(),
+                    params,
+                    &inputs,
+                    context,
+                    cancel,
+                    &mut usage,
+                    &mut logs,
+                )
+                .await
+            }
+        };
+        let outcome = match result {
+            Ok(NodeResult::Outputs {
+                outputs,
+                response,
+                state,
+                iterations,
+            }) => self.done(
+                step,
+                &compiled,
+                index,
+                outputs,
+                response,
+                state,
+                &iterations,
+            ),
+            Ok(NodeResult::Park {
+                due_at,
+                token,
+                child,
+                state,
+            }) => {
+                let child = match child {
+                    Some((name, items)) => {
+                        match self.child_run(tenant, &name, items, &step.key).await {
+                            Ok(run) => Some(run),
+                            Err(e) => {
+                                let failure = Failure::config(e.to_string());
+                                return (
+                                    self.fail(step, Some(&compiled), &failure).await,
+                                    usage,
+                                    logs,
+                                );
+                            }
+                        }
+                    }
+                    None => None,
+                };
+                Outcome::Park {
+                    due_at,
+                    token: token.then(n8n_work_store::new_token),
+                    state,
+                    child,
+                }
+            }
+            Err(_) if cancel.is_cancelled() => Outcome::Cancelled,
+            Err(failure) => {
+                let on_error = node.on_error;
+                let max_attempts = node.retry.as_ref().map_or(1, |r| r.max_attempts.max(1));
+                if failure.retryable
+                    && step.attempt < i64::from(max_attempts)
+                    && step.kind == StepKind::Node
+                {
+                    let delay =
+                        retry_delay(node.retry.as_ref(), step.attempt, failure.retry_after_ms);
+                    Outcome::Retry {
+                        due_at: self.inner.clock.now() + delay,
+                        error: failure.to_json(&step.node_id),
+                    }
+                } else if step.kind == StepKind::Compensation {
+                    self.fail(step, Some(&compiled), &failure).await
+                } else {
+                    match on_error {
+                        OnError::Stop => self.fail(step, Some(&compiled), &failure).await,
+                        OnError::Continue => {
+                            let items = inputs.values().flatten().cloned().collect();
+                            self.done(
+                                step,
+                                &compiled,
+                                index,
+                                BTreeMap::from([("main".into(), items)]),
+                                None,
+                                None,
+                                &BTreeMap::new(),
+                            )
+                        }
+                        OnError::ErrorOutput => {
+                            let error = failure.to_json(&step.node_id);
+                            let mut items: Vec<Item> = inputs.values().flatten().cloned().collect();
+                            if items.is_empty() {
+                                items.push(Item::default());
+                            }
+                            for item in &mut items {
+                                item.json.insert("error".into(), error.clone());
+                            }
+                            self.done(
+                                step,
+                                &compiled,
+                                index,
+                                BTreeMap::from([("error".into(), items)]),
+                                None,
+                                None,
+                                &BTreeMap::new(),
+                            )
+                        }
+                    }
+                }
+            }
+        };
+        (outcome, usage, logs)
+    }
+
+    async fn node_outputs(&self, tenant: &str, execution: &str) -> BTreeMap<String, Vec<Value>> {
+        let outputs = self
+            .inner
+            .store
+            .outputs(tenant, execution)
+            .await
+            .unwrap_or_default();
+        outputs
+            .into_iter()
+            .map(|(node, output)| {
+                let items: Vec<Item> =
+                    serde_json::from_value(output.get("main").cloned().unwrap_or_default())
+                        .unwrap_or_default();
+                (
+                    node,
+                    items.into_iter().map(|i| Value::Object(i.json)).collect(),
+                )
+            })
+            .collect()
+    }
+
+    async fn child_run(
+        &self,
+        tenant: &str,
+        name: &str,
+        items: Vec<Item>,
+        parent: &StepKey,
+    ) -> Result<NewExecution, EngineError> {
+        let version = self.inner.store.workflow_by_name(tenant, name).await.map_err(|e| match e {
+            StoreError::NotFound(_) => EngineError::Request(format!(
+                "workflow `{name}` is not stored; deploy it first (with `n8n-work run`, pass it with `--with FILE`)"
+            )),
+            other => other.into(),
+        })?;
+        self.new_run(tenant, &version, items, None, Some(parent.clone()))
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn done(
+        &self,
+        step: &Claimed,
+        compiled: &Compiled,
+        index: n8n_work_model::NodeIndex,
+        outputs: BTreeMap<String, Vec<Item>>,
+        response: Option<Value>,
+        state: Option<Value>,
+        iterations: &BTreeMap<String, i64>,
+    ) -> Outcome {
+        let plan = &compiled.plan;
+        let mut successors = Vec::new();
+        if step.kind == StepKind::Node {
+            for (port, items) in &outputs {
+                if items.is_empty() {
+                    continue;
+                }
+                let iteration = iterations.get(port).copied().unwrap_or(step.iteration);
+                let items_json = serde_json::to_value(items).unwrap_or_default();
+                for edge in plan.successors(index, port) {
+                    successors.push(NewStep {
+                        node_id: plan.node(edge.to).id.clone(),
+                        iteration,
+                        input_name: if edge.closes_loop {
+                            "return".into()
+                        } else {
+                            edge.input.clone().unwrap_or_else(|| "main".into())
+                        },
+                        items: items_json.clone(),
+                        inputs_expected: compiled.inputs_expected[edge.to.get()],
+                    });
+                }
+            }
+            if plan.settings.execution_order == n8n_work_model::ExecutionOrder::N8nV1 {
+                // One branch at a time: the store runs the newest queued step
+                // first, so the top-most (then left-most) node goes last.
+                successors.sort_by(|a, b| {
+                    let pos = |id: &str| {
+                        plan.index_of(id)
+                            .and_then(|i| plan.node(i).position)
+                            .map_or((0.0, 0.0), |p| (p.y, p.x))
+                    };
+                    pos(&b.node_id)
+                        .partial_cmp(&pos(&a.node_id))
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                });
+            }
+        }
+        Outcome::Done {
+            outputs: serde_json::to_value(outputs).unwrap_or_default(),
+            successors,
+            response,
+            state,
+        }
+    }
+
+    /// The final failure of a step: the run fails, compensations and the
+    /// error workflow start.
+    async fn fail(
+        &self,
+        step: &Claimed,
+        compiled: Option<&Compiled>,
+        failure: &Failure,
+    ) -> Outcome {
+        let error = failure.to_json(&step.node_id);
+        let mut compensations = Vec::new();
+        let mut error_run = None;
+        if let Some(compiled) = compiled {
+            let plan = &compiled.plan;
+            compensations = plan
+                .nodes
+                .iter()
+                .filter_map(|n| {
+                    n.compensate
+                        .map(|c| (n.id.clone(), plan.node(c).id.clone()))
+                })
+                .collect();
+            if let Some(name) = &plan.settings.error_workflow {
+                let item = json!({
+                    "execution": { "id": step.key.execution_id, "error": error, "lastNodeExecuted": step.node_id },
+                    "workflow": { "id": compiled.info.id, "name": compiled.info.name },
+                });
+                let items = n8n_work_runtime::Item::list_from_value(item).unwrap_or_default();
+                match self
+                    .inner
+                    .store
+                    .workflow_by_name(&step.key.tenant, name)
+                    .await
+                {
+                    Ok(version) => match self
+                        .new_run(&step.key.tenant, &version, items, None, None)
+                        .await
+                    {
+                        Ok(run) => error_run = Some(run),
+                        Err(e) => tracing::warn!(error = %e, "the error workflow cannot start"),
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, workflow = %name, "the error workflow is not stored")
+                    }
+                }
+            }
+        }
+        Outcome::Fail {
+            error,
+            compensations,
+            error_run,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_component(
+        &self,
+        step: &Claimed,
+        node: &n8n_work_model::PlanNode,
+        node_type: &str,
+        params: &Params,
+        inputs: &BTreeMap<String, Vec<Item>>,
+        context: ExprContext,
+        cancel: &CancellationToken,
+        usage: &mut Usage,
+        logs: &mut Vec<Value>,
+    ) -> Result<NodeResult, Failure> {
+        let Some(component) = self.inner.catalog.get(node_type) else {
+            return Err(Failure::config(format!(
+                "component `{node_type}` is not installed"
+            )));
+        };
+        let grants = node
+            .egress
+            .iter()
+            .map(|g| g.parse::<Grant>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Failure::config(e.to_string()))?;
+        let mut credentials = BTreeMap::new();
+        for (slot, name) in &node.credentials {
+            match self.inner.credentials.get(&step.key.tenant, name) {
+                Some(value) => {
+                    credentials.insert(slot.clone(), value);
+                }
+                None => {
+                    return Err(Failure::config(format!(
+                        "credential `{name}` (slot `{slot}`) is not stored; add it (with `n8n-work run`, `--credential {name}=JSON`)"
+                    )));
+                }
+            }
+        }
+        let items: Vec<Item> = inputs.values().flatten().cloned().collect();
+        // Params that read the item are evaluated, and the node run, per item.
+        let batches: Vec<(Option<usize>, Vec<Item>)> = if params.per_item() && items.len() > 1 {
+            items
+                .iter()
+                .cloned()
+                .enumerate()
+                .map(|(i, item)| (Some(i), vec![item]))
+                .collect()
+        } else {
+            vec![(None, items.clone())]
+        };
+        let mut limits = self.inner.catalog.runtime().config().default_limits;
+        if let Some(ms) = node.timeout_ms {
+            limits.timeout = Duration::from_millis(ms);
+        }
+        let mut outputs: BTreeMap<String, Vec<Item>> = BTreeMap::new();
+        for (index, batch) in batches {
+            let mut ctx = context.clone();
+            let at = index.unwrap_or(0);
+            ctx.json = items
+                .get(at)
+                .map_or_else(|| json!({}), |i| Value::Object(i.json.clone()));
+            ctx.item_index = at;
+            let evaluated = params.eval(&ctx).map_err(Failure::expression)?;
+            let request = StepRequest {
+                workflow_id: step.workflow_id.clone(),
+                execution_id: step.key.execution_id.clone(),
+                node_id: step.node_id.clone(),
+                idempotency_key: match index {
+                    Some(i) => format!("{}/{i}", step.idempotency_key),
+                    None => step.idempotency_key.clone(),
+                },
+                attempt: step.attempt.max(1) as u32,
+                params: evaluated,
+                items: batch,
+                credentials: credentials.clone(),
+                grants: grants.clone(),
+                state: BTreeMap::new(),
+                resume: step
+                    .state
+                    .as_ref()
+                    .filter(|_| step.was_waiting)
+                    .and_then(|s| serde_json::from_value::<Vec<u8>>(s.clone()).ok()),
+                limits: Some(limits),
+                binaries: None,
+                cancel: cancel.clone(),
+            };
+            let report = self
+                .inner
+                .catalog
+                .runtime()
+                .run_step(component, request)
+                .await;
+            usage.duration_us += report.usage.duration_us as i64;
+            usage.fuel += report.usage.fuel as i64;
+            usage.peak_memory_bytes = usage
+                .peak_memory_bytes
+                .max(report.usage.peak_memory_bytes as i64);
+            usage.egress_requests += report.usage.egress.calls as i64;
+            usage.egress_bytes +=
+                (report.usage.egress.bytes_sent + report.usage.egress.bytes_received) as i64;
+            logs.extend(
+                report
+                    .logs
+                    .iter()
+                    .filter_map(|l| serde_json::to_value(l).ok()),
+            );
+            match report.result {
+                Ok(StepOutcome::Done { outputs: produced }) => {
+                    for (port, items) in produced {
+                        outputs.entry(port).or_default().extend(items);
+                    }
+                }
+                Ok(StepOutcome::Pending { poll_after, state }) if index.is_none() => {
+                    return Ok(NodeResult::Park {
+                        due_at: Some(self.inner.clock.now() + poll_after.as_millis() as i64),
+                        token: false,
+                        child: None,
+                        state: Some(json!(state)),
+                    });
+                }
+                Ok(StepOutcome::Pending { .. }) => {
+                    return Err(Failure::config(
+                        "the node answered `pending` for one item; pending is supported when the node gets all items at once".into(),
+                    ));
+                }
+                Err(error) => return Err(step_failure(&error)),
+            }
+        }
+        Ok(NodeResult::Outputs {
+            outputs,
+            response: None,
+            state: None,
+            iterations: BTreeMap::new(),
+        })
+    }
+}
+
+fn step_failure(error: &StepError) -> Failure {
+    let (code, retry_after_ms) = match error {
+        StepError::Node(e) => (e.code.clone(), e.retry_after_ms),
+        StepError::Limit(_) => (Some("limit".into()), None),
+        StepError::Trap { .. } => (Some("trap".into()), None),
+        StepError::Contract(_) => (Some("contract".into()), None),
+        StepError::Cancelled => (Some("cancelled".into()), None),
+    };
+    Failure {
+        message: error.to_string(),
+        code,
+        retryable: error.is_retryable(),
+        retry_after_ms,
+    }
+}
+
+/// The delay before attempt `attempt + 1`: exponential from the policy's
+/// initial delay, capped, with full jitter when asked; never shorter than a
+/// vendor's `Retry-After`.
+pub fn retry_delay(
+    policy: Option<&n8n_work_model::RetryPolicy>,
+    attempt: i64,
+    retry_after_ms: Option<u64>,
+) -> i64 {
+    let backoff = policy.map(|p| p.backoff.clone()).unwrap_or_default();
+    let exponent = (attempt - 1).clamp(0, 30) as u32;
+    let base = backoff
+        .initial_ms
+        .saturating_mul(1_u64 << exponent)
+        .min(backoff.max_ms);
+    let delay = if policy.is_none_or(|p| p.jitter) {
+        fastrand::u64(0..=base)
+    } else {
+        base
+    };
+    delay.max(retry_after_ms.unwrap_or(0)) as i64
+}
+
+/// Limits of a step from the runtime's defaults (re-exported for the CLI).
+pub fn default_limits() -> StepLimits {
+    StepLimits::default()
+}

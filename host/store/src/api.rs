@@ -1,0 +1,440 @@
+//! The store's operations: writes go through the group-commit writer,
+//! reads straight to the pool.
+
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::ops::{self, parse, parse_opt};
+use crate::types::*;
+use crate::{Result, Store, StoreError};
+
+impl Store {
+    /// Starts a run: the execution and its trigger step, ready now. An id
+    /// that exists already starts nothing, so a start can be retried.
+    pub async fn start(&self, run: NewExecution, now: Millis) -> Result<Started> {
+        self.writer
+            .write(move |conn| Box::pin(async move { ops::start_execution(conn, &run, now).await }))
+            .await
+    }
+
+    /// Leases up to `limit` steps that are due to `owner` until `lease_until`.
+    pub async fn claim(
+        &self,
+        owner: &str,
+        limit: usize,
+        now: Millis,
+        lease_until: Millis,
+    ) -> Result<Vec<Claimed>> {
+        let owner = owner.to_owned();
+        let backend = self.backend;
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    ops::claim(conn, backend, &owner, limit as i64, now, lease_until).await
+                })
+            })
+            .await
+    }
+
+    /// Records how a claimed step's attempt ended, and what follows.
+    pub async fn complete(&self, completion: Completion, now: Millis) -> Result<Applied> {
+        self.writer
+            .write(move |conn| Box::pin(async move { ops::complete(conn, completion, now).await }))
+            .await
+    }
+
+    /// Extends the leases of every step `owner` runs.
+    pub async fn heartbeat(&self, owner: &str, lease_until: Millis) -> Result<u64> {
+        let owner = owner.to_owned();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    Ok(sqlx::query(
+                        "UPDATE steps SET lease_expires = $1 WHERE status = 'running' AND lease_owner = $2",
+                    )
+                    .bind(lease_until)
+                    .bind(&owner)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected())
+                })
+            })
+            .await
+    }
+
+    /// Returns running steps to the queue: those whose lease has expired,
+    /// or, with `all_but` (a store only this process uses), every lease not
+    /// held by that owner.
+    pub async fn reclaim(&self, now: Millis, all_but: Option<&str>) -> Result<u64> {
+        let all_but = all_but.map(str::to_owned);
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let query = match &all_but {
+                        Some(owner) => sqlx::query(
+                            "UPDATE steps SET status = 'ready', due_at = $1, lease_owner = NULL, lease_expires = NULL \
+                             WHERE status = 'running' AND (lease_expires < $1 OR lease_owner <> $2)",
+                        )
+                        .bind(now)
+                        .bind(owner.clone()),
+                        None => sqlx::query(
+                            "UPDATE steps SET status = 'ready', due_at = $1, lease_owner = NULL, lease_expires = NULL \
+                             WHERE status = 'running' AND lease_expires < $1",
+                        )
+                        .bind(now),
+                    };
+                    Ok(query.execute(&mut *conn).await?.rows_affected())
+                })
+            })
+            .await
+    }
+
+    /// Cancels a run: its waiting and queued steps end now; running ones end
+    /// when their worker sees it.
+    pub async fn cancel(&self, tenant: &str, execution: &str, now: Millis) -> Result<Applied> {
+        let (tenant, execution) = (tenant.to_owned(), execution.to_owned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { ops::cancel(conn, &tenant, &execution, now).await })
+            })
+            .await
+    }
+
+    /// Wakes the step parked under `token` with `data`.
+    pub async fn resume(
+        &self,
+        tenant: &str,
+        token: &str,
+        data: Value,
+        now: Millis,
+    ) -> Result<StepKey> {
+        let (tenant, token) = (tenant.to_owned(), token.to_owned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { ops::resume(conn, &tenant, &token, &data, now).await })
+            })
+            .await
+    }
+
+    /// Runs a dead-lettered step again, and reopens its run.
+    pub async fn replay(&self, tenant: &str, dead_letter: &str, now: Millis) -> Result<StepKey> {
+        let (tenant, id) = (tenant.to_owned(), dead_letter.to_owned());
+        self.writer
+            .write(move |conn| Box::pin(async move { ops::replay(conn, &tenant, &id, now).await }))
+            .await
+    }
+
+    /// Stores a workflow under its name: a new version when the definition
+    /// differs from the latest, the latest otherwise.
+    pub async fn put_workflow(
+        &self,
+        tenant: &str,
+        name: &str,
+        definition: Value,
+        now: Millis,
+    ) -> Result<WorkflowVersion> {
+        let (tenant, name) = (tenant.to_owned(), name.to_owned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(
+                    async move { ops::put_workflow(conn, &tenant, &name, &definition, now).await },
+                )
+            })
+            .await
+    }
+
+    /// Deletes a workflow's finished runs older than `max_age_ms` or beyond
+    /// the newest `max_count`; returns how many.
+    pub async fn prune(
+        &self,
+        tenant: &str,
+        workflow_id: &str,
+        max_age_ms: Option<i64>,
+        max_count: Option<i64>,
+        now: Millis,
+    ) -> Result<u64> {
+        let (tenant, workflow) = (tenant.to_owned(), workflow_id.to_owned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    ops::prune(conn, &tenant, &workflow, max_age_ms, max_count, now).await
+                })
+            })
+            .await
+    }
+
+    /// A run.
+    pub async fn execution(&self, tenant: &str, id: &str) -> Result<ExecutionRow> {
+        let row = sqlx::query(
+            "SELECT id, workflow_id, version, status, error, result, response, parent_execution, \
+             parent_seq, created_at, finished_at FROM executions WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("execution `{id}`")))?;
+        execution_row(tenant, &row)
+    }
+
+    /// The runs of a workflow, newest first.
+    pub async fn executions_of(
+        &self,
+        tenant: &str,
+        workflow_id: &str,
+    ) -> Result<Vec<ExecutionRow>> {
+        sqlx::query(
+            "SELECT id, workflow_id, version, status, error, result, response, parent_execution, \
+             parent_seq, created_at, finished_at FROM executions WHERE tenant_id = $1 AND workflow_id = $2 \
+             ORDER BY created_at DESC, id DESC",
+        )
+        .bind(tenant)
+        .bind(workflow_id)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|row| execution_row(tenant, row))
+        .collect()
+    }
+
+    /// A run's steps, in the order they were created.
+    pub async fn steps(&self, tenant: &str, execution: &str) -> Result<Vec<StepRow>> {
+        sqlx::query(
+            "SELECT seq, node_id, iteration, kind, status, attempt, idempotency_key, due_at, lease_owner, \
+             error, duration_us, fuel, peak_memory_bytes, egress_requests, egress_bytes, done_order, \
+             created_at, started_at, finished_at FROM steps WHERE tenant_id = $1 AND execution_id = $2 \
+             ORDER BY seq",
+        )
+        .bind(tenant)
+        .bind(execution)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(step_row)
+        .collect()
+    }
+
+    /// A step's items and logs.
+    pub async fn payload(&self, tenant: &str, execution: &str, seq: i64) -> Result<StepPayload> {
+        let row = sqlx::query(
+            "SELECT input, output, logs FROM step_payloads WHERE tenant_id = $1 AND execution_id = $2 AND seq = $3",
+        )
+        .bind(tenant)
+        .bind(execution)
+        .bind(seq)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("step {seq} of execution `{execution}`")))?;
+        Ok(StepPayload {
+            input: parse(&row.try_get::<String, _>("input")?)?,
+            output: parse_opt(row.try_get("output")?)?,
+            logs: parse_opt(row.try_get("logs")?)?,
+        })
+    }
+
+    /// The outputs of a run's finished node steps, in the order they
+    /// finished: what expressions read as `$("Node")`.
+    pub async fn outputs(&self, tenant: &str, execution: &str) -> Result<Vec<(String, Value)>> {
+        sqlx::query(
+            "SELECT s.node_id, p.output FROM steps s JOIN step_payloads p \
+             ON p.tenant_id = s.tenant_id AND p.execution_id = s.execution_id AND p.seq = s.seq \
+             WHERE s.tenant_id = $1 AND s.execution_id = $2 AND s.status = 'done' AND s.kind = 'node' \
+             ORDER BY s.done_order",
+        )
+        .bind(tenant)
+        .bind(execution)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get("node_id")?,
+                parse_opt(row.try_get("output")?)?.unwrap_or(Value::Null),
+            ))
+        })
+        .collect()
+    }
+
+    /// The loop state a node kept in its latest finished step of a run.
+    pub async fn latest_state(
+        &self,
+        tenant: &str,
+        execution: &str,
+        node_id: &str,
+    ) -> Result<Option<Value>> {
+        let row = sqlx::query(
+            "SELECT p.state FROM steps s JOIN step_payloads p \
+             ON p.tenant_id = s.tenant_id AND p.execution_id = s.execution_id AND p.seq = s.seq \
+             WHERE s.tenant_id = $1 AND s.execution_id = $2 AND s.node_id = $3 AND s.status = 'done' \
+             ORDER BY s.done_order DESC LIMIT 1",
+        )
+        .bind(tenant)
+        .bind(execution)
+        .bind(node_id)
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some(row) => parse_opt(row.try_get("state")?),
+            None => Ok(None),
+        }
+    }
+
+    /// When the next parked or retrying step falls due, if any is waiting.
+    pub async fn next_due(&self) -> Result<Option<Millis>> {
+        Ok(
+            sqlx::query(
+                "SELECT MIN(due_at) AS due FROM steps WHERE status IN ('ready', 'waiting')",
+            )
+            .fetch_one(self.pool())
+            .await?
+            .try_get("due")?,
+        )
+    }
+
+    /// The resume token of a parked step.
+    pub async fn resume_token(&self, key: &StepKey) -> Result<Option<String>> {
+        Ok(sqlx::query(
+            "SELECT token FROM timers WHERE tenant_id = $1 AND execution_id = $2 AND seq = $3",
+        )
+        .bind(&key.tenant)
+        .bind(&key.execution_id)
+        .bind(key.seq)
+        .fetch_optional(self.pool())
+        .await?
+        .map(|row| row.try_get("token"))
+        .transpose()?)
+    }
+
+    /// Steps that failed for good, newest first.
+    pub async fn dead_letters(&self, tenant: &str) -> Result<Vec<DeadLetter>> {
+        sqlx::query(
+            "SELECT id, execution_id, seq, node_id, error, created_at, replayed_at FROM dead_letters \
+             WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC",
+        )
+        .bind(tenant)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(DeadLetter {
+                id: row.try_get("id")?,
+                execution_id: row.try_get("execution_id")?,
+                seq: row.try_get("seq")?,
+                node_id: row.try_get("node_id")?,
+                error: parse(&row.try_get::<String, _>("error")?)?,
+                created_at: row.try_get("created_at")?,
+                replayed_at: row.try_get("replayed_at")?,
+            })
+        })
+        .collect()
+    }
+
+    /// A workflow version, by workflow id and version.
+    pub async fn workflow_version(
+        &self,
+        tenant: &str,
+        workflow_id: &str,
+        version: i64,
+    ) -> Result<WorkflowVersion> {
+        let row = sqlx::query(
+            "SELECT w.name, v.definition FROM workflow_versions v JOIN workflows w \
+             ON w.tenant_id = v.tenant_id AND w.id = v.workflow_id \
+             WHERE v.tenant_id = $1 AND v.workflow_id = $2 AND v.version = $3",
+        )
+        .bind(tenant)
+        .bind(workflow_id)
+        .bind(version)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| {
+            StoreError::NotFound(format!("version {version} of workflow `{workflow_id}`"))
+        })?;
+        Ok(WorkflowVersion {
+            workflow_id: workflow_id.to_owned(),
+            name: row.try_get("name")?,
+            version,
+            definition: parse(&row.try_get::<String, _>("definition")?)?,
+        })
+    }
+
+    /// A workflow's active version, or its latest when none is active.
+    pub async fn workflow_by_name(&self, tenant: &str, name: &str) -> Result<WorkflowVersion> {
+        let row = sqlx::query(
+            "SELECT id, COALESCE(active_version, latest_version) AS version FROM workflows \
+             WHERE tenant_id = $1 AND name = $2",
+        )
+        .bind(tenant)
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("workflow `{name}`")))?;
+        self.workflow_version(
+            tenant,
+            &row.try_get::<String, _>("id")?,
+            row.try_get("version")?,
+        )
+        .await
+    }
+
+    /// The tenant's variables (`$vars`).
+    pub async fn variables(&self, tenant: &str) -> Result<serde_json::Map<String, Value>> {
+        sqlx::query("SELECT name, value FROM variables WHERE tenant_id = $1 ORDER BY name")
+            .bind(tenant)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get("name")?, Value::String(row.try_get("value")?))))
+            .collect()
+    }
+}
+
+fn execution_row(tenant: &str, row: &AnyRow) -> Result<ExecutionRow> {
+    let parent_execution: Option<String> = row.try_get("parent_execution")?;
+    let parent_seq: Option<i64> = row.try_get("parent_seq")?;
+    Ok(ExecutionRow {
+        tenant: tenant.to_owned(),
+        id: row.try_get("id")?,
+        workflow_id: row.try_get("workflow_id")?,
+        version: row.try_get("version")?,
+        status: ExecutionStatus::parse(&row.try_get::<String, _>("status")?),
+        error: parse_opt(row.try_get("error")?)?,
+        result: parse_opt(row.try_get("result")?)?,
+        response: parse_opt(row.try_get("response")?)?,
+        parent: parent_execution
+            .zip(parent_seq)
+            .map(|(execution_id, seq)| StepKey {
+                tenant: tenant.to_owned(),
+                execution_id,
+                seq,
+            }),
+        created_at: row.try_get("created_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+fn step_row(row: &AnyRow) -> Result<StepRow> {
+    Ok(StepRow {
+        seq: row.try_get("seq")?,
+        node_id: row.try_get("node_id")?,
+        iteration: row.try_get("iteration")?,
+        kind: StepKind::parse(&row.try_get::<String, _>("kind")?),
+        status: StepStatus::parse(&row.try_get::<String, _>("status")?),
+        attempt: row.try_get("attempt")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        due_at: row.try_get("due_at")?,
+        lease_owner: row.try_get("lease_owner")?,
+        error: parse_opt(row.try_get("error")?)?,
+        usage: Usage {
+            duration_us: row.try_get("duration_us")?,
+            fuel: row.try_get("fuel")?,
+            peak_memory_bytes: row.try_get("peak_memory_bytes")?,
+            egress_requests: row.try_get("egress_requests")?,
+            egress_bytes: row.try_get("egress_bytes")?,
+        },
+        done_order: row.try_get("done_order")?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}

@@ -17,6 +17,7 @@ mod control;
 mod params;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,8 +29,7 @@ use n8n_work_store::{
     Store, StoreError, Usage, WorkflowVersion,
 };
 use serde_json::{Value, json};
-use tokio::sync::{Notify, watch};
-use tokio::task::JoinSet;
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
 pub use catalog::Catalog;
@@ -77,6 +77,8 @@ pub struct EngineConfig {
     pub lease_ms: i64,
     /// How often an idle worker looks for work it was not told about.
     pub idle_poll_ms: i64,
+    /// How often finished runs past their workflow's retention are pruned.
+    pub prune_every_ms: i64,
 }
 
 impl Default for EngineConfig {
@@ -86,6 +88,7 @@ impl Default for EngineConfig {
             concurrency: 64,
             lease_ms: 30_000,
             idle_poll_ms: 1_000,
+            prune_every_ms: 10 * 60 * 1_000,
         }
     }
 }
@@ -165,6 +168,12 @@ struct Inner {
     running: Mutex<HashMap<String, Vec<(i64, CancellationToken)>>>,
     /// New work: a start, a resume, a replay.
     wake: Notify,
+    /// Slots for steps running at once.
+    slots: Arc<Semaphore>,
+    /// Steps claimed and not yet recorded.
+    in_flight: AtomicUsize,
+    /// Told whenever a step's task ends.
+    step_ended: Notify,
     /// Bumped whenever a run ends.
     ended: watch::Sender<u64>,
 }
@@ -192,6 +201,7 @@ impl Engine {
         config: EngineConfig,
         credentials: Arc<dyn Credentials>,
     ) -> Engine {
+        let slots = config.concurrency.max(1);
         Engine {
             inner: Arc::new(Inner {
                 store,
@@ -202,6 +212,9 @@ impl Engine {
                 plans: Mutex::new(HashMap::new()),
                 running: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
+                slots: Arc::new(Semaphore::new(slots)),
+                in_flight: AtomicUsize::new(0),
+                step_ended: Notify::new(),
                 ended: watch::channel(0).0,
             }),
         }
@@ -334,6 +347,26 @@ impl Engine {
         Ok(key)
     }
 
+    /// Deletes finished runs past their workflow's retention (`maxAgeDays`,
+    /// `maxCount`), in every tenant; returns how many.
+    pub async fn prune(&self) -> Result<u64, EngineError> {
+        let store = &self.inner.store;
+        let now = self.inner.clock.now();
+        let mut pruned = 0;
+        for tenant in store.tenants().await? {
+            for (id, _, version) in store.workflows(&tenant).await? {
+                let compiled = self.compiled(&tenant, &id, version).await?;
+                let Some(retention) = &compiled.plan.settings.retention else {
+                    continue;
+                };
+                let max_age = retention.max_age_days.map(|d| i64::from(d) * 86_400_000);
+                let max_count = retention.max_count.map(|c| c as i64);
+                pruned += store.prune(&tenant, &id, max_age, max_count, now).await?;
+            }
+        }
+        Ok(pruned)
+    }
+
     /// Runs every step that is due now, and what they make ready, until
     /// nothing is due and nothing runs. Steps due later (retries, Waits)
     /// stay queued: advance the clock and call again.
@@ -354,11 +387,11 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let inner = &self.inner;
         let lease = inner.config.lease_ms;
-        let mut tasks = JoinSet::new();
         let mut heartbeat = tokio::time::interval(Duration::from_millis((lease / 3).max(1) as u64));
         heartbeat.tick().await;
+        let mut pruned_at = inner.clock.now();
         loop {
-            let free = inner.config.concurrency.saturating_sub(tasks.len());
+            let free = inner.slots.available_permits();
             let mut claimed = 0;
             if free > 0 {
                 let now = inner.clock.now();
@@ -368,8 +401,7 @@ impl Engine {
                     .await?
                 {
                     claimed += 1;
-                    let engine = self.clone();
-                    tasks.spawn(async move { engine.run_claimed(step).await });
+                    self.spawn_step(step);
                 }
             }
             if claimed > 0 && claimed == free {
@@ -377,9 +409,17 @@ impl Engine {
             } else if claimed > 0 {
                 continue;
             }
-            if tasks.is_empty() {
+            if inner.in_flight.load(Ordering::SeqCst) == 0 && claimed == 0 {
                 if until_idle {
                     return Ok(());
+                }
+                if inner.clock.now() - pruned_at >= inner.config.prune_every_ms {
+                    pruned_at = inner.clock.now();
+                    match self.prune().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(runs = n, "pruned runs past their retention"),
+                        Err(e) => tracing::warn!(error = %e, "pruning failed"),
+                    }
                 }
                 let now = inner.clock.now();
                 let idle = inner.config.idle_poll_ms;
@@ -395,11 +435,9 @@ impl Engine {
                 continue;
             }
             tokio::select! {
-                joined = tasks.join_next() => {
-                    if let Some(Err(e)) = joined {
-                        tracing::error!(error = %e, "a step task failed");
-                    }
-                }
+                // A step ended: its successors run on their own; look for
+                // other due work with the freed slot.
+                _ = inner.step_ended.notified() => {}
                 _ = heartbeat.tick() => {
                     let until = inner.clock.now() + lease;
                     inner.store.heartbeat(&inner.config.owner, until).await?;
@@ -408,11 +446,26 @@ impl Engine {
                 _ = shutdown.cancelled() => {
                     // Claim nothing more; let the steps in flight finish
                     // and record their outcomes.
-                    while tasks.join_next().await.is_some() {}
+                    while inner.in_flight.load(Ordering::SeqCst) > 0 {
+                        inner.step_ended.notified().await;
+                    }
                     return Ok(());
                 }
             }
         }
+    }
+
+    /// Runs a claimed step in a task of its own, in one of the engine's slots.
+    fn spawn_step(&self, step: Claimed) {
+        self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let slot = engine.inner.slots.clone().acquire_owned().await;
+            engine.clone().run_claimed(step).await;
+            drop(slot);
+            engine.inner.in_flight.fetch_sub(1, Ordering::SeqCst);
+            engine.inner.step_ended.notify_one();
+        });
     }
 
     fn interrupt(&self, execution: &str) {
@@ -450,6 +503,11 @@ impl Engine {
             outcome,
             usage,
             logs,
+            // The slot this step holds frees up as it ends.
+            claim: Some((
+                self.inner.slots.available_permits() + 1,
+                self.inner.clock.now() + self.inner.config.lease_ms,
+            )),
         };
         match self
             .inner
@@ -458,6 +516,9 @@ impl Engine {
             .await
         {
             Ok(applied) => {
+                for next in applied.claimed {
+                    self.spawn_step(next);
+                }
                 if !applied.finished.is_empty() {
                     for (execution, status) in &applied.finished {
                         if *status != n8n_work_store::ExecutionStatus::Succeeded {
@@ -570,6 +631,28 @@ impl Engine {
             );
         };
         let node = compiled.plan.node(index);
+        // The run's own deadline: past it, the next step fails the run.
+        let run_left = compiled
+            .plan
+            .settings
+            .run_timeout_ms
+            .map(|limit| step.run_started_at + limit as i64 - self.inner.clock.now());
+        if run_left.is_some_and(|left| left <= 0) && step.kind == StepKind::Node {
+            let failure = Failure {
+                message: format!(
+                    "the run passed its timeout of {} ms (settings.runTimeoutMs)",
+                    compiled.plan.settings.run_timeout_ms.unwrap_or_default()
+                ),
+                code: Some("run-timeout".into()),
+                retryable: false,
+                retry_after_ms: None,
+            };
+            return (
+                self.fail(step, Some(&compiled), &failure).await,
+                Usage::default(),
+                vec![],
+            );
+        }
         let inputs: BTreeMap<String, Vec<Item>> =
             serde_json::from_value(step.input.clone()).unwrap_or_default();
         let params = &compiled.params[index.get()];
@@ -587,7 +670,9 @@ impl Engine {
         if params.reads_nodes() {
             context.nodes = self.node_outputs(tenant, &step.key.execution_id).await;
         }
-        if let Ok(vars) = self.inner.store.variables(tenant).await {
+        if params.reads_vars()
+            && let Ok(vars) = self.inner.store.variables(tenant).await
+        {
             context.vars = vars
                 .into_iter()
                 .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
@@ -628,6 +713,7 @@ impl Engine {
                     &inputs,
                     context,
                     cancel,
+                    run_left,
                     &mut usage,
                     &mut logs,
                 )
@@ -893,6 +979,7 @@ impl Engine {
         inputs: &BTreeMap<String, Vec<Item>>,
         context: ExprContext,
         cancel: &CancellationToken,
+        run_left: Option<i64>,
         usage: &mut Usage,
         logs: &mut Vec<Value>,
     ) -> Result<NodeResult, Failure> {
@@ -935,6 +1022,12 @@ impl Engine {
         let mut limits = self.inner.catalog.runtime().config().default_limits;
         if let Some(ms) = node.timeout_ms {
             limits.timeout = Duration::from_millis(ms);
+        }
+        // A step never outlives its run's timeout.
+        if let Some(left) = run_left {
+            limits.timeout = limits
+                .timeout
+                .min(Duration::from_millis(left.max(1) as u64));
         }
         let mut outputs: BTreeMap<String, Vec<Item>> = BTreeMap::new();
         for (index, batch) in batches {

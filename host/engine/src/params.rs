@@ -82,6 +82,19 @@ impl Params {
         }
     }
 
+    /// Whether any expression reads `$vars`.
+    pub(crate) fn reads_vars(&self) -> bool {
+        match self {
+            Params::Literal(_) => false,
+            Params::Template(t) => t.parts().iter().any(|p| match p {
+                n8n_work_expr::Part::Expression(e) => e.source.contains("$vars"),
+                n8n_work_expr::Part::Literal(_) => false,
+            }),
+            Params::Array(items) => items.iter().any(Params::reads_vars),
+            Params::Object(fields) => fields.values().any(Params::reads_vars),
+        }
+    }
+
     /// The params' value against `context`.
     pub(crate) fn eval(&self, context: &ExprContext) -> Result<Value, ExprError> {
         with_evaluator(|evaluator| self.eval_with(evaluator, context))

@@ -453,3 +453,119 @@ n8n_work_store::both_backends! {
         }
     }
 }
+
+n8n_work_store::both_backends! {
+    async fn retention_prunes_by_count_and_by_age(store) {
+        let clock = ManualClock::new(NOW);
+        let engine = engine(&store, &clock).await;
+        let yaml = "
+name: kept
+settings: {retention: {maxCount: 2, maxAgeDays: 1}}
+nodes:
+  - {id: start, type: manual}
+";
+        let mut ids = Vec::new();
+        for _ in 0..4 {
+            ids.push(run(&engine, yaml, json!({})).await);
+            clock.advance(1_000);
+        }
+        assert_eq!(engine.prune().await.unwrap(), 2);
+        let version = store.workflow_by_name(T, "kept").await.unwrap();
+        let left: Vec<_> = store.executions_of(T, &version.workflow_id).await.unwrap().into_iter().map(|r| r.id).collect();
+        assert_eq!(left, vec![ids[3].clone(), ids[2].clone()], "the newest are kept");
+        assert!(store.execution(T, &ids[0]).await.is_err());
+        assert!(store.steps(T, &ids[0]).await.unwrap().is_empty(), "steps go with their run");
+        clock.advance(86_400_000);
+        assert_eq!(engine.prune().await.unwrap(), 2);
+        assert!(store.executions_of(T, &version.workflow_id).await.unwrap().is_empty());
+    }
+}
+
+n8n_work_store::both_backends! {
+    async fn n8n_v1_order_runs_one_branch_at_a_time_top_first(store) {
+        let clock = ManualClock::new(NOW);
+        let engine = engine(&store, &clock).await;
+        let id = run(&engine, "
+name: v1
+settings: {executionOrder: n8n-v1}
+nodes:
+  - {id: start, type: manual}
+  - {id: low1, type: noop, position: {x: 200, y: 300}}
+  - {id: low2, type: noop, position: {x: 400, y: 300}}
+  - {id: top1, type: noop, position: {x: 200, y: 100}}
+  - {id: top2, type: noop, position: {x: 400, y: 100}}
+  - {id: mid1, type: noop, position: {x: 200, y: 200}}
+  - {id: mid2, type: noop, position: {x: 400, y: 200}}
+connections:
+  - {from: start, to: low1}
+  - {from: start, to: top1}
+  - {from: start, to: mid1}
+  - {from: low1, to: low2}
+  - {from: top1, to: top2}
+  - {from: mid1, to: mid2}
+", json!({})).await;
+        let mut steps = store.steps(T, &id).await.unwrap();
+        steps.sort_by_key(|s| s.done_order);
+        let order: Vec<_> = steps.iter().map(|s| s.node_id.as_str()).collect();
+        assert_eq!(order, vec!["start", "top1", "top2", "mid1", "mid2", "low1", "low2"]);
+    }
+}
+
+n8n_work_store::both_backends! {
+    async fn a_run_past_its_timeout_fails_at_the_next_step(store) {
+        let clock = ManualClock::new(NOW);
+        let engine = engine(&store, &clock).await;
+        let id = run(&engine, "
+name: slow
+settings: {runTimeoutMs: 5000}
+nodes:
+  - {id: start, type: manual}
+  - {id: pause, type: wait, params: {amountMs: 60000}}
+  - {id: after, type: noop}
+connections:
+  - {from: start, to: pause}
+  - {from: pause, to: after}
+", json!({})).await;
+        clock.advance(60_000);
+        engine.run_until_idle().await.unwrap();
+        let row = store.execution(T, &id).await.unwrap();
+        assert_eq!(row.status, ExecutionStatus::Failed);
+        assert_eq!(row.error.unwrap()["code"], "run-timeout");
+    }
+}
+
+n8n_work_store::both_backends! {
+    async fn merge_by_position_and_wait_for_both(store) {
+        let clock = ManualClock::new(NOW);
+        let engine = engine(&store, &clock).await;
+        let id = run(&engine, "
+name: merges
+nodes:
+  - {id: start, type: manual}
+  - {id: names, type: set, params: {fields: {name: '{{ $json.n == 1 ? \"ada\" : \"alan\" }}'}, keepOnlySet: true}}
+  - {id: ages, type: set, params: {fields: {age: '{{ $json.n * 10 }}'}, keepOnlySet: true}}
+  - {id: paired, type: merge, params: {mode: position}}
+  - {id: second, type: merge, params: {mode: wait, output: '1'}}
+  - {id: all, type: merge, params: {mode: append}}
+connections:
+  - {from: start, to: names}
+  - {from: start, to: ages}
+  - {from: names, to: paired, input: '0'}
+  - {from: ages, to: paired, input: '1'}
+  - {from: names, to: second, input: '0'}
+  - {from: ages, to: second, input: '1'}
+  - {from: paired, to: all, input: '0'}
+  - {from: second, to: all, input: '1'}
+", json!([{ "n": 1 }, { "n": 2 }])).await;
+        let row = store.execution(T, &id).await.unwrap();
+        assert_eq!(
+            result(&row, "main"),
+            vec![
+                json!({ "name": "ada", "age": 10 }),
+                json!({ "name": "alan", "age": 20 }),
+                json!({ "age": 10 }),
+                json!({ "age": 20 }),
+            ]
+        );
+    }
+}

@@ -31,7 +31,16 @@ impl Store {
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    ops::claim(conn, backend, &owner, limit as i64, now, lease_until).await
+                    ops::claim(
+                        conn,
+                        backend,
+                        ops::Scope::Any,
+                        &owner,
+                        limit as i64,
+                        now,
+                        lease_until,
+                    )
+                    .await
                 })
             })
             .await
@@ -39,8 +48,11 @@ impl Store {
 
     /// Records how a claimed step's attempt ended, and what follows.
     pub async fn complete(&self, completion: Completion, now: Millis) -> Result<Applied> {
+        let backend = self.backend;
         self.writer
-            .write(move |conn| Box::pin(async move { ops::complete(conn, completion, now).await }))
+            .write(move |conn| {
+                Box::pin(async move { ops::complete(conn, backend, completion, now).await })
+            })
             .await
     }
 
@@ -375,6 +387,37 @@ impl Store {
             row.try_get("version")?,
         )
         .await
+    }
+
+    /// Every tenant's id.
+    pub async fn tenants(&self) -> Result<Vec<String>> {
+        sqlx::query("SELECT id FROM tenants ORDER BY id")
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|row| Ok(row.try_get("id")?))
+            .collect()
+    }
+
+    /// A tenant's workflows: id, name, and the version that runs (the
+    /// active one, or the latest when none is active).
+    pub async fn workflows(&self, tenant: &str) -> Result<Vec<(String, String, i64)>> {
+        sqlx::query(
+            "SELECT id, name, COALESCE(active_version, latest_version) AS version FROM workflows \
+             WHERE tenant_id = $1 ORDER BY name",
+        )
+        .bind(tenant)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get("id")?,
+                row.try_get("name")?,
+                row.try_get("version")?,
+            ))
+        })
+        .collect()
     }
 
     /// The tenant's variables (`$vars`).

@@ -181,9 +181,16 @@ pub(crate) async fn start_execution(
     Ok(Started::Created)
 }
 
+/// Which due steps a claim takes: any, or those of one run.
+pub(crate) enum Scope<'a> {
+    Any,
+    Execution(&'a str, &'a str),
+}
+
 pub(crate) async fn claim(
     conn: &mut Conn,
     backend: Backend,
+    scope: Scope<'_>,
     owner: &str,
     limit: i64,
     now: Millis,
@@ -193,14 +200,23 @@ pub(crate) async fn claim(
         Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
-    let rows = sqlx::query(AssertSqlSafe(format!(
+    let (filter, tenant, execution) = match scope {
+        Scope::Any => ("", "", ""),
+        Scope::Execution(tenant, execution) => (
+            " AND tenant_id = $3 AND execution_id = $4",
+            tenant,
+            execution,
+        ),
+    };
+    let query = format!(
         "SELECT tenant_id, execution_id, seq, status FROM steps \
-         WHERE status IN ('ready', 'waiting') AND due_at <= $1 ORDER BY due_at, seq LIMIT $2{lock}"
-    )))
-    .bind(now)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
+         WHERE status IN ('ready', 'waiting') AND due_at <= $1{filter} ORDER BY due_at, seq LIMIT $2{lock}"
+    );
+    let mut query = sqlx::query(AssertSqlSafe(query)).bind(now).bind(limit);
+    if !filter.is_empty() {
+        query = query.bind(tenant).bind(execution);
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
     let mut claimed = Vec::with_capacity(rows.len());
     for row in rows {
         let key = StepKey {
@@ -225,7 +241,7 @@ pub(crate) async fn claim(
         .fetch_one(&mut *conn)
         .await?;
         let data = sqlx::query(
-            "SELECT p.input, p.state, p.resume, e.workflow_id, e.version \
+            "SELECT p.input, p.state, p.resume, e.workflow_id, e.version, e.created_at \
              FROM step_payloads p JOIN executions e \
              ON e.tenant_id = p.tenant_id AND e.id = p.execution_id \
              WHERE p.tenant_id = $1 AND p.execution_id = $2 AND p.seq = $3",
@@ -237,6 +253,7 @@ pub(crate) async fn claim(
         .await?;
         claimed.push(Claimed {
             workflow_id: data.try_get("workflow_id")?,
+            run_started_at: data.try_get("created_at")?,
             version: data.try_get("version")?,
             node_id: step.try_get("node_id")?,
             iteration: step.try_get("iteration")?,
@@ -284,7 +301,12 @@ async fn set_payload(
     Ok(())
 }
 
-pub(crate) async fn complete(conn: &mut Conn, done: Completion, now: Millis) -> Result<Applied> {
+pub(crate) async fn complete(
+    conn: &mut Conn,
+    backend: Backend,
+    done: Completion,
+    now: Millis,
+) -> Result<Applied> {
     let key = &done.key;
     let held = sqlx::query(
         "SELECT kind FROM steps WHERE tenant_id = $1 AND execution_id = $2 AND seq = $3 \
@@ -439,6 +461,20 @@ pub(crate) async fn complete(conn: &mut Conn, done: Completion, now: Millis) -> 
         }
     }
     settle(conn, &key.tenant, &key.execution_id, now, &mut applied).await?;
+    // What this transition made ready in the run goes straight to the same
+    // worker, without another transaction to claim it.
+    if let Some((limit, lease_until)) = done.claim {
+        applied.claimed = claim(
+            conn,
+            backend,
+            Scope::Execution(&key.tenant, &key.execution_id),
+            &done.owner,
+            limit as i64,
+            now,
+            lease_until,
+        )
+        .await?;
+    }
     Ok(applied)
 }
 

@@ -186,6 +186,8 @@ pub struct Claimed {
     pub workflow_id: String,
     /// The version.
     pub version: i64,
+    /// When the run started, for its run timeout.
+    pub run_started_at: Millis,
     /// The node.
     pub node_id: String,
     /// The loop iteration.
@@ -298,10 +300,13 @@ pub struct Completion {
     pub usage: Usage,
     /// Its log lines.
     pub logs: Vec<serde_json::Value>,
+    /// Claim up to this many steps the completion makes ready in the same
+    /// run, leased until the given time, in the same transaction.
+    pub claim: Option<(usize, Millis)>,
 }
 
 /// What a completion changed, for the worker.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Applied {
     /// Whether the completion was recorded (false when the lease was lost).
     pub recorded: bool,
@@ -309,6 +314,8 @@ pub struct Applied {
     pub ready: usize,
     /// Runs that ended, with their final status.
     pub finished: Vec<(String, ExecutionStatus)>,
+    /// Steps claimed for the worker (see [`Completion::claim`]).
+    pub claimed: Vec<Claimed>,
 }
 
 /// A run, as stored.

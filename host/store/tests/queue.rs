@@ -32,6 +32,7 @@ fn done(step: &Claimed, owner: &str, successors: Vec<NewStep>) -> Completion {
             ..Usage::default()
         },
         logs: vec![],
+        claim: None,
     }
 }
 

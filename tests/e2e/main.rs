@@ -1,4 +1,5 @@
 //! End-to-end tests: the real `n8n-work` binary, as a user runs it.
 
 mod node_cli;
+mod serve;
 mod workflow_cli;

@@ -2,6 +2,7 @@
 //! The work itself lives in the library crates (`n8n-work-runtime`, ...).
 
 mod node;
+mod serve;
 mod workflow;
 
 use std::path::PathBuf;
@@ -33,6 +34,8 @@ enum Command {
     /// Run or inspect a single node component.
     #[command(subcommand)]
     Node(node::NodeCommand),
+    /// Start the server: REST API, webhooks, on the embedded store.
+    Serve(serve::ServeArgs),
     /// Run a workflow file to completion and print its final items.
     Run(workflow::RunArgs),
     /// Check workflow files.
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Node(command) => node::run(command, &cli.data_dir).await,
+            Command::Serve(args) => serve::serve(args, &cli.data_dir).await,
             Command::Run(args) => workflow::run(args, &cli.data_dir).await,
             Command::Workflow(command) => workflow::workflow(command, &cli.data_dir).await,
             Command::Plugin(command) => command.run(&cli.data_dir).await,

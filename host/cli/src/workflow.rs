@@ -73,7 +73,7 @@ fn read_workflow(file: &Path) -> anyhow::Result<Workflow> {
     parsed.map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
 }
 
-async fn catalog(data_dir: &Path, allow_private: &str) -> anyhow::Result<Arc<Catalog>> {
+pub(crate) async fn catalog(data_dir: &Path, allow_private: &str) -> anyhow::Result<Arc<Catalog>> {
     let allow_private: PrivateAllowlist = allow_private.parse()?;
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(data_dir.join("cache").join("components")),

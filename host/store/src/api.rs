@@ -389,6 +389,116 @@ impl Store {
         .await
     }
 
+    /// Makes `version` of a workflow the one that runs (webhooks, schedules).
+    pub async fn activate(
+        &self,
+        tenant: &str,
+        workflow_id: &str,
+        version: Option<i64>,
+        now: Millis,
+    ) -> Result<i64> {
+        let (tenant, id) = (tenant.to_owned(), workflow_id.to_owned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let row = sqlx::query("SELECT latest_version FROM workflows WHERE tenant_id = $1 AND id = $2")
+                        .bind(&tenant)
+                        .bind(&id)
+                        .fetch_optional(&mut *conn)
+                        .await?
+                        .ok_or_else(|| StoreError::NotFound(format!("workflow `{id}`")))?;
+                    let latest: i64 = row.try_get("latest_version")?;
+                    let version = version.unwrap_or(latest);
+                    if !(1..=latest).contains(&version) {
+                        return Err(StoreError::NotFound(format!(
+                            "version {version} of workflow `{id}` (it has versions 1 to {latest})"
+                        )));
+                    }
+                    sqlx::query("UPDATE workflows SET active_version = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4")
+                        .bind(version)
+                        .bind(now)
+                        .bind(&tenant)
+                        .bind(&id)
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(version)
+                })
+            })
+            .await
+    }
+
+    /// Active workflows: id and active version, in every tenant.
+    pub async fn active_workflows(&self) -> Result<Vec<(String, String, i64)>> {
+        sqlx::query(
+            "SELECT tenant_id, id, active_version FROM workflows WHERE active_version IS NOT NULL",
+        )
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get("tenant_id")?,
+                row.try_get("id")?,
+                row.try_get("active_version")?,
+            ))
+        })
+        .collect()
+    }
+
+    /// Stores an API key by its hash; the key itself is never stored.
+    pub async fn add_api_key(
+        &self,
+        tenant: &str,
+        prefix: &str,
+        hash: &str,
+        role: &str,
+        now: Millis,
+    ) -> Result<String> {
+        let (tenant, prefix, hash, role) = (
+            tenant.to_owned(),
+            prefix.to_owned(),
+            hash.to_owned(),
+            role.to_owned(),
+        );
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let id = crate::new_id();
+                    sqlx::query(
+                        "INSERT INTO api_keys (tenant_id, id, prefix, hash, role, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&tenant)
+                    .bind(&id)
+                    .bind(&prefix)
+                    .bind(&hash)
+                    .bind(&role)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                    Ok(id)
+                })
+            })
+            .await
+    }
+
+    /// The tenant and role of the unrevoked key with this hash.
+    pub async fn api_key(&self, hash: &str) -> Result<Option<(String, String)>> {
+        sqlx::query("SELECT tenant_id, role FROM api_keys WHERE hash = $1 AND revoked_at IS NULL")
+            .bind(hash)
+            .fetch_optional(self.pool())
+            .await?
+            .map(|row| Ok((row.try_get("tenant_id")?, row.try_get("role")?)))
+            .transpose()
+    }
+
+    /// How many keys exist (revoked or not).
+    pub async fn api_key_count(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM api_keys")
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")?)
+    }
+
     /// Every tenant's id.
     pub async fn tenants(&self) -> Result<Vec<String>> {
         sqlx::query("SELECT id FROM tenants ORDER BY id")

@@ -1,0 +1,116 @@
+//! `n8n-work serve`: the server on the embedded store.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use n8n_work_engine::{Engine, EngineConfig, StaticCredentials, SystemClock};
+use n8n_work_store::{DEFAULT_TENANT, Store};
+use tokio_util::sync::CancellationToken;
+
+/// `n8n-work serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Where to listen.
+    #[arg(long, env = "N8N_WORK_LISTEN", default_value = "127.0.0.1:5678")]
+    listen: SocketAddr,
+    /// Private addresses nodes may reach despite the egress policy, such as
+    /// `127.0.0.1` or `10.0.0.0/8` (comma-separated).
+    #[arg(
+        long,
+        env = "N8N_WORK_EGRESS_ALLOW_PRIVATE",
+        value_name = "LIST",
+        default_value = ""
+    )]
+    egress_allow_private: String,
+}
+
+pub(crate) async fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+    let store = Store::open_sqlite(&data_dir.join("n8n-work.db")).await?;
+    let catalog = crate::workflow::catalog(data_dir, &args.egress_allow_private).await?;
+    let config = EngineConfig::default();
+    let owner = config.owner.clone();
+    let engine = Engine::new(
+        store.clone(),
+        catalog,
+        Arc::new(SystemClock),
+        config,
+        Arc::new(StaticCredentials::default()),
+    );
+    // The embedded store is this process's alone: steps a previous process
+    // left running go back to the queue now.
+    store
+        .reclaim(n8n_work_store::now_millis(), Some(&owner))
+        .await?;
+    if store.api_key_count().await? == 0 {
+        let key = n8n_work_api::new_key();
+        store
+            .add_api_key(
+                DEFAULT_TENANT,
+                &key[..12],
+                &n8n_work_api::key_hash(&key),
+                "owner",
+                n8n_work_store::now_millis(),
+            )
+            .await?;
+        let path = data_dir.join("cli.key");
+        write_private(&path, &key)?;
+        println!(
+            "Created the owner API key (shown once; saved for the CLI in {}):",
+            path.display()
+        );
+        println!("  {key}");
+    }
+    let state = n8n_work_api::AppState::new(engine.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "listening on {}; is another server using it? Pick another with --listen",
+                args.listen
+            )
+        })?;
+    let address = listener.local_addr()?;
+    println!(
+        "n8n-work listening on http://{address} (data in {})",
+        data_dir.display()
+    );
+    let shutdown = CancellationToken::new();
+    let worker = tokio::spawn({
+        let (engine, shutdown) = (engine.clone(), shutdown.clone());
+        async move { engine.serve(shutdown).await }
+    });
+    axum::serve(listener, n8n_work_api::router(state))
+        .with_graceful_shutdown({
+            let shutdown = shutdown.clone();
+            async move {
+                let _ = tokio::signal::ctrl_c().await;
+                shutdown.cancel();
+            }
+        })
+        .await?;
+    shutdown.cancel();
+    worker.await??;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `text` to `path`, readable by its owner only.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    writeln!(file, "{text}")?;
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! `n8n-work serve`: the first start's owner key, the API behind it, and a
+//! webhook answered by the run it starts.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+struct Server {
+    _child: tokio::process::Child,
+    base: String,
+    key: String,
+}
+
+async fn start(data: &Path) -> Server {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_n8n-work"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("N8N_WORK_DATA_DIR", data)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed_key = None;
+    let base = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("serve printed where it listens");
+        if let Some(key) = line.trim().strip_prefix("nwk_") {
+            printed_key = Some(format!("nwk_{key}"));
+        }
+        if let Some(rest) = line.strip_prefix("n8n-work listening on ") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let key = std::fs::read_to_string(data.join("cli.key"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(
+        printed_key.as_deref(),
+        Some(key.as_str()),
+        "the key printed once is the one saved"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("cli.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    Server {
+        _child: child,
+        base,
+        key,
+    }
+}
+
+async fn call(
+    method: reqwest::Method,
+    url: &str,
+    key: Option<&str>,
+    content_type: &str,
+    body: String,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, url)
+        .header("content-type", content_type)
+        .body(body);
+    if let Some(key) = key {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn a_webhook_workflow_answers_with_its_last_node() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start(data.path()).await;
+    let api = format!("{}/api/v1", server.base);
+    let hello = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello.yaml"),
+    )
+    .unwrap();
+
+    let (status, body) = call(
+        reqwest::Method::POST,
+        &format!("{api}/workflows"),
+        None,
+        "application/yaml",
+        hello.clone(),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], "unauthorized", "{body}");
+
+    let (status, created) = call(
+        reqwest::Method::POST,
+        &format!("{api}/workflows"),
+        Some(&server.key),
+        "application/yaml",
+        hello,
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+
+    let (status, _) = call(
+        reqwest::Method::POST,
+        &format!("{}/webhook/hello", server.base),
+        None,
+        "application/json",
+        r#"{"name":"Ada"}"#.into(),
+    )
+    .await;
+    assert_eq!(status, 404, "not active yet");
+
+    let (status, body) = call(
+        reqwest::Method::POST,
+        &format!("{api}/workflows/{id}/activate"),
+        Some(&server.key),
+        "application/json",
+        "{}".into(),
+    )
+    .await;
+    assert_eq!((status, body["activeVersion"].clone()), (200, json!(1)));
+
+    let (status, body) = call(
+        reqwest::Method::POST,
+        &format!("{}/webhook/hello", server.base),
+        None,
+        "application/json",
+        r#"{"name":"Ada"}"#.into(),
+    )
+    .await;
+    assert_eq!((status, body), (200, json!({ "greeting": "hello Ada" })));
+
+    let broken = "name: broken\nnodes:\n  - {id: start, type: manual}\nconnections:\n  - {from: start, to: nowhere}\n";
+    let (status, body) = call(
+        reqwest::Method::POST,
+        &format!("{api}/workflows"),
+        Some(&server.key),
+        "application/yaml",
+        broken.into(),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(body["error"]["details"][0]["line"], 5, "{body}");
+}

@@ -8,7 +8,7 @@ mod workflow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// n8n-work: workflow automation where every node is a sandboxed
 /// WebAssembly component.
@@ -47,6 +47,21 @@ enum Command {
     /// Run the OCI registry on its own.
     #[command(subcommand)]
     Registry(n8n_work_registry::cli::RegistryCommand),
+}
+
+/// The operator's exceptions to the egress policy, shared by the commands
+/// that run nodes.
+#[derive(Debug, Args)]
+pub(crate) struct EgressArgs {
+    /// Private addresses nodes may reach anyway: addresses or CIDRs,
+    /// comma-separated, such as `127.0.0.1` or `10.0.0.0/8`.
+    #[arg(
+        long,
+        env = "N8N_WORK_EGRESS_ALLOW_PRIVATE",
+        value_name = "LIST",
+        default_value = ""
+    )]
+    pub(crate) egress_allow_private: String,
 }
 
 fn main() -> ExitCode {

@@ -26,15 +26,8 @@ pub(crate) struct NodeArgs {
     /// A component file (`node.wasm`) or a built-in (`builtin:http`, `builtin:slack`).
     node: String,
 
-    /// Private addresses nodes may reach anyway: addresses or CIDRs,
-    /// comma-separated (config `egress.allow_private`).
-    #[arg(
-        long,
-        env = "N8N_WORK_EGRESS_ALLOW_PRIVATE",
-        value_name = "LIST",
-        default_value = ""
-    )]
-    egress_allow_private: String,
+    #[command(flatten)]
+    egress: crate::EgressArgs,
 }
 
 #[derive(Debug, Args)]
@@ -112,7 +105,7 @@ fn prepare(args: &NodeArgs, data_dir: &Path) -> anyhow::Result<(Runtime, Vec<u8>
             )
         })?,
     };
-    let allow_private: PrivateAllowlist = args.egress_allow_private.parse()?;
+    let allow_private: PrivateAllowlist = args.egress.egress_allow_private.parse()?;
     let config = RuntimeConfig {
         cache_dir: Some(data_dir.join("cache").join("components")),
         egress: EgressConfig {

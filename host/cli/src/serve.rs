@@ -17,22 +17,15 @@ pub(crate) struct ServeArgs {
     /// Where to listen.
     #[arg(long, env = "N8N_WORK_LISTEN", default_value = "127.0.0.1:5678")]
     listen: SocketAddr,
-    /// Private addresses nodes may reach despite the egress policy, such as
-    /// `127.0.0.1` or `10.0.0.0/8` (comma-separated).
-    #[arg(
-        long,
-        env = "N8N_WORK_EGRESS_ALLOW_PRIVATE",
-        value_name = "LIST",
-        default_value = ""
-    )]
-    egress_allow_private: String,
+    #[command(flatten)]
+    egress: crate::EgressArgs,
 }
 
 pub(crate) async fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
     let store = Store::open_sqlite(&data_dir.join("n8n-work.db")).await?;
-    let catalog = crate::workflow::catalog(data_dir, &args.egress_allow_private).await?;
+    let catalog = crate::workflow::catalog(data_dir, &args.egress.egress_allow_private).await?;
     let config = EngineConfig::default();
     let owner = config.owner.clone();
     let engine = Engine::new(

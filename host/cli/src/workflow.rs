@@ -39,15 +39,8 @@ pub(crate) struct RunArgs {
     /// The run's id (default: a new one).
     #[arg(long)]
     id: Option<String>,
-    /// Private addresses nodes may reach despite the egress policy, such as
-    /// `127.0.0.1` or `10.0.0.0/8` (comma-separated).
-    #[arg(
-        long,
-        env = "N8N_WORK_EGRESS_ALLOW_PRIVATE",
-        value_name = "LIST",
-        default_value = ""
-    )]
-    egress_allow_private: String,
+    #[command(flatten)]
+    egress: crate::EgressArgs,
 }
 
 /// `n8n-work workflow ...`.
@@ -146,7 +139,7 @@ pub(crate) async fn run(args: RunArgs, data_dir: &Path) -> anyhow::Result<ExitCo
         }
     };
     let store = Store::open_sqlite(&dir.join("n8n-work.db")).await?;
-    let catalog = catalog(data_dir, &args.egress_allow_private).await?;
+    let catalog = catalog(data_dir, &args.egress.egress_allow_private).await?;
     let config = EngineConfig::default();
     let owner = config.owner.clone();
     let engine = Engine::new(

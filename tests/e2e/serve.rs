@@ -158,3 +158,147 @@ async fn a_webhook_workflow_answers_with_its_last_node() {
     assert_eq!(status, 422);
     assert_eq!(body["error"]["details"][0]["line"], 5, "{body}");
 }
+
+#[tokio::test]
+async fn variables_listing_and_a_wait_resumed_over_http() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start(data.path()).await;
+    let api = format!("{}/api/v1", server.base);
+    let key = Some(server.key.as_str());
+    let (status, _) = call(
+        reqwest::Method::PUT,
+        &format!("{api}/variables/greeting"),
+        key,
+        "application/json",
+        r#"{"value":"Hi"}"#.into(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = call(
+        reqwest::Method::PUT,
+        &format!("{api}/variables/no%20spaces"),
+        key,
+        "application/json",
+        r#"{"value":"x"}"#.into(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+
+    let workflow = "
+name: approvals
+nodes:
+  - {id: hook, type: webhook, params: {path: approve, respond: onReceived}}
+  - {id: hold, type: wait, params: {resume: call}}
+  - {id: done, type: set, params: {keepOnlySet: true, fields: {msg: '{{ $vars.greeting + \" \" + $json.who }}'}}}
+connections:
+  - {from: hook, to: hold}
+  - {from: hold, to: done}
+";
+    let (_, created) = call(
+        reqwest::Method::POST,
+        &format!("{api}/workflows"),
+        key,
+        "application/yaml",
+        workflow.into(),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    call(
+        reqwest::Method::POST,
+        &format!("{api}/workflows/{id}/activate"),
+        key,
+        "application/json",
+        "{}".into(),
+    )
+    .await;
+    let (status, accepted) = call(
+        reqwest::Method::POST,
+        &format!("{}/webhook/approve", server.base),
+        None,
+        "application/json",
+        "{}".into(),
+    )
+    .await;
+    assert_eq!(status, 202, "{accepted}");
+    let run = accepted["executionId"].as_str().unwrap().to_owned();
+
+    // The run parks at `hold`; its resume URL appears once it does.
+    let mut resume_url = None;
+    for _ in 0..3_000 {
+        let (_, body) = call(
+            reqwest::Method::GET,
+            &format!("{api}/executions/{run}"),
+            key,
+            "application/json",
+            String::new(),
+        )
+        .await;
+        if let Some(url) = body["resumeUrls"]["hold"].as_str() {
+            resume_url = Some(url.to_owned());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let resume_url = resume_url.expect("the run parked at `hold`");
+    let (status, _) = call(
+        reqwest::Method::POST,
+        &format!("{}{resume_url}", server.base),
+        None,
+        "application/json",
+        r#"{"who":"Ada"}"#.into(),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let (status, again) = call(
+        reqwest::Method::POST,
+        &format!("{}{resume_url}", server.base),
+        None,
+        "application/json",
+        "{}".into(),
+    )
+    .await;
+    assert_eq!(status, 404, "a resume URL works once: {again}");
+
+    let mut finished = None;
+    for _ in 0..3_000 {
+        let (_, body) = call(
+            reqwest::Method::GET,
+            &format!("{api}/executions/{run}"),
+            key,
+            "application/json",
+            String::new(),
+        )
+        .await;
+        if body["execution"]["status"] == "succeeded" {
+            finished = Some(body);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let finished = finished.expect("the run finished after the resume");
+    assert_eq!(
+        finished["execution"]["result"]["main"][0]["json"]["msg"],
+        "Hi Ada"
+    );
+
+    let (_, listed) = call(
+        reqwest::Method::GET,
+        &format!("{api}/executions?workflow={id}&status=succeeded&limit=1"),
+        key,
+        "application/json",
+        String::new(),
+    )
+    .await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["items"][0]["id"], run.as_str());
+    let cursor = listed["nextCursor"].as_str().unwrap();
+    let (_, rest) = call(
+        reqwest::Method::GET,
+        &format!("{api}/executions?workflow={id}&cursor={cursor}"),
+        key,
+        "application/json",
+        String::new(),
+    )
+    .await;
+    assert_eq!(rest["items"], json!([]), "one run in all");
+}

@@ -193,7 +193,15 @@ pub fn router(state: AppState) -> Router {
         .route("/workflows", post(create_workflow).get(list_workflows))
         .route("/workflows/{id}/activate", post(activate))
         .route("/workflows/{id}/executions", post(run_workflow))
+        .route("/executions", get(list_executions))
         .route("/executions/{id}", get(get_execution))
+        .route("/dead-letters", get(dead_letters))
+        .route("/dead-letters/{id}/replay", post(replay))
+        .route("/variables", get(variables))
+        .route(
+            "/variables/{name}",
+            axum::routing::put(set_variable).delete(delete_variable),
+        )
         .route("/executions/{id}/cancel", post(cancel))
         .fallback(|| async {
             ApiError::new(
@@ -206,6 +214,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/webhook/{*path}", any(webhook))
+        .route("/resume/{token}", post(resume))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state)
 }
@@ -377,7 +386,27 @@ async fn get_execution(
     let store = state.engine.store();
     let execution = store.execution(&caller.tenant, &id).await?;
     let steps = store.steps(&caller.tenant, &id).await?;
-    Ok(Json(json!({ "execution": execution, "steps": steps })))
+    // Where to resume steps parked until called.
+    let mut resume = serde_json::Map::new();
+    for step in steps
+        .iter()
+        .filter(|s| s.status == n8n_work_store::StepStatus::Waiting)
+    {
+        let key = n8n_work_store::StepKey {
+            tenant: caller.tenant.clone(),
+            execution_id: id.clone(),
+            seq: step.seq,
+        };
+        if let Some(token) = store.resume_token(&key).await? {
+            resume.insert(
+                step.node_id.clone(),
+                Value::String(format!("/resume/{token}")),
+            );
+        }
+    }
+    Ok(Json(
+        json!({ "execution": execution, "steps": steps, "resumeUrls": resume }),
+    ))
 }
 
 async fn cancel(
@@ -485,4 +514,162 @@ async fn webhook(
         .map(|item| item["json"].clone())
         .unwrap_or_else(|| json!({}));
     Ok((StatusCode::OK, Json(first)).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct ExecutionFilter {
+    workflow: Option<String>,
+    status: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list_executions(
+    State(state): State<AppState>,
+    extensions: axum::http::Extensions,
+    Query(filter): Query<ExecutionFilter>,
+) -> ApiResult<Json<Value>> {
+    let caller = caller(&extensions)?;
+    let limit = filter.limit.unwrap_or(50).clamp(1, 500);
+    let rows = state
+        .engine
+        .store()
+        .list_executions(
+            &caller.tenant,
+            filter.workflow.as_deref(),
+            filter.status.as_deref(),
+            filter.cursor.as_deref(),
+            limit,
+        )
+        .await?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.id.clone()))
+        .flatten();
+    Ok(Json(json!({ "items": rows, "nextCursor": next })))
+}
+
+async fn dead_letters(
+    State(state): State<AppState>,
+    extensions: axum::http::Extensions,
+) -> ApiResult<Json<Value>> {
+    let caller = caller(&extensions)?;
+    let letters = state.engine.store().dead_letters(&caller.tenant).await?;
+    Ok(Json(json!({ "items": letters })))
+}
+
+async fn replay(
+    State(state): State<AppState>,
+    extensions: axum::http::Extensions,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let caller = caller(&extensions)?;
+    let step = state.engine.replay(&caller.tenant, &id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "executionId": step.execution_id, "step": step.seq })),
+    ))
+}
+
+async fn variables(
+    State(state): State<AppState>,
+    extensions: axum::http::Extensions,
+) -> ApiResult<Json<Value>> {
+    let caller = caller(&extensions)?;
+    Ok(Json(Value::Object(
+        state.engine.store().variables(&caller.tenant).await?,
+    )))
+}
+
+#[derive(serde::Deserialize)]
+struct VariableBody {
+    value: String,
+}
+
+async fn set_variable(
+    State(state): State<AppState>,
+    extensions: axum::http::Extensions,
+    Path(name): Path<String>,
+    Json(body): Json<VariableBody>,
+) -> ApiResult<Json<Value>> {
+    let caller = caller(&extensions)?;
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!(
+                "variable name `{name}`: use letters, digits and `_`, so expressions can read it as $vars.{name}"
+            ),
+        ));
+    }
+    state
+        .engine
+        .store()
+        .set_variable(
+            &caller.tenant,
+            &name,
+            &body.value,
+            n8n_work_store::now_millis(),
+        )
+        .await?;
+    Ok(Json(json!({ "name": name, "value": body.value })))
+}
+
+async fn delete_variable(
+    State(state): State<AppState>,
+    extensions: axum::http::Extensions,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    let caller = caller(&extensions)?;
+    if state
+        .engine
+        .store()
+        .delete_variable(&caller.tenant, &name)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("variable `{name}` not found"),
+        ))
+    }
+}
+
+/// Wakes a Wait node parked with `resume: call`: the token is the secret,
+/// as in n8n's resume URL.
+async fn resume(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let data: Value = if body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("the body is not JSON: {e}"),
+            )
+        })?
+    };
+    let tenants = state.engine.store().tenants().await?;
+    for tenant in tenants {
+        match state.engine.resume(&tenant, &token, data.clone()).await {
+            Ok(step) => {
+                return Ok((
+                    StatusCode::ACCEPTED,
+                    Json(json!({ "executionId": step.execution_id })),
+                ));
+            }
+            Err(n8n_work_engine::EngineError::Store(StoreError::NotFound(_))) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no run waits on this resume token (it may have resumed already)",
+    ))
 }

@@ -499,6 +499,83 @@ impl Store {
             .try_get("n")?)
     }
 
+    /// Runs, newest first, optionally of one workflow and in one status;
+    /// `before` is the cursor: the id of the last run of the previous page.
+    pub async fn list_executions(
+        &self,
+        tenant: &str,
+        workflow_id: Option<&str>,
+        status: Option<&str>,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ExecutionRow>> {
+        // Ids are UUID v7: their order is their start order.
+        sqlx::query(
+            "SELECT id, workflow_id, version, status, error, result, response, parent_execution, \
+             parent_seq, created_at, finished_at FROM executions WHERE tenant_id = $1 \
+             AND ($2 = '' OR workflow_id = $2) AND ($3 = '' OR status = $3) AND ($4 = '' OR id < $4) \
+             ORDER BY id DESC LIMIT $5",
+        )
+        .bind(tenant)
+        .bind(workflow_id.unwrap_or_default())
+        .bind(status.unwrap_or_default())
+        .bind(before.unwrap_or_default())
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|row| execution_row(tenant, row))
+        .collect()
+    }
+
+    /// Sets a tenant variable (`$vars.NAME`).
+    pub async fn set_variable(
+        &self,
+        tenant: &str,
+        name: &str,
+        value: &str,
+        now: Millis,
+    ) -> Result<()> {
+        let (tenant, name, value) = (tenant.to_owned(), name.to_owned(), value.to_owned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO variables (tenant_id, name, value, updated_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (tenant_id, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                    )
+                    .bind(&tenant)
+                    .bind(&name)
+                    .bind(&value)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// Deletes a tenant variable; whether it existed.
+    pub async fn delete_variable(&self, tenant: &str, name: &str) -> Result<bool> {
+        let (tenant, name) = (tenant.to_owned(), name.to_owned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    Ok(
+                        sqlx::query("DELETE FROM variables WHERE tenant_id = $1 AND name = $2")
+                            .bind(&tenant)
+                            .bind(&name)
+                            .execute(&mut *conn)
+                            .await?
+                            .rows_affected()
+                            > 0,
+                    )
+                })
+            })
+            .await
+    }
+
     /// Every tenant's id.
     pub async fn tenants(&self) -> Result<Vec<String>> {
         sqlx::query("SELECT id FROM tenants ORDER BY id")

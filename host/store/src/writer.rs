@@ -61,11 +61,11 @@ impl Writer {
             .send((job, fail_tx))
             .map_err(|_| StoreError::Closed)?;
         self.writes.fetch_add(1, Ordering::Relaxed);
-        // A job that ran drops its failure sender unused; that disables the
-        // second branch, and the value (or the commit's error) arrives.
-        tokio::select! {
-            value = value_rx => value.unwrap_or(Err(StoreError::Closed)),
-            Ok(error) = fail_rx => Err(error),
+        // A job that succeeded delivers its value after the commit; one that
+        // failed drops its value sender, and its error follows on `fail_rx`.
+        match value_rx.await {
+            Ok(value) => value,
+            Err(_) => Err(fail_rx.await.unwrap_or(StoreError::Closed)),
         }
     }
 }

@@ -144,3 +144,16 @@ async fn a_database_from_a_newer_binary_is_refused() {
     assert!(error.contains("schema version 9999"), "{error}");
     assert!(error.contains("Upgrade n8n-work"), "{error}");
 }
+
+n8n_work_store::both_backends! {
+    async fn a_failed_write_reports_its_own_error(store) {
+        // The error travels on its own channel; it must win over the
+        // dropped value channel every time.
+        for _ in 0..50 {
+            let error = store.replay(DEFAULT_TENANT, "no-such-letter", 0).await.unwrap_err();
+            assert!(matches!(error, StoreError::NotFound(_)), "{error:?}");
+        }
+        // And the failed write did not poison the batch it shared.
+        assert_eq!(store.start(run("after", "start"), 0).await.unwrap(), Started::Created);
+    }
+}

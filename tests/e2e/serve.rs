@@ -159,6 +159,27 @@ async fn a_webhook_workflow_answers_with_its_last_node() {
     assert_eq!(body["error"]["details"][0]["line"], 5, "{body}");
 }
 
+/// The run `id` as the API shows it, once `ready` holds of it (polled,
+/// for at most 30 seconds).
+async fn execution_when(api: &str, key: &str, id: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..3_000 {
+        let url = format!("{api}/executions/{id}");
+        let (_, body) = call(
+            reqwest::Method::GET,
+            &url,
+            Some(key),
+            "application/json",
+            String::new(),
+        )
+        .await;
+        if ready(&body) {
+            return body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("run {id} never reached the expected state");
+}
+
 #[tokio::test]
 async fn variables_listing_and_a_wait_resumed_over_http() {
     let data = tempfile::tempdir().unwrap();
@@ -223,23 +244,11 @@ connections:
     let run = accepted["executionId"].as_str().unwrap().to_owned();
 
     // The run parks at `hold`; its resume URL appears once it does.
-    let mut resume_url = None;
-    for _ in 0..3_000 {
-        let (_, body) = call(
-            reqwest::Method::GET,
-            &format!("{api}/executions/{run}"),
-            key,
-            "application/json",
-            String::new(),
-        )
-        .await;
-        if let Some(url) = body["resumeUrls"]["hold"].as_str() {
-            resume_url = Some(url.to_owned());
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    let resume_url = resume_url.expect("the run parked at `hold`");
+    let parked = execution_when(&api, &server.key, &run, |body| {
+        body["resumeUrls"]["hold"].is_string()
+    })
+    .await;
+    let resume_url = parked["resumeUrls"]["hold"].as_str().unwrap().to_owned();
     let (status, _) = call(
         reqwest::Method::POST,
         &format!("{}{resume_url}", server.base),
@@ -259,23 +268,10 @@ connections:
     .await;
     assert_eq!(status, 404, "a resume URL works once: {again}");
 
-    let mut finished = None;
-    for _ in 0..3_000 {
-        let (_, body) = call(
-            reqwest::Method::GET,
-            &format!("{api}/executions/{run}"),
-            key,
-            "application/json",
-            String::new(),
-        )
-        .await;
-        if body["execution"]["status"] == "succeeded" {
-            finished = Some(body);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    let finished = finished.expect("the run finished after the resume");
+    let finished = execution_when(&api, &server.key, &run, |body| {
+        body["execution"]["status"] == "succeeded"
+    })
+    .await;
     assert_eq!(
         finished["execution"]["result"]["main"][0]["json"]["msg"],
         "Hi Ada"

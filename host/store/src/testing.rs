@@ -4,13 +4,45 @@
 
 use crate::{Result, Store};
 
-/// A store that lives as long as this value.
+/// A store that lives as long as this value: its SQLite directory or its
+/// PostgreSQL database is removed when it is dropped.
 pub struct TestStore {
     /// The store.
     pub store: Store,
     /// Its URL, for a second process.
     pub url: String,
     _dir: Option<tempfile::TempDir>,
+    /// The PostgreSQL database to drop: the server's URL and its name.
+    database: Option<(String, String)>,
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        let Some((server, name)) = self.database.take() else {
+            return;
+        };
+        // Drop cannot await, and the test's runtime may be shutting down:
+        // a thread of its own removes the database (forcing out the pool's
+        // connections).
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async move {
+                let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&server)
+                    .await
+                    .ok()?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut admin)
+                .await
+                .ok()
+            })
+        });
+        let _ = dropped.join();
+    }
 }
 
 impl std::ops::Deref for TestStore {
@@ -31,6 +63,7 @@ pub async fn sqlite() -> Result<TestStore> {
         store: Store::open(&url).await?,
         url,
         _dir: Some(dir),
+        database: None,
     })
 }
 
@@ -40,8 +73,7 @@ pub fn postgres_server() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-/// A store on a new PostgreSQL database (left behind for inspection; each
-/// name is unique).
+/// A store on a new PostgreSQL database, dropped with the value.
 pub async fn postgres() -> Result<TestStore> {
     sqlx::any::install_default_drivers();
     let server = postgres_server();
@@ -64,6 +96,7 @@ pub async fn postgres() -> Result<TestStore> {
         store: Store::open(&url).await?,
         url,
         _dir: None,
+        database: Some((server, name)),
     })
 }
 

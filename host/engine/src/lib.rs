@@ -29,7 +29,7 @@ use n8n_work_store::{
     Store, StoreError, Usage, WorkflowVersion,
 };
 use serde_json::{Value, json};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 
 pub use catalog::Catalog;
@@ -174,8 +174,8 @@ struct Inner {
     in_flight: AtomicUsize,
     /// Told whenever a step's task ends.
     step_ended: Notify,
-    /// Bumped whenever a run ends.
-    ended: watch::Sender<u64>,
+    /// Who waits for which run to end.
+    waiters: Mutex<HashMap<String, Vec<oneshot::Sender<()>>>>,
 }
 
 /// Runs workflows on a store. Cloning is cheap.
@@ -215,7 +215,7 @@ impl Engine {
                 slots: Arc::new(Semaphore::new(slots)),
                 in_flight: AtomicUsize::new(0),
                 step_ended: Notify::new(),
-                ended: watch::channel(0).0,
+                waiters: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -295,15 +295,33 @@ impl Engine {
 
     /// Waits until run `id` has ended, and returns it.
     pub async fn wait(&self, tenant: &str, id: &str) -> Result<ExecutionRow, EngineError> {
-        let mut ended = self.inner.ended.subscribe();
         loop {
+            // Registered before the check, so an end in between is not missed.
+            let (told, ended) = oneshot::channel();
+            if let Ok(mut waiters) = self.inner.waiters.lock() {
+                waiters.entry(id.to_owned()).or_default().push(told);
+            }
             let row = self.inner.store.execution(tenant, id).await?;
             if row.status.is_final() {
                 return Ok(row);
             }
-            if ended.changed().await.is_err() {
-                return Err(EngineError::Request("the engine stopped".into()));
-            }
+            // Runs this process does not finish (another worker's) are seen
+            // by looking again now and then.
+            let idle = Duration::from_millis(self.inner.config.idle_poll_ms.max(1) as u64);
+            let _ = tokio::time::timeout(idle, ended).await;
+        }
+    }
+
+    /// Tells those waiting for run `id` that it ended.
+    fn ended(&self, id: &str) {
+        let told = self
+            .inner
+            .waiters
+            .lock()
+            .map(|mut w| w.remove(id).unwrap_or_default())
+            .unwrap_or_default();
+        for waiter in told {
+            let _ = waiter.send(());
         }
     }
 
@@ -315,7 +333,7 @@ impl Engine {
             .cancel(tenant, id, self.inner.clock.now())
             .await?;
         self.interrupt(id);
-        self.inner.ended.send_modify(|n| *n += 1);
+        self.ended(id);
         Ok(())
     }
 
@@ -519,13 +537,11 @@ impl Engine {
                 for next in applied.claimed {
                     self.spawn_step(next);
                 }
-                if !applied.finished.is_empty() {
-                    for (execution, status) in &applied.finished {
-                        if *status != n8n_work_store::ExecutionStatus::Succeeded {
-                            self.interrupt(execution);
-                        }
+                for (execution, status) in &applied.finished {
+                    if *status != n8n_work_store::ExecutionStatus::Succeeded {
+                        self.interrupt(execution);
                     }
-                    self.inner.ended.send_modify(|n| *n += 1);
+                    self.ended(execution);
                 }
             }
             Err(e) => tracing::error!(error = %e, step = ?step.key, "could not record a step"),

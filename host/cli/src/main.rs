@@ -1,6 +1,7 @@
 //! The `n8n-work` binary: command-line parsing, configuration and wiring.
 //! The work itself lives in the library crates (`n8n-work-runtime`, ...).
 
+mod import;
 mod node;
 mod serve;
 mod workflow;
@@ -38,6 +39,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run a workflow file to completion and print its final items.
     Run(workflow::RunArgs),
+    /// Convert workflows from other tools (`import n8n FILE.json`).
+    #[command(subcommand)]
+    Import(import::ImportCommand),
     /// Check workflow files.
     #[command(subcommand)]
     Workflow(workflow::WorkflowCommand),
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
             Command::Node(command) => node::run(command, &cli.data_dir).await,
             Command::Serve(args) => serve::serve(args, &cli.data_dir).await,
             Command::Run(args) => workflow::run(args, &cli.data_dir).await,
+            Command::Import(command) => import::run(command),
             Command::Workflow(command) => workflow::workflow(command, &cli.data_dir).await,
             Command::Plugin(command) => command.run(&cli.data_dir).await,
             Command::Registry(command) => command.run(&cli.data_dir).await,

@@ -17,7 +17,7 @@ export N8N_USER_FOLDER="${N8N_USER_FOLDER:-$(mktemp -d)}" N8N_RUNNERS_ENABLED=fa
   N8N_DIAGNOSTICS_ENABLED=false N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS=false \
   GENERIC_TIMEZONE=UTC TZ=UTC
 python3 "$here/fixtures.py" "$cases_dir" >/dev/null
-if [ $# -gt 0 ]; then cases="$*"; else
+if [ $# -gt 0 ]; then cases="$(printf '%s\n' "$@" | grep -vx expressions || true)"; else
   cases="$(cd "$cases_dir" && ls *.json | grep -v '\.expected\.json$' | sed 's/\.json$//')"; fi
 for case in $cases; do
   file="$cases_dir/$case.json"
@@ -48,3 +48,35 @@ print(out, "error" if error else "ok")
 PY
   rm -f "$raw"
 done
+
+# The expression corpus: one node per expression, each value JSON-encoded.
+if [ $# -eq 0 ] || [[ " $* " == *" expressions "* ]]; then
+  wf="$(mktemp --suffix=.json)"
+  python3 "$here/expressions.py" workflow >"$wf"
+  "$n8n" import:workflow --input="$wf" >/dev/null 2>&1
+  raw="$(mktemp)"
+  "$n8n" execute --id=exprcorpusxxxxxx --rawOutput >"$raw" 2>/dev/null || true
+  python3 - "$raw" "$here/expressions.expected.json" "$version" "$here/expressions.py" <<'PY'
+import json, subprocess, sys
+raw, out, version, source = sys.argv[1:5]
+corpus = json.loads(subprocess.check_output([sys.executable, source]))
+text = open(raw).read()
+run, _ = json.JSONDecoder().raw_decode(text[text.index("{"):])
+data = run["data"]["resultData"]["runData"]
+cases = []
+for i, expr in enumerate(corpus["expressions"]):
+    item = data[f"E{i:03d}"][-1]["data"]["main"][0][0]["json"]
+    case = {"expression": expr}
+    if "error" in item:
+        case["error"] = item["error"]
+    else:
+        v = item.get("v")
+        case["value"] = None if v is None else json.loads(v)
+    cases.append(case)
+with open(out, "w") as f:
+    json.dump({"n8n": version, "item": corpus["item"], "cases": cases}, f, indent=1, ensure_ascii=False)
+    f.write("\n")
+print(out, len(cases), "cases,", sum("error" in c for c in cases), "errors in n8n")
+PY
+  rm -f "$raw" "$wf"
+fi

@@ -17,8 +17,8 @@ export N8N_USER_FOLDER="${N8N_USER_FOLDER:-$(mktemp -d)}" N8N_RUNNERS_ENABLED=fa
   N8N_DIAGNOSTICS_ENABLED=false N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS=false \
   GENERIC_TIMEZONE=UTC TZ=UTC
 python3 "$here/fixtures.py" "$cases_dir" >/dev/null
-if [ $# -gt 0 ]; then cases="$(printf '%s\n' "$@" | grep -vx expressions || true)"; else
-  cases="$(cd "$cases_dir" && ls *.json | grep -v '\.expected\.json$' | sed 's/\.json$//')"; fi
+if [ $# -gt 0 ]; then cases="$(printf '%s\n' "$@" | grep -vx -e expressions -e webhooks || true)"; else
+  cases="$(cd "$cases_dir" && ls *.json | grep -v -e '\.expected\.json$' -e '^webhook-' | sed 's/\.json$//')"; fi
 for case in $cases; do
   file="$cases_dir/$case.json"
   id="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$file")"
@@ -79,4 +79,48 @@ with open(out, "w") as f:
 print(out, len(cases), "cases,", sum("error" in c for c in cases), "errors in n8n")
 PY
   rm -f "$raw" "$wf"
+fi
+
+# Webhooks: import and activate each workflow, start n8n, call each webhook.
+if [ $# -eq 0 ] || [[ " $* " == *" webhooks "* ]]; then
+  requests="$(mktemp)"
+  python3 "$here/webhooks.py" "$cases_dir" >"$requests"
+  for id in $(python3 -c 'import json,sys; print(" ".join(r["id"] for r in json.load(open(sys.argv[1])).values()))' "$requests"); do
+    name="$(python3 -c 'import json,sys; print([k for k,r in json.load(open(sys.argv[1])).items() if r["id"]==sys.argv[2]][0])' "$requests" "$id")"
+    "$n8n" import:workflow --input="$cases_dir/$name.json" >/dev/null 2>&1
+    "$n8n" update:workflow --id="$id" --active=true >/dev/null 2>&1
+  done
+  port="${N8N_PORT:-5679}"
+  N8N_PORT="$port" "$n8n" start >"$N8N_USER_FOLDER/start.log" 2>&1 &
+  server=$!
+  trap 'kill $server 2>/dev/null || true' EXIT
+  for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 1; done
+  # Webhooks register just after /healthz answers.
+  for _ in $(seq 1 30); do
+    code="$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' -d '{}' "http://127.0.0.1:$port/webhook/compat-respond-text")"
+    [ "$code" != 404 ] && break; sleep 1
+  done
+  python3 - "$requests" "$cases_dir" "$version" "$port" <<'PY'
+import json, sys, urllib.request
+requests, cases_dir, version, port = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+for name, r in json.load(open(requests)).items():
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/webhook/{r['path']}", data=json.dumps(r["body"]).encode(),
+                                 headers={"content-type": "application/json"}, method="POST")
+    try:
+        res = urllib.request.urlopen(req)
+    except urllib.error.HTTPError as e:
+        res = e
+    body = res.read().decode()
+    ctype = res.headers.get("content-type", "")
+    expected = {"n8n": version, "request": r["body"], "status": res.status,
+                "headers": {k.lower(): v for k, v in res.headers.items() if k.lower() in ("content-type", "x-compat")},
+                "body": json.loads(body) if "json" in ctype else body}
+    with open(f"{cases_dir}/{name}.expected.json", "w") as f:
+        json.dump(expected, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    print(name, res.status, body[:80])
+PY
+  kill $server 2>/dev/null || true
+  wait $server 2>/dev/null || true
+  rm -f "$requests"
 fi

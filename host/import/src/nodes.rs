@@ -253,15 +253,13 @@ fn webhook(p: &mut Taker<'_>, version: f64) -> Converted {
             "it applies when responding with the last node",
         );
     }
-    if respond != "responseNode" {
-        let code = p.take("responseCode").unwrap_or(json!(200));
-        // n8n 2.x keeps a custom code under `responseCode.values`.
-        let code = code
-            .pointer("/values/customCode")
-            .or_else(|| code.pointer("/values/responseCode"))
-            .cloned()
-            .unwrap_or(code);
-        params["responseCode"] = code;
+    if respond != "responseNode" && version < 2.0 {
+        params["responseCode"] = p.take("responseCode").unwrap_or(json!(200));
+    } else {
+        p.ignore(
+            "responseCode",
+            "n8n reads it only for webhook 1.x; 2.x uses `options.responseCode`",
+        );
     }
     p.drop_if("authentication", &json!("none"));
     p.ignore(
@@ -270,6 +268,24 @@ fn webhook(p: &mut Taker<'_>, version: f64) -> Converted {
     );
     p.ignore("multipleMethods", "one method per webhook node");
     let mut options = p.nested("options");
+    if let Some(code) = options.take("responseCode") {
+        // `{values: {responseCode, customCode}}`: a custom code wins.
+        let code = code
+            .pointer("/values/customCode")
+            .filter(|c| !c.is_null())
+            .or_else(|| code.pointer("/values/responseCode"))
+            .cloned()
+            .unwrap_or(code);
+        if respond == "responseNode" {
+            options.note(
+                NoteKind::IgnoredParam,
+                "`options.responseCode` is ignored: the Respond to Webhook node sets the code"
+                    .into(),
+            );
+        } else {
+            params["responseCode"] = code;
+        }
+    }
     let headers = pairs(options.take("responseHeaders").as_ref(), "entries");
     if !headers.is_empty() {
         params["responseHeaders"] = Value::Object(headers);

@@ -13,7 +13,8 @@ use n8n_work_runtime::{Item, Runtime, RuntimeConfig};
 use n8n_work_store::{DEFAULT_TENANT as T, ExecutionStatus};
 use serde_json::{Value, json};
 
-fn cases() -> Vec<(String, PathBuf)> {
+/// The cases whose name does not start with `prefix`.
+fn cases_except(prefix: &str) -> Vec<(String, PathBuf)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/n8n");
     let mut cases: Vec<(String, PathBuf)> = std::fs::read_dir(&dir)
         .unwrap()
@@ -21,7 +22,8 @@ fn cases() -> Vec<(String, PathBuf)> {
             let path = e.ok()?.path();
             let name = path.file_name()?.to_str()?.to_owned();
             let case = name.strip_suffix(".json")?;
-            (!case.ends_with(".expected")).then(|| (case.to_owned(), path.clone()))
+            (!case.ends_with(".expected") && !case.starts_with(prefix))
+                .then(|| (case.to_owned(), path.clone()))
         })
         .collect();
     cases.sort();
@@ -79,7 +81,7 @@ async fn imported_workflows_give_the_answers_n8n_gave() {
     let (engine, store) = engine().await;
     let mut failures = Vec::new();
     let mut compared = 0;
-    for (case, path) in cases() {
+    for (case, path) in cases_except("webhook-") {
         let expected_path = path.with_extension("expected.json");
         let expected: Value = serde_json::from_str(
             &std::fs::read_to_string(&expected_path).unwrap_or_else(|_| {
@@ -158,5 +160,103 @@ async fn imported_workflows_give_the_answers_n8n_gave() {
         }
     }
     assert!(compared >= 20, "only {compared} cases");
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+fn webhook_cases() -> Vec<(String, PathBuf)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/n8n");
+    let mut cases: Vec<(String, PathBuf)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            let name = path.file_name()?.to_str()?.to_owned();
+            let case = name.strip_suffix(".json")?;
+            (case.starts_with("webhook-") && !case.ends_with(".expected"))
+                .then(|| (case.to_owned(), path.clone()))
+        })
+        .collect();
+    cases.sort();
+    cases
+}
+
+/// Webhook workflows answer as n8n did: a Respond to Webhook node gives the
+/// same status, headers and body; with "last node", the last node's items
+/// and the webhook's code are what the server answers with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_workflows_answer_as_n8n_did() {
+    let (engine, store) = engine().await;
+    let mut failures = Vec::new();
+    let cases = webhook_cases();
+    assert!(cases.len() >= 5);
+    for (case, path) in cases {
+        let expected: Value = serde_json::from_str(
+            &std::fs::read_to_string(path.with_extension("expected.json")).unwrap(),
+        )
+        .unwrap();
+        let workflow = n8n_work_import::import_n8n(&std::fs::read_to_string(&path).unwrap())
+            .unwrap()
+            .remove(0)
+            .workflow;
+        let hook = workflow.nodes[0].params.clone();
+        let version = engine.deploy(T, &workflow).await.unwrap();
+        let item = json!({ "body": expected["request"], "headers": {}, "query": {}, "params": {} });
+        let items = Item::list_from_value(item).unwrap();
+        let id = engine.start(T, &version, items, None).await.unwrap();
+        engine.run_until_idle().await.unwrap();
+        let row = store.store.execution(T, &id).await.unwrap();
+        let (status, headers, body) = if hook["respond"] == "responseNode" {
+            let response = row.response.clone().unwrap_or(Value::Null);
+            (
+                response["status"].clone(),
+                response["headers"].clone(),
+                response["body"].clone(),
+            )
+        } else {
+            let items: Vec<Value> = row.result.as_ref().unwrap()["main"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["json"].clone())
+                .collect();
+            let body = if hook["responseData"] == "allEntries" {
+                Value::Array(items)
+            } else {
+                items.first().cloned().unwrap_or(json!({}))
+            };
+            let status = hook.get("responseCode").cloned().unwrap_or(json!(200));
+            (status, json!({ "content-type": "application/json" }), body)
+        };
+        if status != expected["status"] || body != expected["body"] {
+            failures.push(format!(
+                "{case}: n8n {} {} | here {status} {body}",
+                expected["status"], expected["body"]
+            ));
+        }
+        for (name, value) in expected["headers"].as_object().unwrap() {
+            // n8n's server adds `; charset=utf-8` to the type a workflow sets.
+            let media = |v: &Value| {
+                v.as_str()
+                    .unwrap_or("")
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            // Without a content type of its own, the server sends JSON bodies as JSON.
+            let json_type = json!("application/json");
+            let ours = match &headers[name.as_str()] {
+                Value::Null if name == "content-type" && !body.is_string() => &json_type,
+                other => other,
+            };
+            let agrees = if name == "content-type" {
+                media(ours) == media(value)
+            } else {
+                ours == value
+            };
+            if !agrees {
+                failures.push(format!("{case}: header {name}: n8n {value} | here {ours}"));
+            }
+        }
+    }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }

@@ -122,6 +122,15 @@ pub fn import_workflow(n8n: &Value) -> Result<Imported, ImportError> {
                 "nodes[{i}] is not an object"
             )));
         };
+        if node.get("type").and_then(Value::as_str) == Some("n8n-nodes-base.stickyNote") {
+            let name = node.get("name").and_then(Value::as_str).unwrap_or("?");
+            notes.push(Note::new(
+                name,
+                NoteKind::IgnoredParam,
+                "sticky notes are canvas annotations and are not imported".into(),
+            ));
+            continue;
+        }
         let (node, wires) = convert_node(node, i, &mut notes)?;
         wiring.insert(node["id"].as_str().unwrap_or_default().to_owned(), wires);
         nodes.push(node);
@@ -234,8 +243,9 @@ fn convert_node(
         }
         None => {
             // Kept for the user; a `noop` never evaluates its params.
+            let type_version = node.get("typeVersion").cloned().unwrap_or(json!(1));
             let original =
-                json!({ "type": n8n_type, "typeVersion": version, "parameters": parameters });
+                json!({ "type": n8n_type, "typeVersion": type_version, "parameters": parameters });
             out.insert("type".into(), json!("noop"));
             out.insert("params".into(), json!({ "n8n": original }));
             for (kind, credential) in &credentials {

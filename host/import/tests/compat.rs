@@ -81,7 +81,10 @@ async fn imported_workflows_give_the_answers_n8n_gave() {
     let (engine, store) = engine().await;
     let mut failures = Vec::new();
     let mut compared = 0;
-    for (case, path) in cases_except("webhook-") {
+    for (case, path) in cases_except("webhook-")
+        .into_iter()
+        .filter(|(case, _)| !case.starts_with("convert-"))
+    {
         let expected_path = path.with_extension("expected.json");
         let expected: Value = serde_json::from_str(
             &std::fs::read_to_string(&expected_path).unwrap_or_else(|_| {

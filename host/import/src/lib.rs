@@ -136,7 +136,15 @@ pub fn import_workflow(n8n: &Value) -> Result<Imported, ImportError> {
         nodes.push(node);
     }
     let connections = convert_connections(object.get("connections"), &wiring, &mut notes);
-    let settings = convert_settings(object, &mut notes);
+    let (settings, timezone) = convert_settings(object, &mut notes);
+    // n8n runs cron schedules in the workflow's time zone.
+    if let Some(zone) = timezone {
+        for node in &mut nodes {
+            if node["type"] == "schedule" && node["params"].get("cron").is_some() {
+                node["params"]["timezone"] = json!(zone);
+            }
+        }
+    }
     let tags: Vec<Value> = object
         .get("tags")
         .and_then(Value::as_array)
@@ -408,8 +416,10 @@ fn convert_connections(
     out
 }
 
-fn convert_settings(object: &Map<String, Value>, notes: &mut Vec<Note>) -> Value {
+/// The workflow's settings, and its time zone (for schedules).
+fn convert_settings(object: &Map<String, Value>, notes: &mut Vec<Note>) -> (Value, Option<String>) {
     let mut settings = json!({ "executionOrder": "n8n-v1" });
+    let mut timezone = None;
     let n8n_settings = object
         .get("settings")
         .and_then(Value::as_object)
@@ -439,6 +449,11 @@ fn convert_settings(object: &Map<String, Value>, notes: &mut Vec<Note>) -> Value
                     settings["runTimeoutMs"] = json!(seconds * 1000);
                 }
             }
+            "timezone" => {
+                if let Some(zone) = value.as_str() {
+                    timezone = Some(zone.to_owned());
+                }
+            }
             "callerPolicy" | "availableInMCP" | "timeSavedPerExecution" => {}
             _ => notes.push(Note::workflow(
                 NoteKind::IgnoredParam,
@@ -457,7 +472,7 @@ fn convert_settings(object: &Map<String, Value>, notes: &mut Vec<Note>) -> Value
             ));
         }
     }
-    settings
+    (settings, timezone)
 }
 
 /// The n8n node types the importer converts and the table's verdict on

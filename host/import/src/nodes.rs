@@ -76,15 +76,7 @@ pub(crate) fn convert(
         "n8n-nodes-base.noOp" => Converted::new("noop", json!({})),
         "n8n-nodes-base.webhook" => webhook(p, version),
         "n8n-nodes-base.respondToWebhook" => respond(p),
-        "n8n-nodes-base.scheduleTrigger" => {
-            let rule = p.take("rule").unwrap_or(json!({}));
-            p.note(
-                NoteKind::Partial,
-                "the schedule is kept as `params.rule`, but the server does not fire schedules yet"
-                    .into(),
-            );
-            Converted::new("schedule", json!({ "rule": rule }))
-        }
+        "n8n-nodes-base.scheduleTrigger" => schedule(p),
         "n8n-nodes-base.set" => set(p, version),
         "n8n-nodes-base.if" => {
             Converted::new("if", conditions(p, version)).ports(&["true", "false"])
@@ -942,4 +934,58 @@ fn slack(p: &mut Taker<'_>, version: f64, credentials: &Map<String, Value>) -> C
     }
     converted.egress = vec!["https://slack.com".into(), "https://hooks.slack.com".into()];
     converted
+}
+
+/// Schedule Trigger: n8n's first interval rule as `every` (seconds,
+/// minutes) or a `cron` pattern, as n8n builds them.
+fn schedule(p: &mut Taker<'_>) -> Converted {
+    let rule = p.take("rule").unwrap_or(json!({}));
+    let intervals = rule
+        .get("interval")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_else(|| vec![json!({})]);
+    if intervals.len() > 1 {
+        p.note(
+            NoteKind::Partial,
+            format!("only the first of {} schedule rules is kept; add a schedule node for each of the others", intervals.len()),
+        );
+    }
+    let r = intervals.first().cloned().unwrap_or(json!({}));
+    let num = |key: &str, default: i64| r.get(key).and_then(Value::as_i64).unwrap_or(default);
+    let field = r.get("field").and_then(Value::as_str).unwrap_or("days");
+    let (minute, hour) = (num("triggerAtMinute", 0), num("triggerAtHour", 0));
+    let params = match field {
+        "seconds" => json!({ "every": format!("{}s", num("secondsInterval", 30)) }),
+        "minutes" => json!({ "every": format!("{}m", num("minutesInterval", 5)) }),
+        "hours" => json!({ "cron": format!("{minute} */{} * * *", num("hoursInterval", 1)) }),
+        "days" => json!({ "cron": format!("{minute} {hour} */{} * *", num("daysInterval", 1)) }),
+        "weeks" => {
+            if num("weeksInterval", 1) > 1 {
+                p.note(
+                    NoteKind::Partial,
+                    "runs every week: an interval of several weeks is not mapped".into(),
+                );
+            }
+            let days: Vec<String> = r
+                .get("triggerAtDay")
+                .and_then(Value::as_array)
+                .map(|d| {
+                    d.iter()
+                        .filter_map(Value::as_i64)
+                        .map(|d| d.to_string())
+                        .collect()
+                })
+                .filter(|d: &Vec<String>| !d.is_empty())
+                .unwrap_or_else(|| vec!["0".into()]);
+            json!({ "cron": format!("{minute} {hour} * * {}", days.join(",")) })
+        }
+        "months" => json!({ "cron": format!(
+            "{minute} {hour} {} */{} *",
+            num("triggerAtDayOfMonth", 1),
+            num("monthsInterval", 1)
+        ) }),
+        _ => json!({ "cron": r.get("expression").and_then(Value::as_str).unwrap_or("0 0 * * *") }),
+    };
+    Converted::new("schedule", params)
 }

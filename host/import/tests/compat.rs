@@ -263,3 +263,20 @@ async fn webhook_workflows_answer_as_n8n_did() {
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
+
+/// The converted integrations (HTTP Request, Slack, Wait, Execute
+/// Workflow, schedules) pass the engine's checks: credential slots, egress
+/// grants, schedule rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn converted_integrations_deploy() {
+    let (engine, _store) = engine().await;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/n8n");
+    for name in ["convert-integrations", "convert-schedule"] {
+        let text = std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap();
+        for imported in n8n_work_import::import_n8n(&text).unwrap() {
+            if let Err(e) = engine.deploy(T, &imported.workflow).await {
+                panic!("{name}: {e}");
+            }
+        }
+    }
+}

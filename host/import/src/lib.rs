@@ -21,6 +21,7 @@
 //! assert!(imported[0].report.all_mapped());
 //! ```
 
+mod components;
 mod nodes;
 mod params;
 mod report;

@@ -111,6 +111,19 @@ case("if-operators", PEOPLE, [
 ], [("Items", 0, "Older than 40"), ("Older than 40", 0, "Old"), ("Older than 40", 1, "Young"),
     ("Young", 0, "Name and tags"), ("Name and tags", 0, "Matched"), ("Name and tags", 1, "Other")])
 
+case("if-v1", PEOPLE, [
+    node("Old IF", "if", 1, {"conditions": {
+        "number": [{"value1": "={{ $json.age }}", "operation": "larger", "value2": 40}],
+        "string": [{"value1": "={{ $json.name }}", "operation": "startsWith", "value2": "G"},
+                   {"value1": "={{ $json.city }}", "operation": "isEmpty"}]}, "combineOperation": "any"}, 660),
+    noop("V1 true", 880, -100), noop("V1 false", 880, 100),
+    node("All of", "if", 1, {"conditions": {
+        "boolean": [{"value1": "={{ $json.tags.length > 0 }}", "value2": True}],
+        "string": [{"value1": "={{ $json.name }}", "operation": "regex", "value2": "/^a/i"}]}}, 1100, 100),
+    noop("Both", 1320, 0), noop("Not both", 1320, 200),
+], [("Items", 0, "Old IF"), ("Old IF", 0, "V1 true"), ("Old IF", 1, "V1 false"),
+    ("V1 false", 0, "All of"), ("All of", 0, "Both"), ("All of", 1, "Not both")])
+
 case("if-strict-error", PEOPLE, [
     node("Strict", "if", 2.2, {"conditions": conditions([
         cond("={{ $json.age }}", "number", "gt", 40)]), "options": {}}, 660),

@@ -79,6 +79,9 @@ pub(crate) fn convert(
         "n8n-nodes-base.respondToWebhook" => respond(p),
         "n8n-nodes-base.scheduleTrigger" => schedule(p),
         "n8n-nodes-base.set" => set(p, version),
+        "n8n-nodes-base.if" if version < 2.0 => {
+            Converted::new("if", if_v1(p)).ports(&["true", "false"])
+        }
         "n8n-nodes-base.if" => {
             Converted::new("if", conditions(p, version)).ports(&["true", "false"])
         }
@@ -723,4 +726,98 @@ fn schedule(p: &mut Taker<'_>) -> Converted {
         _ => json!({ "cron": r.get("expression").and_then(Value::as_str).unwrap_or("0 0 * * *") }),
     };
     Converted::new("schedule", params)
+}
+
+/// IF 1.x: typed lists of `{value1, operation, value2}` and `combineOperation`,
+/// compared with JavaScript's operators as n8n 1.x compares them; written
+/// as one expression.
+fn if_v1(p: &mut Taker<'_>) -> Value {
+    let conditions = p.take("conditions").unwrap_or(json!({}));
+    let any = p.text("combineOperation", "all") == "any";
+    // A parameter as JavaScript: an expression's source, or a literal.
+    let js = |value: Option<&Value>| -> String {
+        match value {
+            Some(Value::String(text)) => {
+                let trimmed = text.trim();
+                match trimmed
+                    .strip_prefix("{{")
+                    .and_then(|t| t.strip_suffix("}}"))
+                    .filter(|inner| !inner.contains("{{"))
+                {
+                    Some(inner) => format!("({})", inner.trim()),
+                    None if text.contains("{{") => {
+                        format!(
+                            "`{}`",
+                            text.replace('`', "\\`")
+                                .replace("{{", "${")
+                                .replace("}}", "}")
+                        )
+                    }
+                    None => Value::String(text.clone()).to_string(),
+                }
+            }
+            Some(other) => other.to_string(),
+            None => "undefined".into(),
+        }
+    };
+    let mut checks = Vec::new();
+    for kind in ["boolean", "dateTime", "number", "string"] {
+        for c in conditions
+            .get(kind)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let (mut a, mut b) = (js(c.get("value1")), js(c.get("value2")));
+            if kind == "dateTime" {
+                a = format!("new Date({a}).getTime()");
+                b = format!("new Date({b}).getTime()");
+            }
+            let empty = |v: &str| {
+                format!(
+                    "([undefined, null, ''].includes({v}) || Number.isNaN({v}) || (typeof {v} === 'object' && {v} !== null && Object.keys({v}).length === 0))"
+                )
+            };
+            let op = c
+                .get("operation")
+                .and_then(Value::as_str)
+                .unwrap_or("equal");
+            let check = match op {
+                "after" | "larger" => format!("(({a}) || 0) > (({b}) || 0)"),
+                "before" | "smaller" => format!("(({a}) || 0) < (({b}) || 0)"),
+                "largerEqual" => format!("(({a}) || 0) >= (({b}) || 0)"),
+                "smallerEqual" => format!("(({a}) || 0) <= (({b}) || 0)"),
+                "contains" => format!("String(({a}) || '').includes(String(({b}) || ''))"),
+                "notContains" => format!("!String(({a}) || '').includes(String(({b}) || ''))"),
+                "startsWith" => format!("({a}).startsWith({b})"),
+                "notStartsWith" => format!("!({a}).startsWith({b})"),
+                "endsWith" => format!("({a}).endsWith({b})"),
+                "notEndsWith" => format!("!({a}).endsWith({b})"),
+                "equal" => format!("({a}) === ({b})"),
+                "notEqual" => format!("({a}) !== ({b})"),
+                "isEmpty" => empty(&a),
+                "isNotEmpty" => format!("!{}", empty(&a)),
+                "regex" | "notRegex" => {
+                    let m = format!(
+                        "(() => {{ const p = String(({b}) || ''); const m = p.match(/^\\/(.*?)\\/([gimusy]*)$/); return !!String(({a}) || '').match(m ? new RegExp(m[1], m[2]) : new RegExp(p)); }})()"
+                    );
+                    if op == "regex" { m } else { format!("!{m}") }
+                }
+                other => {
+                    p.note(
+                        NoteKind::Partial,
+                        format!("IF 1.x operation `{other}` is not mapped; the condition is false"),
+                    );
+                    "false".into()
+                }
+            };
+            checks.push(format!("({check})"));
+        }
+    }
+    let joined = if checks.is_empty() {
+        (!any).to_string()
+    } else {
+        checks.join(if any { " || " } else { " && " })
+    };
+    json!({ "condition": format!("{{{{ {joined} }}}}") })
 }

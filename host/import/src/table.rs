@@ -85,7 +85,7 @@ mod tests {
         }
         assert_eq!(lookup("n8n-nodes-base.if", 2.2).unwrap().target, "if");
         assert_eq!(
-            lookup("n8n-nodes-base.if", 1.0).unwrap().status,
+            lookup("n8n-nodes-base.merge", 2.1).unwrap().status,
             Status::NotMapped
         );
         assert!(lookup("n8n-nodes-base.nope", 1.0).is_none());

@@ -150,9 +150,66 @@ fn control(kind: ControlKind) -> (&'static str, Value, Vec<&'static str>) {
             ),
             vec![],
         ),
-        // Kinds added later show up without a form until they have one.
-        #[allow(unreachable_patterns)]
-        _ => ("", object(json!({}), &[]), vec!["main"]),
+        // The item nodes take n8n's parameters as n8n writes them
+        // (docs/n8n-compat.md).
+        ControlKind::SplitOut => (
+            "Turns a list field of each item into items.",
+            object(
+                json!({
+                    "fieldToSplitOut": string("The field (comma-separate several)."),
+                    "include": { "type": "string", "enum": ["noOtherFields", "allOtherFields", "selectedOtherFields"], "default": "noOtherFields" },
+                    "fieldsToInclude": string("With selectedOtherFields: which."),
+                }),
+                &["fieldToSplitOut"],
+            ),
+            vec!["main"],
+        ),
+        ControlKind::Aggregate => (
+            "Gathers fields of all items into one item.",
+            object(
+                json!({
+                    "aggregate": { "type": "string", "enum": ["aggregateIndividualFields", "aggregateAllItemData"], "default": "aggregateIndividualFields" },
+                    "fieldsToAggregate": { "type": "object", "description": "n8n's `{fieldToAggregate: [{fieldToAggregate, renameField, outputFieldName}]}`." },
+                    "destinationFieldName": string("With aggregateAllItemData: the list's field (default `data`)."),
+                }),
+                &[],
+            ),
+            vec!["main"],
+        ),
+        ControlKind::Sort => (
+            "Sorts items by fields, at random, or by code.",
+            object(
+                json!({
+                    "type": { "type": "string", "enum": ["simple", "random"], "default": "simple" },
+                    "sortFieldsUi": { "type": "object", "description": "n8n's `{sortField: [{fieldName, order: ascending|descending}]}`." },
+                }),
+                &[],
+            ),
+            vec!["main"],
+        ),
+        ControlKind::Limit => (
+            "Keeps the first or last items.",
+            object(
+                json!({
+                    "maxItems": { "type": "integer", "minimum": 1, "default": 1 },
+                    "keep": { "type": "string", "enum": ["firstItems", "lastItems"], "default": "firstItems" },
+                }),
+                &[],
+            ),
+            vec!["main"],
+        ),
+        ControlKind::RemoveDuplicates => (
+            "Drops items equal to an earlier one.",
+            object(
+                json!({
+                    "compare": { "type": "string", "enum": ["allFields", "allFieldsExcept", "selectedFields"], "default": "allFields" },
+                    "fieldsToExclude": string("With allFieldsExcept: which (comma-separated)."),
+                    "fieldsToCompare": string("With selectedFields: which (comma-separated)."),
+                }),
+                &[],
+            ),
+            vec!["main"],
+        ),
     }
 }
 

@@ -58,6 +58,10 @@ struct Hook {
     /// Answer 202 at once rather than with the run's outcome.
     on_received: bool,
     auth: Result<Option<Auth>, String>,
+    /// The node's params that shape the answer: `responseData`
+    /// (`firstEntryJson`, `allEntries`, `noData`), `responseCode`,
+    /// `responseHeaders`, and with `onReceived`, `responseBody`.
+    params: Value,
 }
 
 /// How a trigger checks who sends.
@@ -179,6 +183,7 @@ impl AppState {
                         version,
                         on_received: param("respond") == Some("onReceived"),
                         auth: Auth::from_params(&node.params),
+                        params: node.params.clone(),
                     },
                 );
             }
@@ -496,11 +501,49 @@ async fn webhook(
         .await?;
     if hook.on_received {
         hold_until_end(&state, &hook.tenant, &id, admission);
-        return Ok((StatusCode::ACCEPTED, Json(json!({ "executionId": id }))).into_response());
+        let body = hook
+            .params
+            .get("responseBody")
+            .cloned()
+            .unwrap_or_else(|| json!({ "executionId": id }));
+        return Ok(shaped(&hook.params, StatusCode::ACCEPTED, Some(body)));
     }
     let row = state.engine.wait(&hook.tenant, &id).await?;
     drop(admission);
-    answer(row)
+    answer(&hook.params, &row)
+}
+
+/// A response with the trigger's `responseCode` (else `status`) and
+/// `responseHeaders`; a string body goes as text, anything else as JSON.
+fn shaped(params: &Value, status: StatusCode, body: Option<Value>) -> Response {
+    let status = params
+        .get("responseCode")
+        .and_then(Value::as_u64)
+        .and_then(|c| u16::try_from(c).ok())
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .unwrap_or(status);
+    with_headers(
+        match body {
+            None => status.into_response(),
+            Some(Value::String(text)) => (status, text).into_response(),
+            Some(body) => (status, Json(body)).into_response(),
+        },
+        params.get("responseHeaders"),
+    )
+}
+
+fn with_headers(mut reply: Response, headers: Option<&Value>) -> Response {
+    if let Some(extra) = headers.and_then(Value::as_object) {
+        for (name, value) in extra {
+            if let (Ok(name), Some(Ok(value))) = (
+                header::HeaderName::from_bytes(name.as_bytes()),
+                value.as_str().map(header::HeaderValue::from_str),
+            ) {
+                reply.headers_mut().insert(name, value);
+            }
+        }
+    }
+    reply
 }
 
 /// Keeps the admission slot until run `id` ends.
@@ -513,8 +556,9 @@ fn hold_until_end(state: &AppState, tenant: &str, id: &str, admission: Admission
 }
 
 /// The webhook's answer from the ended run: a respond node's response, or
-/// the last node's first item (n8n's "last node, first entry JSON").
-fn answer(row: n8n_work_store::ExecutionRow) -> ApiResult<Response> {
+/// the last node's items as the trigger's `responseData` asks (n8n's "last
+/// node": the first entry by default, all entries, or no data).
+fn answer(params: &Value, row: &n8n_work_store::ExecutionRow) -> ApiResult<Response> {
     if row.status != ExecutionStatus::Succeeded {
         let message = row
             .error
@@ -527,29 +571,24 @@ fn answer(row: n8n_work_store::ExecutionRow) -> ApiResult<Response> {
                 .with_details(json!({ "executionId": row.id, "status": row.status.as_str() })),
         );
     }
-    if let Some(response) = row.response {
+    if let Some(response) = &row.response {
         let status = response["status"]
             .as_u64()
             .and_then(|s| StatusCode::from_u16(s as u16).ok())
             .unwrap_or(StatusCode::OK);
-        let mut reply = match &response["body"] {
+        let reply = match &response["body"] {
             Value::String(text) => (status, text.clone()).into_response(),
             body => (status, Json(body.clone())).into_response(),
         };
-        if let Some(extra) = response["headers"].as_object() {
-            for (name, value) in extra {
-                if let (Ok(name), Some(Ok(value))) = (
-                    header::HeaderName::from_bytes(name.as_bytes()),
-                    value.as_str().map(header::HeaderValue::from_str),
-                ) {
-                    reply.headers_mut().insert(name, value);
-                }
-            }
-        }
-        return Ok(reply);
+        return Ok(with_headers(reply, response.get("headers")));
     }
-    let first = row.output().into_iter().next().unwrap_or_else(|| json!({}));
-    Ok((StatusCode::OK, Json(first)).into_response())
+    let output = row.output();
+    let body = match params.get("responseData").and_then(Value::as_str) {
+        Some("allEntries") => Some(Value::Array(output)),
+        Some("noData") => None,
+        _ => Some(output.into_iter().next().unwrap_or_else(|| json!({}))),
+    };
+    Ok(shaped(params, StatusCode::OK, body))
 }
 
 /// Wakes a Wait node parked with `resume: call`: the token is the secret,

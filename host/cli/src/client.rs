@@ -110,6 +110,36 @@ impl Client {
             .await
     }
 
+    /// Stores a workflow (YAML or JSON), activating the version stored when
+    /// asked; prints what happened.
+    pub(crate) async fn push(
+        &self,
+        content_type: &str,
+        text: String,
+        activate: bool,
+    ) -> anyhow::Result<()> {
+        let pushed = self
+            .call(Method::POST, "/workflows", Some((content_type, text)))
+            .await?;
+        let id = pushed["id"].as_str().unwrap_or_default();
+        println!(
+            "pushed {} as workflow {id}, version {}",
+            pushed["name"].as_str().unwrap_or_default(),
+            pushed["version"]
+        );
+        if activate {
+            let active = self
+                .json(
+                    Method::POST,
+                    &format!("/workflows/{id}/activate"),
+                    json!({ "version": pushed["version"] }),
+                )
+                .await?;
+            println!("activated version {}", active["activeVersion"]);
+        }
+        Ok(())
+    }
+
     /// A workflow's id from its id or its name.
     async fn workflow_id(&self, id_or_name: &str) -> anyhow::Result<String> {
         let list = self.call(Method::GET, "/workflows", None).await?;
@@ -165,26 +195,10 @@ pub(crate) async fn workflow(command: RemoteWorkflow, client: &Client) -> anyhow
             } else {
                 "application/yaml"
             };
-            let pushed = client
-                .call(Method::POST, "/workflows", Some((content_type, text)))
+            client
+                .push(content_type, text, activate)
                 .await
                 .with_context(|| format!("pushing {}", file.display()))?;
-            let id = pushed["id"].as_str().unwrap_or_default();
-            println!(
-                "pushed {} as workflow {id}, version {}",
-                pushed["name"].as_str().unwrap_or_default(),
-                pushed["version"]
-            );
-            if activate {
-                let active = client
-                    .json(
-                        Method::POST,
-                        &format!("/workflows/{id}/activate"),
-                        json!({ "version": pushed["version"] }),
-                    )
-                    .await?;
-                println!("activated version {}", active["activeVersion"]);
-            }
         }
         RemoteWorkflow::List => {
             let list = client.call(Method::GET, "/workflows", None).await?;

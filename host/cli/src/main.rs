@@ -3,6 +3,7 @@
 
 mod client;
 mod config;
+mod import;
 mod node;
 mod serve;
 mod workflow;
@@ -43,6 +44,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run a workflow file to completion and print its final items.
     Run(workflow::RunArgs),
+    /// Convert workflows from other tools (`import n8n FILE.json`).
+    #[command(subcommand)]
+    Import(import::ImportCommand),
     /// Check workflow files; push, list and activate them on a server.
     #[command(subcommand)]
     Workflow(workflow::WorkflowCommand),
@@ -114,6 +118,9 @@ fn main() -> ExitCode {
             Command::Node(command) => node::run(command, &data_dir).await,
             Command::Serve(args) => serve::serve(args, &config, &data_dir).await,
             Command::Run(args) => workflow::run(args, &data_dir).await,
+            Command::Import(command) => {
+                import::run(command, || client::Client::new(&cli.server, &data_dir)).await
+            }
             Command::Workflow(command) => workflow::workflow(command, &data_dir, &cli.server).await,
             Command::Execution(command) => {
                 let client = client::Client::new(&cli.server, &data_dir)?;

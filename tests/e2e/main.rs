@@ -2,4 +2,5 @@
 
 mod node_cli;
 mod serve;
+mod ui;
 mod workflow_cli;

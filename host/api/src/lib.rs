@@ -24,6 +24,8 @@ use n8n_work_store::{ExecutionStatus, StoreError};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+mod ui;
+
 /// An error as the API reports it.
 #[derive(Debug)]
 pub struct ApiError {
@@ -216,6 +218,7 @@ pub fn router(state: AppState) -> Router {
         .route("/webhook/{*path}", any(webhook))
         .route("/resume/{token}", post(resume))
         .route("/healthz", get(|| async { "ok" }))
+        .merge(ui::routes())
         .with_state(state)
 }
 

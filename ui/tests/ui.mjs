@@ -1,0 +1,241 @@
+// The UI in a real browser against a real `n8n-work serve`.
+//
+//   N8N_WORK_URL=http://127.0.0.1:5678 N8N_WORK_KEY=nwk_... node ui/tests/ui.mjs
+//
+// Optional: N8N_WORK_SCREENSHOTS (a folder; default target/ui-screenshots),
+// CHROMIUM (default /usr/bin/chromium). Exits non-zero on the first
+// failed expectation, naming it.
+
+import { readFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+import { AxeBuilder } from '@axe-core/playwright';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, '..', '..');
+const base = process.env.N8N_WORK_URL;
+const key = process.env.N8N_WORK_KEY;
+if (!base || !key) {
+  console.error('set N8N_WORK_URL and N8N_WORK_KEY (the server and its owner key)');
+  process.exit(2);
+}
+const shots = process.env.N8N_WORK_SCREENSHOTS || join(repo, 'target', 'ui-screenshots');
+mkdirSync(shots, { recursive: true });
+const TIMEOUT = 20_000;
+
+async function rest(method, path, body, type = 'application/json') {
+  const response = await fetch(`${base}/api/v1${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${key}`, 'Content-Type': type },
+    body,
+  });
+  const text = await response.text();
+  assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: false });
+}
+
+/** No serious or critical axe-core violations on the page as it is. */
+async function accessible(page, name) {
+  const result = await new AxeBuilder({ page }).analyze();
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')})`), [],
+    `${name}: accessibility violations`);
+}
+
+/** The page fits the viewport's width: no horizontal scrolling. */
+async function fitsWidth(page, name) {
+  const [scroll, width] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  assert.ok(scroll <= width, `${name}: page is ${scroll}px wide in a ${width}px window`);
+}
+
+const step = (text) => console.log(`- ${text}`);
+
+const hello = readFileSync(join(repo, 'examples', 'hello.yaml'), 'utf8');
+const branch = readFileSync(join(repo, 'examples', 'if-branch.yaml'), 'utf8');
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox'],
+});
+const failures = [];
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  const consoleErrors = [];
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+
+  step('signing in: a wrong key is refused, the owner key lets you in');
+  await page.goto(base);
+  await page.waitForURL(/\/signin/);
+  await page.getByLabel('Owner API key').fill('nwk_wrong');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').filter({ hasText: 'unknown or revoked' }).waitFor();
+  await accessible(page, 'sign-in');
+  await shot(page, '01-sign-in');
+  await page.getByLabel('Owner API key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(/\/workflows$/);
+  await page.getByRole('heading', { name: 'Workflows', level: 1 }).waitFor();
+  const cookies = await context.cookies();
+  const session = cookies.find((c) => c.name === 'n8n_work_session');
+  assert.ok(session, 'signing in sets the session cookie');
+  assert.ok(session.httpOnly, 'the session cookie is HttpOnly');
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'the key is not kept in the page');
+
+  step('workflows pushed over the API show in the list; search narrows it');
+  const created = await rest('POST', '/workflows', hello, 'application/yaml');
+  await rest('POST', '/workflows', branch, 'application/yaml');
+  await rest('POST', `/workflows/${created.id}/activate`, '{}');
+  await page.reload();
+  const helloRow = page.getByRole('row').filter({ has: page.getByRole('link', { name: 'hello', exact: true }) });
+  await helloRow.waitFor();
+  await helloRow.getByText('v1').first().waitFor();
+  await helloRow.getByText('example').waitFor();
+  await page.getByLabel('Search workflows').fill('if-br');
+  await page.getByRole('link', { name: 'hello', exact: true }).waitFor({ state: 'detached' });
+  await page.getByRole('link', { name: 'if-branch' }).waitFor();
+  await accessible(page, 'workflows');
+  await shot(page, '02-workflows');
+
+  step('the graph: auto layout, edges labelled by port');
+  await page.getByRole('link', { name: 'if-branch' }).click();
+  await page.waitForURL(/\/workflows\/[^/]+$/);
+  const node = (id) => page.locator(`svg.graph g.node[data-node="${id}"]`);
+  await node('large').waitFor();
+  const box = async (id) => node(id).boundingBox();
+  assert.ok((await box('large')).x > (await box('start')).x, 'the if node sits right of its trigger');
+  assert.ok((await box('together')).x > (await box('approve')).x, 'merge sits right of its branches');
+  assert.notEqual((await box('approve')).y, (await box('ship')).y, 'branches are stacked, not overlapping');
+  const edgeLabels = await page.locator('svg.graph .edge-label').allTextContents();
+  assert.ok(edgeLabels.includes('true') && edgeLabels.includes('false'), `if edges labelled true/false: ${edgeLabels}`);
+  assert.equal(await page.locator('svg.graph .node.kind-trigger').count(), 1, 'the trigger is coloured as one');
+  await shot(page, '03-workflow-graph');
+  const before = await box('large');
+  await page.getByRole('button', { name: 'Zoom in' }).click();
+  const after = await box('large');
+  assert.ok(after.width > before.width, 'zoom in makes nodes larger');
+
+  step('running hello with input lights its nodes up');
+  await page.goto(`${base}/workflows/${created.id}`);
+  await node('greet').waitFor();
+  await page.getByLabel('Input (JSON object or array of objects)').fill('{"body": {"name": "Ada"}}');
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  await page.locator('svg.graph g.node[data-node="greet"].st-done').waitFor();
+  await page.locator('svg.graph g.node[data-node="hook"].st-done').waitFor();
+  await page.locator('.run-status .badge.st-succeeded').waitFor();
+  await accessible(page, 'workflow editor');
+  await shot(page, '04-workflow-run');
+
+  step('the execution: timeline and step data');
+  await page.getByRole('link', { name: 'Open the execution' }).click();
+  await page.waitForURL(/\/executions\/[^/]+$/);
+  await page.locator('svg.gantt .bar.st-done[data-node="greet"]').waitFor();
+  await page.getByRole('button', { name: 'greet' }).click();
+  await page.locator('.step-detail pre.json').filter({ hasText: 'hello Ada' }).waitFor();
+  await page.locator('.step-detail pre.json').filter({ hasText: '"Ada"' }).first().waitFor();
+  await accessible(page, 'execution');
+  await shot(page, '05-execution');
+
+  step('executions list with a status filter');
+  await page.getByRole('link', { name: 'Executions', exact: true }).click();
+  await page.getByRole('heading', { name: 'Executions', level: 1 }).waitFor();
+  await page.locator('table.list .badge.st-succeeded').first().waitFor();
+  await page.getByLabel('Status').selectOption('failed');
+  await page.getByText('No executions match.').waitFor();
+  await page.getByLabel('Status').selectOption('succeeded');
+  await page.locator('table.list .badge.st-succeeded').first().waitFor();
+  await accessible(page, 'executions');
+  await shot(page, '06-executions');
+
+  step('a broken expression shows as a problem on its node');
+  await page.goto(`${base}/workflows/${created.id}`);
+  await node('greet').click();
+  await page.getByRole('heading', { name: /^greet/ }).waitFor();
+  const value = page.getByLabel('fields: value of greeting');
+  await value.fill('{{ "hello " + ');
+  await value.press('Tab');
+  await page.locator('svg.graph g.node[data-node="greet"].has-problem').waitFor();
+  await page.locator('.node-problems').waitFor();
+  assert.equal(await page.locator('svg.graph g.node.has-problem').count(), 1, 'only greet is marked');
+  await shot(page, '07-validation');
+  await value.fill('{{ "hi " + $json.body.name }}');
+  await value.press('Tab');
+  await page.locator('svg.graph g.node[data-node="greet"].has-problem').waitFor({ state: 'detached' });
+
+  step('run this node on pinned input');
+  await page.getByText('Run this node on pinned input').click();
+  await page.getByLabel('Pinned input items (JSON array)').fill('[{"body": {"name": "Bo"}}]');
+  await page.getByRole('button', { name: 'Run this node' }).click();
+  await page.locator('.node-run-result pre.json').filter({ hasText: 'hello Bo' }).waitFor();
+  await shot(page, '08-run-node');
+
+  step('save as a new version, compare the two');
+  await page.getByRole('button', { name: 'Save as new version' }).click();
+  await page.getByText('version 2').first().waitFor();
+  await page.getByRole('tab', { name: 'Versions' }).click();
+  await page.getByRole('button', { name: 'Compare' }).click();
+  await page.locator('pre.diff .d-add').filter({ hasText: 'hi ' }).waitFor();
+  await page.locator('pre.diff .d-del').filter({ hasText: 'hello ' }).waitFor();
+  await shot(page, '09-versions');
+  await page.getByRole('tab', { name: 'YAML / JSON' }).click();
+  const source = await page.getByLabel(/Workflow source/).inputValue();
+  assert.match(source, /^name: hello$/m, 'the YAML view shows the workflow');
+  await shot(page, '10-source');
+
+  for (const [width, height] of [[1280, 800], [1920, 1080]]) {
+    await page.setViewportSize({ width, height });
+    for (const path of ['/workflows', `/workflows/${created.id}`, '/executions']) {
+      await page.goto(base + path);
+      await page.locator('h1').first().waitFor();
+      await fitsWidth(page, `${path} at ${width}x${height}`);
+    }
+  }
+  assert.deepEqual(consoleErrors, [], 'no uncaught errors in the page');
+
+  step('keyboard only: open a workflow and select a node at 1280x800');
+  const keys = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const kp = await keys.newPage();
+  kp.setDefaultTimeout(TIMEOUT);
+  await kp.goto(base);
+  await kp.waitForURL(/\/signin/);
+  await kp.waitForFunction(() => document.activeElement?.name === 'key');
+  await kp.keyboard.type(key);
+  await kp.keyboard.press('Enter');
+  await kp.getByRole('heading', { name: 'Workflows', level: 1 }).waitFor();
+  const tabTo = async (test, what) => {
+    for (let i = 0; i < 60; i += 1) {
+      await kp.keyboard.press('Tab');
+      if (await kp.evaluate(test)) return;
+    }
+    assert.fail(`Tab never reached ${what}`);
+  };
+  await tabTo(() => document.activeElement?.textContent === 'hello' && document.activeElement.tagName === 'A', 'the hello link');
+  await kp.keyboard.press('Enter');
+  await kp.locator('svg.graph g.node[data-node="greet"]').waitFor();
+  await tabTo(() => document.activeElement?.dataset?.node === 'greet', 'the greet node');
+  await kp.keyboard.press('Enter');
+  await kp.getByRole('heading', { name: /^greet/ }).waitFor();
+  const focused = await kp.evaluate(() => {
+    const el = document.activeElement;
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.bottom <= window.innerHeight + 1;
+  });
+  assert.ok(focused, 'the focused node is visible');
+  await shot(kp, '11-keyboard');
+} catch (e) {
+  failures.push(e);
+} finally {
+  await browser.close();
+}
+if (failures.length) {
+  console.error(`UI test failed: ${failures[0].stack || failures[0]}`);
+  process.exit(1);
+}
+console.log(`UI test passed; screenshots in ${shots}`);

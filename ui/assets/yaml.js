@@ -23,6 +23,14 @@ function isEmpty(v) {
   return (Array.isArray(v) && v.length === 0) || (v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0);
 }
 
+// The order people write a workflow in; other keys follow alphabetically.
+const FIRST = ['name', 'id', 'type', 'description', 'tags', 'from', 'port', 'to', 'input', 'params', 'nodes', 'connections'];
+
+function ordered(object) {
+  const rank = (k) => (FIRST.includes(k) ? FIRST.indexOf(k) : FIRST.length);
+  return Object.entries(object).sort(([a], [b]) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+}
+
 function lines(value, indent) {
   const pad = ' '.repeat(indent);
   if (Array.isArray(value)) {
@@ -34,7 +42,7 @@ function lines(value, indent) {
       return [`${pad}- ${isEmpty(item) ? JSON.stringify(item) : scalar(item)}`];
     });
   }
-  return Object.entries(value).flatMap(([k, v]) => {
+  return ordered(value).flatMap(([k, v]) => {
     if (v && typeof v === 'object' && !isEmpty(v)) {
       return [`${pad}${key(k)}:`, ...lines(v, Array.isArray(v) ? indent : indent + 2)];
     }

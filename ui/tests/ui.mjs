@@ -137,7 +137,7 @@ try {
   await page.getByRole('link', { name: 'Open the execution' }).click();
   await page.waitForURL(/\/executions\/[^/]+$/);
   await page.locator('svg.gantt .bar.st-done[data-node="greet"]').waitFor();
-  await page.getByRole('button', { name: 'greet' }).click();
+  await page.getByRole('button', { name: 'greet', exact: true }).click();
   await page.locator('.step-detail pre.json').filter({ hasText: 'hello Ada' }).waitFor();
   await page.locator('.step-detail pre.json').filter({ hasText: '"Ada"' }).first().waitFor();
   await accessible(page, 'execution');
@@ -154,6 +154,52 @@ try {
   await accessible(page, 'executions');
   await shot(page, '06-executions');
 
+  step('a failed run: read the step error, fix the cause, retry from the start');
+  const gated = await rest('POST', '/workflows', [
+    'name: gated',
+    'nodes:',
+    '  - {id: start, type: manual}',
+    `  - {id: check, type: if, params: {condition: '{{ $vars.gate == "open" }}'}}`,
+    '  - {id: pass, type: set, params: {fields: {passed: true}}}',
+    "  - {id: closed, type: stop-and-error, params: {message: 'the gate is closed'}}",
+    'connections:',
+    '  - {from: start, to: check}',
+    '  - {from: check, port: true, to: pass}',
+    '  - {from: check, port: false, to: closed}',
+  ].join('\n'), 'application/yaml');
+  const failed = await rest('POST', `/workflows/${gated.id}/run?wait=false`, '{}');
+  await page.goto(`${base}/executions/${failed.executionId}`);
+  await page.locator('.summary .badge.st-failed').waitFor();
+  await page.locator('svg.gantt .bar.st-failed[data-node="closed"]').waitFor();
+  await page.getByRole('button', { name: 'closed', exact: true }).click();
+  await page.locator('.step-error').filter({ hasText: 'the gate is closed' }).waitFor();
+  await shot(page, '07-failed-step');
+  await rest('PUT', '/variables/gate', '{"value": "open"}');
+  await page.getByRole('button', { name: 'Retry from the start' }).click();
+  await page.waitForURL((url) => url.pathname.startsWith('/executions/') && !url.pathname.endsWith(failed.executionId));
+  await page.locator('.summary .badge.st-succeeded').waitFor();
+  await page.locator('svg.gantt .bar.st-done[data-node="pass"]').waitFor();
+
+  step('a run parked on a Wait is cancelled from its page');
+  const parked = await rest('POST', '/workflows', [
+    'name: parked',
+    'nodes:',
+    '  - {id: start, type: manual}',
+    '  - {id: pause, type: wait, params: {resume: call}}',
+    '  - {id: after, type: set, params: {fields: {resumed: true}}}',
+    'connections:',
+    '  - {from: start, to: pause}',
+    '  - {from: pause, to: after}',
+  ].join('\n'), 'application/yaml');
+  const waiting = await rest('POST', `/workflows/${parked.id}/run?wait=false`, '{}');
+  await page.goto(`${base}/executions/${waiting.executionId}`);
+  await page.locator('svg.gantt .bar.st-waiting[data-node="pause"]').waitFor();
+  await page.getByText('Waiting for a call').waitFor();
+  await shot(page, '08-waiting');
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.locator('.summary .badge.st-cancelled').waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Cancel' }).count(), 0, 'a cancelled run offers no Cancel');
+
   step('a broken expression shows as a problem on its node');
   await page.goto(`${base}/workflows/${created.id}`);
   await node('greet').click();
@@ -164,7 +210,7 @@ try {
   await page.locator('svg.graph g.node[data-node="greet"].has-problem').waitFor();
   await page.locator('.node-problems').waitFor();
   assert.equal(await page.locator('svg.graph g.node.has-problem').count(), 1, 'only greet is marked');
-  await shot(page, '07-validation');
+  await shot(page, '09-validation');
   await value.fill('{{ "hi " + $json.body.name }}');
   await value.press('Tab');
   await page.locator('svg.graph g.node[data-node="greet"].has-problem').waitFor({ state: 'detached' });
@@ -174,7 +220,7 @@ try {
   await page.getByLabel('Pinned input items (JSON array)').fill('[{"body": {"name": "Bo"}}]');
   await page.getByRole('button', { name: 'Run this node' }).click();
   await page.locator('.node-run-result pre.json').filter({ hasText: 'hello Bo' }).waitFor();
-  await shot(page, '08-run-node');
+  await shot(page, '10-run-node');
 
   step('save as a new version, compare the two');
   await page.getByRole('button', { name: 'Save as new version' }).click();
@@ -183,11 +229,35 @@ try {
   await page.getByRole('button', { name: 'Compare' }).click();
   await page.locator('pre.diff .d-add').filter({ hasText: 'hi ' }).waitFor();
   await page.locator('pre.diff .d-del').filter({ hasText: 'hello ' }).waitFor();
-  await shot(page, '09-versions');
+  await shot(page, '11-versions');
   await page.getByRole('tab', { name: 'YAML / JSON' }).click();
   const source = await page.getByLabel(/Workflow source/).inputValue();
   assert.match(source, /^name: hello$/m, 'the YAML view shows the workflow');
-  await shot(page, '10-source');
+  await shot(page, '12-source');
+
+  step('a workflow built in the editor, without YAML, runs');
+  await page.goto(`${base}/workflows/new`);
+  await page.getByLabel('Workflow name').fill('built-here');
+  await page.getByLabel('Node type').selectOption('set');
+  await page.getByLabel('Connect after').selectOption('start');
+  await page.locator('form').getByRole('button', { name: 'Add node' }).click();
+  await page.getByRole('heading', { name: /^set/ }).waitFor();
+  await page.getByRole('button', { name: 'Add to fields' }).click();
+  await page.getByLabel('fields: name 1').fill('greeting');
+  await page.getByLabel('fields: name 1').press('Tab');
+  await page.getByLabel('fields: value of greeting').fill('{{ "hi " + $json.who }}');
+  await page.getByLabel('fields: value of greeting').press('Tab');
+  assert.equal(await page.locator('svg.graph .edge').count(), 1, 'start connects to set');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.waitForURL(/\/workflows\/(?!new$)[^/]+$/);
+  await node('set').waitFor();
+  await page.getByLabel('Input (JSON object or array of objects)').fill('{"who": "Cy"}');
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  await page.locator('svg.graph g.node[data-node="set"].st-done').waitFor();
+  await page.getByRole('link', { name: 'Open the execution' }).click();
+  await page.getByRole('button', { name: 'set', exact: true }).click();
+  await page.locator('.step-detail pre.json').filter({ hasText: 'hi Cy' }).waitFor();
+  await shot(page, '13-built-in-editor');
 
   for (const [width, height] of [[1280, 800], [1920, 1080]]) {
     await page.setViewportSize({ width, height });
@@ -228,7 +298,7 @@ try {
     return r.width > 0 && r.bottom <= window.innerHeight + 1;
   });
   assert.ok(focused, 'the focused node is visible');
-  await shot(kp, '11-keyboard');
+  await shot(kp, '14-keyboard');
 } catch (e) {
   failures.push(e);
 } finally {

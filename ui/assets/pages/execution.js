@@ -8,11 +8,19 @@ const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
 const ROW = 26;
 const LABEL_W = 170;
 
+/** A step's run time: what the runtime measured, else its timestamps. */
+function stepMs(st) {
+  if (st.usage?.duration_us) return st.usage.duration_us / 1000;
+  if (st.started_at && st.finished_at) return st.finished_at - st.started_at;
+  return null;
+}
+
 export function render(main, { id }, { signal, navigate }) {
   const stops = [];
   let data = null;
   let selectedSeq = null;
   let ticker = null;
+  let workflowName = null;
 
   const title = h('h1', {}, 'Execution ', h('span', { class: 'mono' }, id.slice(0, 13)));
   const summary = h('div', { class: 'summary', 'aria-live': 'polite' });
@@ -27,6 +35,12 @@ export function render(main, { id }, { signal, navigate }) {
   async function load() {
     try {
       data = await api('GET', `/executions/${encodeURIComponent(id)}`, { signal });
+      if (workflowName === null) {
+        workflowName = '';
+        api('GET', `/workflows/${encodeURIComponent(data.execution.workflow_id)}`, { signal })
+          .then((w) => { workflowName = w.name; if (data) draw(); })
+          .catch(() => { workflowName = data.execution.workflow_id; });
+      }
     } catch (e) {
       if (e.name === 'AbortError') return false;
       replace(summary, h('p', { class: 'error', role: 'alert' }, `Could not load the execution: ${e.message}`));
@@ -41,7 +55,7 @@ export function render(main, { id }, { signal, navigate }) {
     const end = ex.finished_at || Date.now();
     replace(summary,
       badge(ex.status), ' ',
-      h('a', { href: `/workflows/${encodeURIComponent(ex.workflow_id)}` }, ex.workflow_id), ` v${ex.version} · started ${ago(ex.created_at)} · `,
+      h('a', { href: `/workflows/${encodeURIComponent(ex.workflow_id)}` }, workflowName || 'workflow'), ` v${ex.version} · started ${ago(ex.created_at)} · `,
       ex.finished_at ? `took ${duration(end - ex.created_at)}` : 'running',
       ex.error ? h('p', { class: 'error', role: 'alert' }, `Error: ${ex.error.message || JSON.stringify(ex.error)}`) : null);
     const failed = ex.status === 'failed';
@@ -108,7 +122,7 @@ export function render(main, { id }, { signal, navigate }) {
           h('th', { scope: 'row' }, h('button', { type: 'button', class: 'link', 'aria-pressed': String(st.seq === selectedSeq), onclick: () => selectStep(st.seq) }, st.node_id, st.iteration ? ` #${st.iteration}` : '')),
           h('td', {}, badge(st.status)),
           h('td', {}, st.attempt),
-          h('td', {}, st.usage?.duration_us ? duration(st.usage.duration_us / 1000) : st.finished_at && st.started_at ? duration(st.finished_at - st.started_at) : '—'),
+          h('td', {}, duration(stepMs(st))),
           h('td', {}, st.usage?.fuel ? st.usage.fuel.toLocaleString() : '—'),
           h('td', {}, st.usage?.peak_memory_bytes ? bytes(st.usage.peak_memory_bytes) : '—'))))) : h('p', { class: 'muted' }, 'No steps yet.'));
   }
@@ -127,7 +141,7 @@ export function render(main, { id }, { signal, navigate }) {
       h('dl', { class: 'facts' },
         h('dt', {}, 'Status'), h('dd', {}, badge(step.status)),
         h('dt', {}, 'Attempts'), h('dd', {}, step.attempt),
-        h('dt', {}, 'Duration'), h('dd', {}, step.usage?.duration_us ? duration(step.usage.duration_us / 1000) : '—'),
+        h('dt', {}, 'Duration'), h('dd', {}, duration(stepMs(step))),
         h('dt', {}, 'Fuel'), h('dd', {}, step.usage?.fuel ? step.usage.fuel.toLocaleString() : '—'),
         h('dt', {}, 'Peak memory'), h('dd', {}, step.usage?.peak_memory_bytes ? bytes(step.usage.peak_memory_bytes) : '—'),
         h('dt', {}, 'Egress'), h('dd', {}, `${step.usage?.egress_requests ?? 0} requests, ${bytes(step.usage?.egress_bytes ?? 0)}`)),

@@ -24,8 +24,11 @@ export function render(main, _params, { signal }) {
   const cursors = [null];
   let page = 0;
   let inflight = null;
+  const names = new Map();
 
   api('GET', '/workflows', { signal }).then((data) => {
+    for (const w of data.items || []) names.set(w.id, w.name);
+    for (const a of body.querySelectorAll('a[data-workflow]')) a.textContent = names.get(a.dataset.workflow) || a.textContent;
     for (const w of data.items || []) workflow.append(h('option', { value: w.id, selected: q.get('workflow') === w.id }, w.name || w.id));
   }).catch(() => {});
 
@@ -71,7 +74,7 @@ export function render(main, _params, { signal }) {
       h('thead', {}, h('tr', {}, ['Execution', 'Workflow', 'Status', 'Started', 'Duration'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, items.map((e) => h('tr', {},
         h('th', { scope: 'row' }, h('a', { href: `/executions/${encodeURIComponent(e.id)}`, class: 'mono' }, e.id.slice(0, 13))),
-        h('td', {}, h('a', { href: `/workflows/${encodeURIComponent(e.workflow_id)}` }, e.workflow_id), h('span', { class: 'muted small' }, ` v${e.version}`)),
+        h('td', {}, h('a', { href: `/workflows/${encodeURIComponent(e.workflow_id)}`, 'data-workflow': e.workflow_id }, names.get(e.workflow_id) || e.workflow_id), h('span', { class: 'muted small' }, ` v${e.version}`)),
         h('td', {}, badge(e.status)),
         h('td', {}, h('time', { datetime: new Date(e.created_at).toISOString(), title: new Date(e.created_at).toLocaleString() }, ago(e.created_at))),
         h('td', {}, e.finished_at ? duration(e.finished_at - e.created_at) : '…')))));

@@ -122,6 +122,21 @@ try {
   const after = await box('large');
   assert.ok(after.width > before.width, 'zoom in makes nodes larger');
 
+  step('positions a workflow carries are kept');
+  const placed = await rest('POST', '/workflows', JSON.stringify({
+    name: 'placed',
+    nodes: [
+      { id: 'top', type: 'manual', position: { x: 100, y: 0 } },
+      { id: 'below', type: 'noop', position: { x: 100, y: 400 } },
+    ],
+    connections: [{ from: 'top', to: 'below' }],
+  }));
+  await page.goto(`${base}/workflows/${placed.id}`);
+  await node('below').waitFor();
+  const [top, below] = [await box('top'), await box('below')];
+  assert.ok(Math.abs(top.x - below.x) < 1 && below.y > top.y + top.height,
+    `nodes sit where the workflow put them, one above the other: ${JSON.stringify([top, below])}`);
+
   step('running hello with input lights its nodes up');
   await page.goto(`${base}/workflows/${created.id}`);
   await node('greet').waitFor();
@@ -133,13 +148,23 @@ try {
   await accessible(page, 'workflow editor');
   await shot(page, '04-workflow-run');
 
+  step('a run started by the webhook lights the open graph up too');
+  const firstRun = await page.getByRole('link', { name: 'Open the execution' }).getAttribute('href');
+  const hook = await fetch(`${base}/webhook/hello`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"name": "Hook"}' });
+  assert.deepEqual(await hook.json(), { greeting: 'hello Hook' });
+  const latest = (await rest('GET', `/executions?workflow=${created.id}&limit=1`)).items[0].id;
+  assert.notEqual(`/executions/${latest}`, firstRun);
+  await page.locator(`.run-status a[href="/executions/${latest}"]`).waitFor();
+  await page.locator('.run-status .badge.st-succeeded').waitFor();
+  await page.locator('svg.graph g.node[data-node="greet"].st-done').waitFor();
+
   step('the execution: timeline and step data');
   await page.getByRole('link', { name: 'Open the execution' }).click();
   await page.waitForURL(/\/executions\/[^/]+$/);
   await page.locator('svg.gantt .bar.st-done[data-node="greet"]').waitFor();
   await page.getByRole('button', { name: 'greet', exact: true }).click();
-  await page.locator('.step-detail pre.json').filter({ hasText: 'hello Ada' }).waitFor();
-  await page.locator('.step-detail pre.json').filter({ hasText: '"Ada"' }).first().waitFor();
+  await page.locator('.step-detail pre.json').filter({ hasText: 'hello Hook' }).waitFor();
+  await page.locator('.step-detail pre.json').filter({ hasText: '"Hook"' }).first().waitFor();
   await accessible(page, 'execution');
   await shot(page, '05-execution');
 
@@ -214,6 +239,8 @@ try {
   await value.fill('{{ "hi " + $json.body.name }}');
   await value.press('Tab');
   await page.locator('svg.graph g.node[data-node="greet"].has-problem').waitFor({ state: 'detached' });
+  await page.getByRole('button', { name: 'Preview this expression' }).click();
+  await page.locator('output.preview').filter({ hasText: '"hi Hook"' }).waitFor();
 
   step('run this node on pinned input');
   await page.getByText('Run this node on pinned input').click();

@@ -79,9 +79,16 @@ export function render(main, { id }, { signal, navigate }) {
       return;
     }
     api('GET', `/executions?workflow=${encodeURIComponent(id)}&limit=1`, { signal })
-      .then((d) => { lastExecution = d.items?.[0]?.id ?? null; })
+      .then((d) => { lastExecution = lastExecution ?? d.items?.[0]?.id ?? null; })
       .catch(() => {});
     show();
+    // Runs started elsewhere (a webhook, a schedule, the CLI) light the
+    // graph up too. The stream replays earlier events first; only runs
+    // that start from now on are followed.
+    const opened = Date.now() - 2000;
+    stops.push(follow(`/workflows/${encodeURIComponent(id)}/events`, (name, data) => {
+      if (name === 'run.started' && data.executionId && (data.at ?? 0) >= opened && tab === 'editor') watch(data.executionId);
+    }, async () => true));
   }
 
   function show() {
@@ -419,7 +426,10 @@ export function render(main, { id }, { signal, navigate }) {
     }
   }
 
+  let watching = null;
   function watch(executionId) {
+    if (watching === executionId) return;
+    watching = executionId;
     lastExecution = executionId;
     graph?.clearStatuses();
     const link = h('a', { href: `/executions/${encodeURIComponent(executionId)}` }, 'Open the execution');

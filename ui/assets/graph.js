@@ -350,6 +350,8 @@ export function drawGraph(host, workflow, options = {}) {
       for (const [id, p] of kept) if (positions.has(id) && !readPosition(workflow.nodes.find((n) => n.id === id) || {})) positions.set(id, p);
       render();
     },
+    /** Where each node is drawn now. */
+    positions: () => new Map(positions),
     setStatus(id, status) { statuses.set(id, status); refreshClasses(); },
     clearStatuses() { statuses.clear(); refreshClasses(); },
     /** Map node id -> list of messages. */

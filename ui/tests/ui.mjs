@@ -136,6 +136,15 @@ try {
   const [top, below] = [await box('top'), await box('below')];
   assert.ok(Math.abs(top.x - below.x) < 1 && below.y > top.y + top.height,
     `nodes sit where the workflow put them, one above the other: ${JSON.stringify([top, below])}`);
+  await page.mouse.move(below.x + 30, below.y + 20);
+  await page.mouse.down();
+  await page.mouse.move(below.x + 230, below.y + 20, { steps: 8 });
+  await page.mouse.up();
+  await page.getByRole('button', { name: 'Save as new version' }).click();
+  await page.getByText('version 2').first().waitFor();
+  const moved = (await rest('GET', `/workflows/${placed.id}`)).definition.nodes.find((n) => n.id === 'below').position;
+  const movedX = Array.isArray(moved) ? moved[0] : moved.x;
+  assert.ok(movedX > 150, `dragging a node saves its new position: ${JSON.stringify(moved)}`);
 
   step('running hello with input lights its nodes up');
   await page.goto(`${base}/workflows/${created.id}`);

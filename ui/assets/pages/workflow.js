@@ -163,6 +163,10 @@ export function render(main, { id }, { signal, navigate }) {
       editable: true,
       onSelect: (nodeId) => { selected = nodeId; inspector(); },
       onMove: (nodeId, p) => {
+        // The first move pins every node where the layout put it, so the
+        // others do not jump when the layout is no longer automatic.
+        const drawn = graph.positions();
+        for (const n of wf.nodes) if (!readPosition(n) && drawn.has(n.id)) n.position = positionLike(drawn.get(n.id));
         const node = wf.nodes.find((n) => n.id === nodeId);
         if (node) { node.position = positionLike(p); changed({ redraw: false }); }
       },
@@ -603,6 +607,9 @@ export function render(main, { id }, { signal, navigate }) {
     });
   }
 
+  const onLeave = (e) => { if (dirty && wf?.nodes?.length) { e.preventDefault(); e.returnValue = ''; } };
+  window.addEventListener('beforeunload', onLeave);
+  stops.push(() => window.removeEventListener('beforeunload', onLeave));
   const onKey = (e) => {
     if ((e.ctrlKey || e.metaKey) && e.key === 's') { e.preventDefault(); save(); }
   };

@@ -185,6 +185,15 @@ try {
   await page.getByText('No executions match.').waitFor();
   await page.getByLabel('Status').selectOption('succeeded');
   await page.locator('table.list .badge.st-succeeded').first().waitFor();
+  await page.goto(`${base}/executions?limit=1`);
+  const firstPage = await page.locator('table.list tbody a.mono').first().textContent();
+  await page.getByRole('button', { name: 'Next page' }).click();
+  await page.getByText('Page 2').waitFor();
+  const secondPage = await page.locator('table.list tbody a.mono').first().textContent();
+  assert.notEqual(secondPage, firstPage, 'the next page shows other executions');
+  await page.getByRole('button', { name: 'Previous page' }).click();
+  await page.getByText('Page 1').waitFor();
+  assert.equal(await page.locator('table.list tbody a.mono').first().textContent(), firstPage);
   await accessible(page, 'executions');
   await shot(page, '06-executions');
 
@@ -207,6 +216,7 @@ try {
   await page.locator('svg.gantt .bar.st-failed[data-node="closed"]').waitFor();
   await page.getByRole('button', { name: 'closed', exact: true }).click();
   await page.locator('.step-error').filter({ hasText: 'the gate is closed' }).waitFor();
+  await accessible(page, 'failed step');
   await shot(page, '07-failed-step');
   await rest('PUT', '/variables/gate', '{"value": "open"}');
   await page.getByRole('button', { name: 'Retry from the start' }).click();
@@ -229,6 +239,7 @@ try {
   await page.goto(`${base}/executions/${waiting.executionId}`);
   await page.locator('svg.gantt .bar.st-waiting[data-node="pause"]').waitFor();
   await page.getByText('Waiting for a call').waitFor();
+  await accessible(page, 'waiting run');
   await shot(page, '08-waiting');
   await page.getByRole('button', { name: 'Cancel' }).click();
   await page.locator('.summary .badge.st-cancelled').waitFor();
@@ -265,10 +276,12 @@ try {
   await page.getByRole('button', { name: 'Compare' }).click();
   await page.locator('pre.diff .d-add').filter({ hasText: 'hi ' }).waitFor();
   await page.locator('pre.diff .d-del').filter({ hasText: 'hello ' }).waitFor();
+  await accessible(page, 'versions');
   await shot(page, '11-versions');
   await page.getByRole('tab', { name: 'YAML / JSON' }).click();
   const source = await page.getByLabel(/Workflow source/).inputValue();
   assert.match(source, /^name: hello$/m, 'the YAML view shows the workflow');
+  await accessible(page, 'source');
   await shot(page, '12-source');
 
   step('a workflow built in the editor, without YAML, runs');

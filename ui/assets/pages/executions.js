@@ -44,8 +44,10 @@ export function render(main, _params, { signal }) {
     if (status.value) params.set('status', status.value);
     if (since.value) params.set('since', String(new Date(since.value).getTime()));
     if (until.value) params.set('until', String(new Date(until.value).getTime()));
+    const limit = Math.min(500, Math.max(1, Number(q.get('limit')) || 25));
+    if (q.get('limit')) params.set('limit', String(limit));
     history.replaceState(null, '', `/executions${params.toString() ? `?${params}` : ''}`);
-    params.set('limit', '25');
+    params.set('limit', String(limit));
     if (cursors[page]) params.set('cursor', cursors[page]);
     body.setAttribute('aria-busy', 'true');
     try {

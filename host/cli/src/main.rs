@@ -1,6 +1,7 @@
 //! The `n8n-work` binary: command-line parsing, configuration and wiring.
 //! The work itself lives in the library crates (`n8n-work-runtime`, ...).
 
+mod client;
 mod node;
 mod serve;
 mod workflow;
@@ -25,6 +26,9 @@ struct Cli {
     )]
     data_dir: PathBuf,
 
+    #[command(flatten)]
+    server: client::ServerArgs,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -38,9 +42,12 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run a workflow file to completion and print its final items.
     Run(workflow::RunArgs),
-    /// Check workflow files.
+    /// Check workflow files; push, list and activate them on a server.
     #[command(subcommand)]
     Workflow(workflow::WorkflowCommand),
+    /// List, inspect, follow, cancel and retry runs on a server.
+    #[command(subcommand)]
+    Execution(client::ExecutionCommand),
     /// Sign, verify, publish and pull plugins (signed OCI artifacts).
     #[command(subcommand)]
     Plugin(n8n_work_registry::cli::PluginCommand),
@@ -88,7 +95,13 @@ fn main() -> ExitCode {
             Command::Node(command) => node::run(command, &cli.data_dir).await,
             Command::Serve(args) => serve::serve(args, &cli.data_dir).await,
             Command::Run(args) => workflow::run(args, &cli.data_dir).await,
-            Command::Workflow(command) => workflow::workflow(command, &cli.data_dir).await,
+            Command::Workflow(command) => {
+                workflow::workflow(command, &cli.data_dir, &cli.server).await
+            }
+            Command::Execution(command) => {
+                let client = client::Client::new(&cli.server, &cli.data_dir)?;
+                client::execution(command, &client).await
+            }
             Command::Plugin(command) => command.run(&cli.data_dir).await,
             Command::Registry(command) => command.run(&cli.data_dir).await,
         }

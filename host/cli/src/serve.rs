@@ -17,8 +17,23 @@ pub(crate) struct ServeArgs {
     /// Where to listen.
     #[arg(long, env = "N8N_WORK_LISTEN", default_value = "127.0.0.1:5678")]
     listen: SocketAddr,
+    /// The largest webhook body accepted, in bytes (413 above).
+    #[arg(long, env = "N8N_WORK_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Webhook runs open at once; more get 429 with Retry-After.
+    #[arg(long, env = "N8N_WORK_MAX_IN_FLIGHT", default_value_t = 4096)]
+    max_in_flight: usize,
     #[command(flatten)]
     egress: crate::EgressArgs,
+}
+
+impl ServeArgs {
+    fn webhook_limits(&self) -> n8n_work_api::WebhookLimits {
+        n8n_work_api::WebhookLimits {
+            max_body_bytes: self.max_body_bytes,
+            max_in_flight: self.max_in_flight,
+        }
+    }
 }
 
 pub(crate) async fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
@@ -59,9 +74,9 @@ pub(crate) async fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<Ex
         );
         println!("  {key}");
     }
-    let state = n8n_work_api::AppState::new(engine.clone())
+    let state = n8n_work_api::AppState::new(engine.clone(), args.webhook_limits())
         .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| {
@@ -80,18 +95,44 @@ pub(crate) async fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<Ex
         let (engine, shutdown) = (engine.clone(), shutdown.clone());
         async move { engine.serve(shutdown).await }
     });
+    let schedules = tokio::spawn({
+        let (engine, shutdown) = (engine.clone(), shutdown.clone());
+        async move {
+            engine
+                .run_schedules(shutdown, std::time::Duration::from_secs(60))
+                .await
+        }
+    });
     axum::serve(listener, n8n_work_api::router(state))
         .with_graceful_shutdown({
             let shutdown = shutdown.clone();
             async move {
-                let _ = tokio::signal::ctrl_c().await;
+                stop_signal().await;
+                println!("n8n-work stopping: finishing requests and steps in flight");
                 shutdown.cancel();
             }
         })
         .await?;
     shutdown.cancel();
     worker.await??;
+    schedules.await??;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C, or SIGTERM (what service managers and Kubernetes send).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Writes `text` to `path`, readable by its owner only.

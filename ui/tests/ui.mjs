@@ -171,6 +171,7 @@ try {
   await page.getByRole('link', { name: 'Open the execution' }).click();
   await page.waitForURL(/\/executions\/[^/]+$/);
   await page.locator('svg.gantt .bar.st-done[data-node="greet"]').waitFor();
+  await page.locator('.run-graph svg.graph g.node[data-node="greet"].st-done').waitFor();
   await page.getByRole('button', { name: 'greet', exact: true }).click();
   await page.locator('.step-detail pre.json').filter({ hasText: 'hello Hook' }).waitFor();
   await page.locator('.step-detail pre.json').filter({ hasText: '"Hook"' }).first().waitFor();
@@ -241,9 +242,9 @@ try {
   await page.getByText('Waiting for a call').waitFor();
   await accessible(page, 'waiting run');
   await shot(page, '08-waiting');
-  await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.getByRole('button', { name: 'Cancel', exact: true }).click();
   await page.locator('.summary .badge.st-cancelled').waitFor();
-  assert.equal(await page.getByRole('button', { name: 'Cancel' }).count(), 0, 'a cancelled run offers no Cancel');
+  assert.equal(await page.getByRole('button', { name: 'Cancel', exact: true }).count(), 0, 'a cancelled run offers no Cancel');
 
   step('a broken expression shows as a problem on its node');
   await page.goto(`${base}/workflows/${created.id}`);

@@ -3,6 +3,7 @@
 
 import { h, s, replace, badge, duration, bytes, jsonBlock, toast, ago } from '../dom.js';
 import { api, follow, missing } from '../api.js';
+import { drawGraph } from '../graph.js';
 
 const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
 const ROW = 26;
@@ -26,10 +27,12 @@ export function render(main, { id }, { signal, navigate }) {
   const summary = h('div', { class: 'summary', 'aria-live': 'polite' });
   const actions = h('div', { class: 'actions' });
   const timeline = h('section', { class: 'timeline card', 'aria-labelledby': 'timeline-title' });
+  const graphBox = h('section', { class: 'card run-graph', 'aria-label': 'The run on its graph' });
+  let graph = null;
   const stepsBox = h('section', { class: 'steps card', 'aria-labelledby': 'steps-title' });
   const detail = h('section', { class: 'step-detail card', 'aria-labelledby': 'step-title', 'aria-live': 'polite' });
   main.append(h('div', { class: 'page-head' }, h('div', {}, title, summary), actions),
-    h('div', { class: 'execution-grid' }, h('div', {}, timeline, stepsBox), detail));
+    h('div', { class: 'execution-grid' }, h('div', {}, graphBox, timeline, stepsBox), detail));
   replace(detail, h('h2', { id: 'step-title' }, 'Step'), h('p', { class: 'muted' }, 'Choose a step to see its data.'));
 
   async function load() {
@@ -40,6 +43,20 @@ export function render(main, { id }, { signal, navigate }) {
         api('GET', `/workflows/${encodeURIComponent(data.execution.workflow_id)}`, { signal })
           .then((w) => { workflowName = w.name; if (data) draw(); })
           .catch(() => { workflowName = data.execution.workflow_id; });
+        const { workflow_id: wid, version } = data.execution;
+        api('GET', `/workflows/${encodeURIComponent(wid)}/versions/${version}`, { signal })
+          .then((v) => {
+            const host = h('div', { class: 'graph-host small-graph' });
+            replace(graphBox, host);
+            graph = drawGraph(host, v.definition, {
+              onSelect: (node) => {
+                const last = (data.steps || []).filter((st) => st.node_id === node).pop();
+                if (last) selectStep(last.seq);
+              },
+            });
+            paintGraph();
+          })
+          .catch(() => graphBox.remove());
       }
     } catch (e) {
       if (e.name === 'AbortError') return false;
@@ -65,6 +82,7 @@ export function render(main, { id }, { signal, navigate }) {
       FINAL.has(ex.status) ? null : h('button', { type: 'button', class: 'danger', onclick: cancel }, 'Cancel'));
     drawTimeline();
     drawSteps();
+    paintGraph();
     const resume = Object.entries(data.resumeUrls || {});
     if (resume.length) {
       stepsBox.append(h('h3', {}, 'Waiting for a call'), h('ul', {}, resume.map(([node, url]) => h('li', {}, `${node}: POST `, h('code', {}, url)))));
@@ -78,6 +96,12 @@ export function render(main, { id }, { signal, navigate }) {
       const step = data.steps.find((st) => st.seq === selectedSeq);
       if (step && detail.dataset.status !== step.status) showStep(step);
     }
+  }
+
+  function paintGraph() {
+    if (!graph || !data) return;
+    graph.clearStatuses();
+    for (const st of data.steps || []) graph.setStatus(st.node_id, st.status);
   }
 
   function drawTimeline() {
@@ -155,7 +179,7 @@ export function render(main, { id }, { signal, navigate }) {
       const inputs = Array.isArray(d.input) ? [['items', d.input]] : Object.entries(d.input || {});
       replace(detail, head,
         h('h3', {}, 'Input'), inputs.length ? inputs.map(([name, items]) => [h('h4', {}, `${name} (${items.length} item${items.length === 1 ? '' : 's'})`), jsonBlock(items, `Input ${name}`)]) : h('p', { class: 'muted' }, 'None.'),
-        h('h3', {}, 'Output'), outputs.length ? outputs.map(([port, items]) => [h('h4', {}, `${port} (${items.length} item${items.length === 1 ? '' : 's'})`), jsonBlock(items, `Output ${port}`)]) : h('p', { class: 'muted' }, 'None yet.'),
+        h('h3', {}, 'Output'), outputs.length ? outputs.map(([port, items]) => [h('h4', {}, `${port} (${items.length} item${items.length === 1 ? '' : 's'})`), jsonBlock(items, `Output ${port}`)]) : h('p', { class: 'muted' }, ['done', 'failed', 'cancelled'].includes(step.status) ? 'None.' : 'None yet.'),
         d.logs?.length ? [h('h3', {}, 'Logs'), jsonBlock(d.logs, 'Logs')] : null);
     } catch (e) {
       if (e.name === 'AbortError') return;

@@ -357,6 +357,28 @@ async fn the_ui_session_cookie_needs_the_csrf_header_to_write() {
         .unwrap();
     assert_eq!(marked.status(), 201);
 
+    // The API's description is public and covers the routes above.
+    let doc: Value = client
+        .get(url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/api/v1/session",
+        "/api/v1/workflows",
+        "/api/v1/executions/{id}/events",
+        "/api/v1/workflows/{id}/nodes/{node}/run",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is documented");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["api_key"]["scheme"],
+        "bearer"
+    );
+
     let out = client
         .delete(url("/session"))
         .header("cookie", &session)

@@ -199,6 +199,7 @@ fn stream(mut events: mpsc::Receiver<Event>) -> Sse<impl Stream<Item = Result<Ev
 
 /// `GET /executions/{id}/events`: the run's events so far, then live ones;
 /// the stream ends after `run.finished`.
+#[utoipa::path(get, path = "/api/v1/executions/{id}/events", tag = "runs", params(("id" = String, Path)), responses((status = 200, description = "SSE: run.started, step.started, step.finished, run.finished; the events so far first", content_type = "text/event-stream")))]
 pub(crate) async fn execution_events(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -230,6 +231,7 @@ pub(crate) async fn execution_events(
 }
 
 /// `GET /workflows/{id}/events`: events of the workflow's runs from now on.
+#[utoipa::path(get, path = "/api/v1/workflows/{id}/events", tag = "runs", params(("id" = String, Path)), responses((status = 200, description = "SSE: events of the workflow's runs from now on", content_type = "text/event-stream")))]
 pub(crate) async fn workflow_events(
     State(state): State<AppState>,
     extensions: Extensions,

@@ -22,6 +22,7 @@ pub(crate) struct ListQuery {
 
 /// `GET /executions?workflow&status&since&until&cursor&limit`: newest
 /// first; `nextCursor` fetches the next page.
+#[utoipa::path(get, path = "/api/v1/executions", tag = "runs", params(("workflow" = Option<String>, Query), ("status" = Option<String>, Query), ("since" = Option<i64>, Query, description = "ms since the epoch"), ("until" = Option<i64>, Query), ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"), ("limit" = Option<i64>, Query)), responses((status = 200, description = "`{items, nextCursor}`", body = serde_json::Value)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -49,6 +50,7 @@ pub(crate) async fn list(
 
 /// `GET /executions/{id}`: the run, its steps, and where to resume steps
 /// parked until called.
+#[utoipa::path(get, path = "/api/v1/executions/{id}", tag = "runs", params(("id" = String, Path)), responses((status = 200, description = "`{execution, steps, resumeUrls}`", body = serde_json::Value), (status = 404, body = serde_json::Value)))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -79,6 +81,7 @@ pub(crate) async fn get_one(
 
 /// `GET /executions/{id}/steps/{seq}`: a step with its input and output
 /// items and its log.
+#[utoipa::path(get, path = "/api/v1/executions/{id}/steps/{seq}", tag = "runs", params(("id" = String, Path), ("seq" = i64, Path)), responses((status = 200, description = "`{step, input, inputs, outputs, logs}`", body = serde_json::Value)))]
 pub(crate) async fn step(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -119,6 +122,7 @@ pub(crate) async fn step(
 }
 
 /// `POST /executions/{id}/cancel`.
+#[utoipa::path(post, path = "/api/v1/executions/{id}/cancel", tag = "runs", params(("id" = String, Path)), responses((status = 200, body = serde_json::Value)))]
 pub(crate) async fn cancel(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -136,6 +140,7 @@ pub(crate) struct RetryBody {
 
 /// `POST /executions/{id}/retry {"from": "failed" | "start"}`: from the
 /// failed step in the same run (the default), or a new run from the start.
+#[utoipa::path(post, path = "/api/v1/executions/{id}/retry", tag = "runs", params(("id" = String, Path)), request_body(content = serde_json::Value, description = "`{from: failed | start}`"), responses((status = 202, description = "`{executionId, retryOf}`", body = serde_json::Value)))]
 pub(crate) async fn retry(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -161,6 +166,7 @@ pub(crate) async fn retry(
 }
 
 /// `GET /dead-letters`.
+#[utoipa::path(get, path = "/api/v1/dead-letters", tag = "runs", responses((status = 200, body = serde_json::Value)))]
 pub(crate) async fn dead_letters(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -171,6 +177,7 @@ pub(crate) async fn dead_letters(
 }
 
 /// `POST /dead-letters/{id}/replay`.
+#[utoipa::path(post, path = "/api/v1/dead-letters/{id}/replay", tag = "runs", params(("id" = String, Path)), responses((status = 202, body = serde_json::Value)))]
 pub(crate) async fn replay(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -185,6 +192,7 @@ pub(crate) async fn replay(
 }
 
 /// `GET /variables`.
+#[utoipa::path(get, path = "/api/v1/variables", tag = "variables", responses((status = 200, description = "Name to value", body = serde_json::Value)))]
 pub(crate) async fn variables(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -201,6 +209,7 @@ pub(crate) struct VariableBody {
 }
 
 /// `PUT /variables/{name} {"value"}`.
+#[utoipa::path(put, path = "/api/v1/variables/{name}", tag = "variables", params(("name" = String, Path)), request_body(content = serde_json::Value, description = "`{value}`"), responses((status = 200, body = serde_json::Value), (status = 400, body = serde_json::Value)))]
 pub(crate) async fn set_variable(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -227,6 +236,7 @@ pub(crate) async fn set_variable(
 }
 
 /// `DELETE /variables/{name}`.
+#[utoipa::path(delete, path = "/api/v1/variables/{name}", tag = "variables", params(("name" = String, Path)), responses((status = 204), (status = 404, body = serde_json::Value)))]
 pub(crate) async fn delete_variable(
     State(state): State<AppState>,
     extensions: Extensions,

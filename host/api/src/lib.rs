@@ -208,6 +208,7 @@ pub fn router(state: AppState) -> Router {
             put(executions::set_variable).delete(executions::delete_variable),
         )
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .route("/openapi.json", get(openapi))
         // Signing in needs no session; it makes one.
         .route(
             "/session",
@@ -232,6 +233,43 @@ pub fn router(state: AppState) -> Router {
         ))
         .merge(ui::routes())
         .with_state(state)
+}
+
+/// The OpenAPI document, generated from the handlers' annotations.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "n8n-work", description = "Workflows, runs and live events. Send an API key as `Authorization: Bearer <key>`, or sign in for a session cookie."),
+    paths(
+        workflows::create, workflows::list, workflows::get_one, workflows::update,
+        workflows::validate, workflows::versions, workflows::version, workflows::activate,
+        workflows::deactivate, workflows::run, workflows::run_node, workflows::preview,
+        nodes::list, executions::list, executions::get_one, executions::step,
+        executions::cancel, executions::retry, executions::dead_letters, executions::replay,
+        executions::variables, executions::set_variable, executions::delete_variable,
+        events::execution_events, events::workflow_events,
+        session::sign_in, session::current, session::sign_out,
+    ),
+    modifiers(&BearerKey),
+    security(("api_key" = []))
+)]
+struct ApiDoc;
+
+struct BearerKey;
+
+impl utoipa::Modify for BearerKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// `GET /api/v1/openapi.json`.
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(<ApiDoc as utoipa::OpenApi>::openapi())
 }
 
 /// Ready when the store answers with its schema in place.

@@ -157,6 +157,7 @@ fn control(kind: ControlKind) -> (&'static str, Value, Vec<&'static str>) {
 }
 
 /// `GET /nodes`.
+#[utoipa::path(get, path = "/api/v1/nodes", tag = "workflows", responses((status = 200, description = "`{items: [{type, name, description, kind, params, outputs}]}`", body = serde_json::Value)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     extensions: Extensions,

@@ -34,6 +34,7 @@ pub(crate) struct SignIn {
 }
 
 /// `POST /api/v1/session {"key"}`: a session for the key's tenant and role.
+#[utoipa::path(post, path = "/api/v1/session", tag = "session", security(()), request_body(content = serde_json::Value, description = "`{key}`"), responses((status = 200, description = "Sets the HttpOnly session cookie", body = serde_json::Value), (status = 401, body = serde_json::Value)))]
 pub(crate) async fn sign_in(
     State(state): State<AppState>,
     body: Option<Json<SignIn>>,
@@ -68,6 +69,7 @@ pub(crate) async fn sign_in(
 }
 
 /// `GET /api/v1/session`: who the cookie signs in.
+#[utoipa::path(get, path = "/api/v1/session", tag = "session", security(()), responses((status = 200, body = serde_json::Value), (status = 401, body = serde_json::Value)))]
 pub(crate) async fn current(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -93,6 +95,7 @@ pub(crate) async fn current(
 }
 
 /// `DELETE /api/v1/session`: signs out.
+#[utoipa::path(delete, path = "/api/v1/session", tag = "session", security(()), responses((status = 204)))]
 pub(crate) async fn sign_out(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -87,6 +87,7 @@ fn summary(version: &WorkflowVersion) -> Value {
 
 /// `POST /workflows`: stores a workflow under its name (a new version when
 /// the name exists and the definition changed).
+#[utoipa::path(post, path = "/api/v1/workflows", tag = "workflows", request_body(content = String, description = "The workflow, YAML or JSON (`content-type: application/json`)", content_type = "application/yaml"), responses((status = 201, description = "Stored: `{id, name, version}`", body = serde_json::Value), (status = 422, description = "Problems, each with path, line and node", body = serde_json::Value)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -103,6 +104,7 @@ pub(crate) async fn create(
 }
 
 /// `PUT /workflows/{id}`: a new version of workflow `id`.
+#[utoipa::path(put, path = "/api/v1/workflows/{id}", tag = "workflows", params(("id" = String, Path, description = "The workflow")), request_body(content = String, content_type = "application/yaml"), responses((status = 200, description = "The new version", body = serde_json::Value), (status = 404, body = serde_json::Value), (status = 422, body = serde_json::Value)))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -120,6 +122,7 @@ pub(crate) async fn update(
 }
 
 /// `POST /workflows/validate`: the problems, without storing anything.
+#[utoipa::path(post, path = "/api/v1/workflows/validate", tag = "workflows", request_body(content = String, content_type = "application/yaml"), responses((status = 200, description = "`{problems: [{path, line, column, message, node}]}`", body = serde_json::Value)))]
 pub(crate) async fn validate(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -143,6 +146,7 @@ pub(crate) struct ListQuery {
 }
 
 /// `GET /workflows?search=`: by name, with versions, tags and last run.
+#[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows", params(("search" = Option<String>, Query, description = "Name, description or tag")), responses((status = 200, description = "`{items}` with versions, tags and last run", body = serde_json::Value)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -188,6 +192,7 @@ fn listed(summary: &n8n_work_store::WorkflowSummary, tags: Value) -> Value {
 }
 
 /// `GET /workflows/{id}`: the latest version, with its definition.
+#[utoipa::path(get, path = "/api/v1/workflows/{id}", tag = "workflows", params(("id" = String, Path)), responses((status = 200, description = "The latest version with its definition", body = serde_json::Value), (status = 404, body = serde_json::Value)))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -205,6 +210,7 @@ pub(crate) async fn get_one(
 }
 
 /// `GET /workflows/{id}/versions`.
+#[utoipa::path(get, path = "/api/v1/workflows/{id}/versions", tag = "workflows", params(("id" = String, Path)), responses((status = 200, description = "`{items: [{version, createdAt, active}]}`", body = serde_json::Value)))]
 pub(crate) async fn versions(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -225,6 +231,7 @@ pub(crate) async fn versions(
 }
 
 /// `GET /workflows/{id}/versions/{version}`.
+#[utoipa::path(get, path = "/api/v1/workflows/{id}/versions/{version}", tag = "workflows", params(("id" = String, Path), ("version" = i64, Path)), responses((status = 200, description = "`{id, name, version, definition}`", body = serde_json::Value)))]
 pub(crate) async fn version(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -248,6 +255,7 @@ pub(crate) struct ActivateBody {
 
 /// `POST /workflows/{id}/activate {"version"?}`: that version (the latest
 /// by default) replaces the active one at once.
+#[utoipa::path(post, path = "/api/v1/workflows/{id}/activate", tag = "workflows", params(("id" = String, Path)), request_body(content = serde_json::Value, description = "`{version}`; the latest by default"), responses((status = 200, description = "`{id, activeVersion}`", body = serde_json::Value)))]
 pub(crate) async fn activate(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -271,6 +279,7 @@ pub(crate) async fn activate(
 }
 
 /// `POST /workflows/{id}/deactivate`: its triggers stop.
+#[utoipa::path(post, path = "/api/v1/workflows/{id}/deactivate", tag = "workflows", params(("id" = String, Path)), responses((status = 200, body = serde_json::Value)))]
 pub(crate) async fn deactivate(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -307,6 +316,7 @@ pub(crate) struct RunQuery {
 
 /// `POST /workflows/{id}/run[?wait=true]`: a manual run with the body as
 /// its input; with `wait`, the answer is the run's outcome.
+#[utoipa::path(post, path = "/api/v1/workflows/{id}/run", tag = "runs", params(("id" = String, Path), ("wait" = Option<bool>, Query, description = "Answer with the run's outcome")), request_body(content = serde_json::Value, description = "The input: an object or an array of objects"), responses((status = 202, description = "`{executionId}`", body = serde_json::Value), (status = 200, description = "With `wait`: `{executionId, status, output, error}`", body = serde_json::Value)))]
 pub(crate) async fn run(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -347,6 +357,7 @@ pub(crate) struct PinnedInput {
 
 /// `POST /workflows/{id}/nodes/{node}/run {"items"}`: that node alone, on
 /// the given items; nothing is stored.
+#[utoipa::path(post, path = "/api/v1/workflows/{id}/nodes/{node}/run", tag = "runs", params(("id" = String, Path), ("node" = String, Path)), request_body(content = serde_json::Value, description = "`{items, version?}`"), responses((status = 200, description = "`{outputs, error, logs, usage}`", body = serde_json::Value)))]
 pub(crate) async fn run_node(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -402,6 +413,7 @@ pub(crate) struct PreviewBody {
 /// `POST /expressions/preview`: a template's value against a node's input
 /// in a past run; a template that fails answers 200 with the error, since
 /// the editor shows it beside the field.
+#[utoipa::path(post, path = "/api/v1/expressions/preview", tag = "workflows", request_body(content = serde_json::Value, description = "`{template, executionId?, node?}`"), responses((status = 200, description = "`{value}` or `{error}`", body = serde_json::Value)))]
 pub(crate) async fn preview(
     State(state): State<AppState>,
     extensions: Extensions,

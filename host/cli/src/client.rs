@@ -205,7 +205,7 @@ pub(crate) async fn workflow(command: RemoteWorkflow, client: &Client) -> anyhow
                     "{:<38} {:<24} {:>7} {:>6}  {last}",
                     w["id"].as_str().unwrap_or_default(),
                     w["name"].as_str().unwrap_or_default(),
-                    w["version"],
+                    w["version"].to_string(),
                     w["activeVersion"]
                         .as_i64()
                         .map_or("-".to_owned(), |v| v.to_string()),
@@ -369,10 +369,10 @@ pub(crate) async fn execution(
             for step in run["steps"].as_array().into_iter().flatten() {
                 println!(
                     "{:>4}  {:<20} {:<10} {:>7} {:>10}  {}",
-                    step["seq"],
+                    step["seq"].to_string(),
                     step["node_id"].as_str().unwrap_or_default(),
                     step["status"].as_str().unwrap_or_default(),
-                    step["attempt"],
+                    step["attempt"].to_string(),
                     duration(step["started_at"].as_i64(), step["finished_at"].as_i64()),
                     step["error"]["message"].as_str().unwrap_or_default(),
                 );

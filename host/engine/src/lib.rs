@@ -734,13 +734,25 @@ impl Engine {
         self.changed(&step.key.tenant, &step.workflow_id, &step.key.execution_id);
         self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
         let engine = self.clone();
-        tokio::spawn(async move {
-            let slot = engine.inner.slots.clone().acquire_owned().await;
-            engine.clone().run_claimed(step).await;
-            drop(slot);
-            engine.inner.in_flight.fetch_sub(1, Ordering::SeqCst);
-            engine.inner.step_ended.notify_one();
-        });
+        // Every log line of the step names it.
+        let span = tracing::info_span!(
+            parent: None,
+            "step",
+            execution_id = %step.key.execution_id,
+            seq = step.key.seq,
+            node = %step.node_id,
+            attempt = step.attempt,
+        );
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                let slot = engine.inner.slots.clone().acquire_owned().await;
+                engine.clone().run_claimed(step).await;
+                drop(slot);
+                engine.inner.in_flight.fetch_sub(1, Ordering::SeqCst);
+                engine.inner.step_ended.notify_one();
+            },
+            span,
+        ));
     }
 
     fn interrupt(&self, execution: &str) {
@@ -837,8 +849,21 @@ impl Engine {
         let outcome = match outcome {
             Outcome::Done { .. } => "done",
             Outcome::Park { .. } => "parked",
-            Outcome::Retry { .. } => "retry",
-            Outcome::Fail { .. } => "failed",
+            Outcome::Retry { error, due_at } => {
+                tracing::info!(
+                    error = error["message"].as_str().unwrap_or_default(),
+                    due_at,
+                    "the step failed and will be retried"
+                );
+                "retry"
+            }
+            Outcome::Fail { error, .. } => {
+                tracing::warn!(
+                    error = error["message"].as_str().unwrap_or_default(),
+                    "the step failed; the run fails"
+                );
+                "failed"
+            }
             Outcome::Cancelled => "cancelled",
         };
         self.inner

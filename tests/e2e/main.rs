@@ -3,4 +3,5 @@
 mod api;
 mod node_cli;
 mod serve;
+mod ui;
 mod workflow_cli;

@@ -13,6 +13,7 @@ mod executions;
 mod metrics;
 mod nodes;
 mod session;
+mod ui;
 mod webhooks;
 mod workflows;
 
@@ -230,6 +231,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
+        .merge(ui::routes())
         .with_state(state)
 }
 

@@ -108,15 +108,15 @@ async fn every_example_validates_and_a_broken_file_points_at_its_line() {
     };
     let files = [yaml(example("")), yaml(example("n8n"))].concat();
     assert!(files.len() > 10, "{files:?}");
-    for path in files {
-        let out = n8n_work(&["workflow", "validate", path.to_str().unwrap()]).await;
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            path.display(),
-            text(&out.stderr)
-        );
-    }
+    let mut args = vec!["workflow", "validate"];
+    args.extend(files.iter().map(|p| p.to_str().unwrap()));
+    let out = n8n_work(&args).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        files.len(),
+        "one line per file"
+    );
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("broken.yaml");
     std::fs::write(

@@ -49,8 +49,9 @@ pub(crate) enum WorkflowCommand {
     /// Check a workflow file: types, connections, cycles, credentials and
     /// grants. Prints each problem with its path and line.
     Validate {
-        /// The workflow: a YAML or JSON file.
-        file: PathBuf,
+        /// The workflows: YAML or JSON files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     #[command(flatten)]
     Remote(crate::client::RemoteWorkflow),
@@ -92,42 +93,50 @@ pub(crate) async fn workflow(
             let client = crate::client::Client::new(server, data_dir)?;
             crate::client::workflow(command, &client).await
         }
-        WorkflowCommand::Validate { file } => {
-            let workflow = match read_workflow(&file) {
-                Ok(workflow) => workflow,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return Ok(ExitCode::FAILURE);
-                }
-            };
+        WorkflowCommand::Validate { files } => {
             let catalog = catalog(data_dir, "").await?;
-            match n8n_work_engine::validate(&workflow, &catalog) {
-                Ok(_) => {
-                    println!("{}: valid", file.display());
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(errors) => {
-                    for error in &errors {
-                        match &error.location {
-                            Some(at) => eprintln!(
-                                "{}:{}:{}: {}: {}",
-                                file.display(),
-                                at.line,
-                                at.column,
-                                error.path,
-                                error.message
-                            ),
-                            None => {
-                                eprintln!("{}: {}: {}", file.display(), error.path, error.message)
-                            }
-                        }
-                    }
-                    eprintln!("{} problem(s) in {}", errors.len(), file.display());
-                    Ok(ExitCode::FAILURE)
-                }
+            let mut failed = false;
+            for file in &files {
+                failed |= !validate_file(file, &catalog);
             }
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
     }
+}
+
+/// Prints `file: valid`, or each problem as `file:line:column: path:
+/// message`; whether the file is valid.
+fn validate_file(file: &Path, catalog: &Catalog) -> bool {
+    let workflow = match read_workflow(file) {
+        Ok(workflow) => workflow,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return false;
+        }
+    };
+    let Err(errors) = n8n_work_engine::validate(&workflow, catalog) else {
+        println!("{}: valid", file.display());
+        return true;
+    };
+    for error in &errors {
+        match &error.location {
+            Some(at) => eprintln!(
+                "{}:{}:{}: {}: {}",
+                file.display(),
+                at.line,
+                at.column,
+                error.path,
+                error.message
+            ),
+            None => eprintln!("{}: {}: {}", file.display(), error.path, error.message),
+        }
+    }
+    eprintln!("{} problem(s) in {}", errors.len(), file.display());
+    false
 }
 
 pub(crate) async fn run(args: RunArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {

@@ -773,6 +773,65 @@ mod tests {
     }
 
     #[test]
+    fn standard_webhooks_ed25519_and_header_tokens_are_checked() {
+        use ed25519_dalek::Signer;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let signing = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let public = format!("whpk_{}", b64.encode(signing.verifying_key().to_bytes()));
+        let auth = Auth::StandardWebhooks {
+            secret: Secret::Literal(public.clone()),
+        };
+        let now = 1_700_000_000;
+        let body = b"{\"a\":1}";
+        let sign = |key: &ed25519_dalek::SigningKey| {
+            let message = [b"msg_1.1700000000.".as_slice(), body].concat();
+            format!("v1a,{}", b64.encode(key.sign(&message).to_bytes()))
+        };
+        let request = |signature: &str| {
+            headers(&[
+                ("webhook-id", "msg_1"),
+                ("webhook-timestamp", "1700000000"),
+                ("webhook-signature", signature),
+            ])
+        };
+        let id = check(&auth, &public, &request(&sign(&signing)), body, now).unwrap();
+        assert_eq!(
+            id.as_deref(),
+            Some("msg_1"),
+            "the id goes to the replay check"
+        );
+        let other = ed25519_dalek::SigningKey::from_bytes(&[8; 32]);
+        let err = check(&auth, &public, &request(&sign(&other)), body, now).unwrap_err();
+        assert!(err.message.contains("no signature"), "{}", err.message);
+
+        let header = Auth::Header {
+            name: "x-token".into(),
+            token: Secret::Literal("t0ken".into()),
+        };
+        assert!(
+            check(
+                &header,
+                "t0ken",
+                &headers(&[("x-token", "t0ken")]),
+                b"",
+                now
+            )
+            .is_ok()
+        );
+        let err = check(
+            &header,
+            "t0ken",
+            &headers(&[("x-token", "t0kem")]),
+            b"",
+            now,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("is wrong"), "{}", err.message);
+        let err = check(&header, "t0ken", &headers(&[]), b"", now).unwrap_err();
+        assert!(err.message.contains("send the token"), "{}", err.message);
+    }
+
+    #[test]
     fn auth_params_name_the_fix() {
         let err = Auth::from_params(&json!({ "auth": { "type": "basic" } })).unwrap_err();
         assert!(err.contains("auth.type `basic`"));

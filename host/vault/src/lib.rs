@@ -257,7 +257,18 @@ impl Vault {
             return Ok(key.clone());
         }
         if let Some(row) = self.store.data_key(tenant).await? {
-            return self.unwrap_row(&row).await;
+            return match self.unwrap_row(&row).await {
+                // A rotation may have swapped the master key between the
+                // read and the unwrap; it swaps only once every row is
+                // re-wrapped, so the row read again matches.
+                Err(VaultError::WrongMasterKey { .. }) => {
+                    let row = self.store.data_key(tenant).await?.ok_or_else(|| {
+                        StoreError::NotFound(format!("data key of tenant `{tenant}`"))
+                    })?;
+                    self.unwrap_row(&row).await
+                }
+                result => result,
+            };
         }
         let _wrapping = self.wrapping.lock().await;
         let master = self.master();

@@ -459,3 +459,60 @@ async fn a_copy_of_the_data_directory_alone_decrypts_nothing() {
         Err(VaultError::WrongMasterKey { .. })
     ));
 }
+
+both_backends!(
+    async fn rotation_while_credentials_are_read_and_tenants_start(store) {
+        for tenant in ["t0", "t1", "t2", "t3", "late0", "late1", "late2"] {
+            add_tenant(&store, tenant).await;
+        }
+        let old = master();
+        let setup = Vault::new(store.store.clone(), old.clone());
+        let mut made = Vec::new();
+        for tenant in ["t0", "t1", "t2", "t3"] {
+            let summary = setup
+                .create(tenant, "c", "t", &json!({"token": tenant}))
+                .await
+                .unwrap();
+            made.push((tenant, summary.id));
+        }
+        // A process that has unwrapped no key yet rotates, while readers
+        // and tenants making their first data key run beside it.
+        let vault = Arc::new(Vault::new(store.store.clone(), old));
+        let mut tasks = Vec::new();
+        for (tenant, id) in made.clone() {
+            let vault = vault.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..40 {
+                    let got = vault.get(tenant, &id).await.expect("read during rotation");
+                    assert_eq!(got.value.expose()["token"], tenant);
+                    tokio::task::yield_now().await;
+                }
+            }));
+        }
+        for tenant in ["late0", "late1", "late2"] {
+            let vault = vault.clone();
+            tasks.push(tokio::spawn(async move {
+                let summary = vault
+                    .create(tenant, "c", "t", &json!({"token": tenant}))
+                    .await
+                    .expect("create during rotation");
+                vault.get(tenant, &summary.id).await.expect("read back");
+            }));
+        }
+        let new = master();
+        vault.rotate(new.clone()).await.unwrap();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        // Every key, including those made during the rotation, is under the
+        // new master key, and a fresh process with it reads everything.
+        let keys = store.data_keys().await.unwrap();
+        assert_eq!(keys.len(), 7);
+        assert!(keys.iter().all(|k| k.master_key_id == new.id()));
+        let fresh = Vault::new(store.store.clone(), new);
+        assert_eq!(fresh.check().await.unwrap(), 7);
+        for (tenant, id) in &made {
+            assert!(fresh.get(tenant, id).await.is_ok());
+        }
+    }
+);

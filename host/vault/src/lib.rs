@@ -167,6 +167,9 @@ struct TenantKey {
 pub struct Vault {
     store: Store,
     master: RwLock<Arc<dyn KeyProvider>>,
+    // The key a rotation is moving to, while it runs: a row it has re-wrapped
+    // already unwraps with this one.
+    incoming: RwLock<Option<Arc<dyn KeyProvider>>>,
     keys: Mutex<HashMap<String, Arc<TenantKey>>>,
     // Held while a data key is made or keys are re-wrapped, so a tenant's
     // first key cannot be wrapped under a master key a rotation is retiring.
@@ -206,6 +209,7 @@ impl Vault {
         Vault {
             store,
             master: RwLock::new(master),
+            incoming: RwLock::new(None),
             keys: Mutex::new(HashMap::new()),
             wrapping: tokio::sync::Mutex::new(()),
         }
@@ -234,7 +238,16 @@ impl Vault {
     }
 
     async fn unwrap_row(&self, row: &DataKeyRow) -> Result<Arc<TenantKey>> {
-        let key = self.unwrap_data_key(self.master().as_ref(), row).await?;
+        let master = self.master();
+        let incoming = self
+            .incoming
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .filter(|key| key.id() == row.master_key_id);
+        let key = self
+            .unwrap_data_key(incoming.unwrap_or(master).as_ref(), row)
+            .await?;
         let key = Arc::new(TenantKey {
             id: row.id.clone(),
             cipher: Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key.as_bytes())),
@@ -402,6 +415,19 @@ impl Vault {
     pub async fn rotate(&self, new: Arc<dyn KeyProvider>) -> Result<Rotation> {
         let _wrapping = self.wrapping.lock().await;
         let old = self.master();
+        *self.incoming.write().unwrap_or_else(|e| e.into_inner()) = Some(new.clone());
+        // On failure both keys stay loaded: some rows are under each until
+        // the rotation is run again with the same new key, which resumes.
+        let rewrapped = self.rewrap_all(old.as_ref(), new.as_ref()).await?;
+        *self.master.write().unwrap_or_else(|e| e.into_inner()) = new.clone();
+        *self.incoming.write().unwrap_or_else(|e| e.into_inner()) = None;
+        Ok(Rotation {
+            master_key_id: new.id().to_owned(),
+            rewrapped,
+        })
+    }
+
+    async fn rewrap_all(&self, old: &dyn KeyProvider, new: &dyn KeyProvider) -> Result<usize> {
         let mut rewrapped = 0;
         loop {
             let pending: Vec<DataKeyRow> = self
@@ -415,7 +441,7 @@ impl Vault {
                 break;
             }
             for row in pending {
-                let key = self.unwrap_data_key(old.as_ref(), &row).await?;
+                let key = self.unwrap_data_key(old, &row).await?;
                 let context = data_key_context(&row.tenant, &row.id);
                 let wrapped = STANDARD.encode(new.wrap(&key, &context).await?);
                 if self
@@ -427,11 +453,30 @@ impl Vault {
                 }
             }
         }
-        *self.master.write().unwrap_or_else(|e| e.into_inner()) = new.clone();
-        Ok(Rotation {
-            master_key_id: new.id().to_owned(),
-            rewrapped,
-        })
+        Ok(rewrapped)
+    }
+
+    /// Rotates to a new random master key kept in the key file `path` (the
+    /// default key file, or `N8N_WORK_MASTER_KEY_FILE`'s). The new key is
+    /// written beside it as `<name>.new` (mode 0600) before any data key is
+    /// re-wrapped, and moved over `path` after the last one, so an
+    /// interrupted rotation resumes with the same new key when run again.
+    /// The old key is overwritten: keep a copy first if backups taken
+    /// before now must stay restorable.
+    pub async fn rotate_key_file(&self, path: &std::path::Path) -> Result<Rotation> {
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(".new");
+        let next = path.with_file_name(name);
+        let (key, _) = LocalMasterKey::create_file(&next)?;
+        let rotation = self.rotate(Arc::new(key)).await?;
+        std::fs::rename(&next, path).map_err(|e| {
+            VaultError::MasterKey(format!(
+                "every data key is now wrapped by the key in {}, but it could not replace {} ({e}); move it there by hand",
+                next.display(),
+                path.display()
+            ))
+        })?;
+        Ok(rotation)
     }
 
     async fn unwrap_data_key(&self, master: &dyn KeyProvider, row: &DataKeyRow) -> Result<DataKey> {

@@ -516,3 +516,35 @@ both_backends!(
         }
     }
 );
+
+both_backends!(
+    async fn rotating_a_key_file_replaces_it_with_the_new_key(store) {
+        let config = tempfile::tempdir().unwrap();
+        let path = config.path().join("master.key");
+        let (old, _) = LocalMasterKey::create_file(&path).unwrap();
+        let old_id = old.id().to_owned();
+        let vault = Vault::new(store.store.clone(), Arc::new(old));
+        let made = vault
+            .create("default", "a", "t", &json!({"token": "secret-a"}))
+            .await
+            .unwrap();
+
+        let rotation = vault.rotate_key_file(&path).await.unwrap();
+        assert_ne!(rotation.master_key_id, old_id);
+        assert!(!config.path().join("master.key.new").exists());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // The file now holds the new key, and it reads the credential.
+        let reloaded = LocalMasterKey::from_file(&path).unwrap();
+        assert_eq!(reloaded.id(), rotation.master_key_id);
+        let fresh = Vault::new(store.store.clone(), Arc::new(reloaded));
+        assert_eq!(
+            fresh.get("default", &made.id).await.unwrap().value.expose()["token"],
+            "secret-a"
+        );
+    }
+);

@@ -168,6 +168,15 @@ impl AppState {
     }
 }
 
+/// The routes a worker answers: `/healthz`, `/readyz`, `/metrics`.
+pub fn operations_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics::render))
+        .with_state(state)
+}
+
 /// The routes: `/api/v1/...` behind API keys or a session, `/webhook/...`,
 /// `/resume/...`, `/healthz`, `/readyz`.
 pub fn router(state: AppState) -> Router {

@@ -3,11 +3,17 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use n8n_work_engine::{EngineConfig, StaticCredentials};
+use futures::future::BoxFuture;
+use n8n_work_engine::{Credentials, EngineConfig};
 use n8n_work_store::{DEFAULT_TENANT, Store};
+use n8n_work_vault::{
+    MasterKeyConfig, MasterKeyOrigin, Vault, key_file_permission_warning, key_file_warning,
+};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::FileConfig;
@@ -126,11 +132,12 @@ pub(crate) async fn serve(
             role.as_str()
         );
     }
+    let vault = open_vault(&store, data_dir).await?;
     let engine = crate::workflow::engine(
         &store,
         data_dir,
         &args.egress.egress_allow_private,
-        StaticCredentials::default(),
+        Arc::new(VaultCredentials(vault.clone())),
         EngineConfig {
             // With Redis, changes wake idle workers; polling is the fallback.
             idle_poll_ms: if args.redis_url.is_some() {
@@ -173,6 +180,7 @@ pub(crate) async fn serve(
     let state = n8n_work_api::AppState::new(engine.clone(), args.webhook_limits())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let state = state.with_vault(vault);
     let state = match &redis {
         Some(client) => state.with_redis(client.clone()),
         None => state,
@@ -232,6 +240,61 @@ pub(crate) async fn serve(
         result??;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The credential vault, with the master key from the environment or the
+/// key file; a key that does not open the stored data keys stops the start.
+async fn open_vault(store: &Store, data_dir: &Path) -> anyhow::Result<Arc<Vault>> {
+    let (key, origin) = MasterKeyConfig::from_env().load()?;
+    if let Some(file) = origin.file() {
+        for warning in [
+            key_file_warning(file, data_dir),
+            key_file_permission_warning(file),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            tracing::warn!("{warning}");
+            eprintln!("warning: {warning}");
+        }
+    }
+    if let MasterKeyOrigin::DefaultFile {
+        path,
+        created: true,
+    } = &origin
+    {
+        println!(
+            "Created the master key for credentials in {} (back it up: without it stored credentials cannot be read)",
+            path.display()
+        );
+    }
+    let vault = Arc::new(Vault::new(store.clone(), Arc::new(key)));
+    vault.check().await?;
+    Ok(vault)
+}
+
+/// The engine's credentials: by name, from the vault of the run's tenant.
+struct VaultCredentials(Arc<Vault>);
+
+impl Credentials for VaultCredentials {
+    fn get<'a>(&'a self, tenant: &'a str, name: &'a str) -> BoxFuture<'a, Option<Value>> {
+        Box::pin(async move {
+            let summary = self
+                .0
+                .list(tenant)
+                .await
+                .ok()?
+                .into_iter()
+                .find(|c| c.name == name)?;
+            match self.0.get(tenant, &summary.id).await {
+                Ok(credential) => Some(credential.value.expose().clone()),
+                Err(e) => {
+                    tracing::error!(error = %e, credential = name, "a credential could not be read");
+                    None
+                }
+            }
+        })
+    }
 }
 
 /// A database or Redis URL without its password, for messages.

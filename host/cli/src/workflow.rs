@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use n8n_work_engine::{Catalog, Engine, EngineConfig, StaticCredentials, SystemClock};
+use n8n_work_engine::{Catalog, Credentials, Engine, EngineConfig, StaticCredentials, SystemClock};
 use n8n_work_model::{ControlKind, Workflow};
 use n8n_work_runtime::{EgressConfig, Item, PrivateAllowlist, Runtime, RuntimeConfig};
 use n8n_work_store::{DEFAULT_TENANT, ExecutionStatus, Store};
@@ -90,7 +90,7 @@ pub(crate) async fn engine(
     store: &Store,
     data_dir: &Path,
     allow_private: &str,
-    credentials: StaticCredentials,
+    credentials: Arc<dyn Credentials>,
     config: EngineConfig,
     exclusive: bool,
 ) -> anyhow::Result<Engine> {
@@ -101,7 +101,7 @@ pub(crate) async fn engine(
         catalog,
         Arc::new(SystemClock),
         config,
-        Arc::new(credentials),
+        credentials,
     );
     if exclusive {
         store
@@ -187,7 +187,7 @@ pub(crate) async fn run(args: RunArgs, data_dir: &Path) -> anyhow::Result<ExitCo
         &store,
         data_dir,
         &args.egress.egress_allow_private,
-        StaticCredentials(credentials),
+        Arc::new(StaticCredentials(credentials)),
         EngineConfig::default(),
         true,
     )

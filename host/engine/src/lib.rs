@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use n8n_work_expr::{ExprContext, ExprError, WorkflowInfo};
 use n8n_work_model::{ControlKind, NodeType, OnError, Plan, ValidationError, Workflow};
 use n8n_work_runtime::{Grant, Item, StepError, StepOutcome, StepRequest};
@@ -54,10 +55,10 @@ pub enum EngineError {
     Request(String),
 }
 
-/// Where stored credentials come from (the vault, once it exists).
+/// Where stored credentials come from: the vault, or values given up front.
 pub trait Credentials: Send + Sync {
     /// The credential stored as `name` in `tenant`.
-    fn get(&self, tenant: &str, name: &str) -> Option<Value>;
+    fn get<'a>(&'a self, tenant: &'a str, name: &'a str) -> BoxFuture<'a, Option<Value>>;
 }
 
 /// Credentials given up front, by name (the CLI's `--credential`).
@@ -65,8 +66,8 @@ pub trait Credentials: Send + Sync {
 pub struct StaticCredentials(pub BTreeMap<String, Value>);
 
 impl Credentials for StaticCredentials {
-    fn get(&self, _tenant: &str, name: &str) -> Option<Value> {
-        self.0.get(name).cloned()
+    fn get<'a>(&'a self, _tenant: &'a str, name: &'a str) -> BoxFuture<'a, Option<Value>> {
+        Box::pin(async move { self.0.get(name).cloned() })
     }
 }
 
@@ -1376,13 +1377,13 @@ impl Engine {
             .map_err(|e| Failure::config(e.to_string()))?;
         let mut credentials = BTreeMap::new();
         for (slot, name) in &node.credentials {
-            match self.inner.credentials.get(&step.key.tenant, name) {
+            match self.inner.credentials.get(&step.key.tenant, name).await {
                 Some(value) => {
                     credentials.insert(slot.clone(), value);
                 }
                 None => {
                     return Err(Failure::config(format!(
-                        "credential `{name}` (slot `{slot}`) is not stored; add it (with `n8n-work run`, `--credential {name}=JSON`)"
+                        "credential `{name}` (slot `{slot}`) is not stored; add it (POST /api/v1/credentials, or with `n8n-work run`, `--credential {name}=JSON`)"
                     )));
                 }
             }

@@ -89,7 +89,8 @@ export function toSpec(spec) {
       description: c.description ?? "",
     })),
     egress: (spec.egress ?? []).map((e) => ({ origin: e.origin, reason: e.reason ?? "" })),
-    outputs: (spec.outputs ?? []).map((o) =>
+    // Like the Rust SDK: one output, `main`, unless the node names its own.
+    outputs: (spec.outputs ?? [{ name: "main", displayName: "Output" }]).map((o) =>
       typeof o === "string" ? { name: o, displayName: o } : { name: o.name, displayName: o.displayName ?? o.name },
     ),
   };

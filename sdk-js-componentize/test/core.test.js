@@ -73,6 +73,7 @@ test("the spec fills defaults and serialises the params schema", () => {
   assert.equal(spec.paramsSchema, '{"type":"object"}');
   assert.deepEqual(spec.egress, [{ origin: "https://example.com", reason: "" }]);
   assert.deepEqual(spec.outputs[1], { name: "error", displayName: "error" });
+  assert.deepEqual(toSpec({ name: "x", displayName: "X" }).outputs, [{ name: "main", displayName: "Output" }]);
   assert.throws(() => toSpec({ displayName: "no name" }), /name/);
 });
 

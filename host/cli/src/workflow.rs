@@ -31,6 +31,11 @@ pub(crate) struct RunArgs {
     /// A stored credential the workflow names: `NAME=JSON` (repeatable).
     #[arg(long = "credential", value_name = "NAME=JSON")]
     credentials: Vec<String>,
+    /// A component file for a plugin type the workflow uses, such as
+    /// `me/hello@0.1.0=dist/node.wasm` (repeatable): run a node you are
+    /// writing without publishing it.
+    #[arg(long = "node", value_name = "TYPE=FILE")]
+    nodes: Vec<String>,
     /// Keep the run in this directory instead of a temporary store. Running
     /// again with the same `--store` and `--id` continues that run after a
     /// crash instead of starting another.
@@ -139,7 +144,19 @@ pub(crate) async fn run(args: RunArgs, data_dir: &Path) -> anyhow::Result<ExitCo
         }
     };
     let store = Store::open_sqlite(&dir.join("n8n-work.db")).await?;
-    let catalog = catalog(data_dir, &args.egress.egress_allow_private).await?;
+    let mut catalog = catalog(data_dir, &args.egress.egress_allow_private).await?;
+    for entry in &args.nodes {
+        let (node_type, file) = entry.split_once('=').with_context(|| {
+            format!(
+                "--node `{entry}`: write it as TYPE=FILE, such as me/hello@0.1.0=dist/node.wasm"
+            )
+        })?;
+        let wasm = std::fs::read(file).with_context(|| format!("--node: reading {file}"))?;
+        Arc::make_mut(&mut catalog)
+            .add(node_type, &wasm)
+            .await
+            .with_context(|| format!("--node: loading {file}"))?;
+    }
     let config = EngineConfig::default();
     let owner = config.owner.clone();
     let engine = Engine::new(

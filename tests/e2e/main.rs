@@ -1,5 +1,7 @@
 //! End-to-end tests: the real `n8n-work` binary, as a user runs it.
 
+mod api;
 mod node_cli;
 mod serve;
+mod ui;
 mod workflow_cli;

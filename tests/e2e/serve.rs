@@ -7,15 +7,30 @@ use std::process::Stdio;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-struct Server {
-    _child: tokio::process::Child,
-    base: String,
-    key: String,
+pub(crate) struct Server {
+    pub(crate) child: tokio::process::Child,
+    pub(crate) base: String,
+    pub(crate) key: String,
+    /// The key the start printed (the first start only).
+    pub(crate) printed_key: Option<String>,
 }
 
-async fn start(data: &Path) -> Server {
+impl Server {
+    /// The API's base URL.
+    pub(crate) fn api(&self) -> String {
+        format!("{}/api/v1", self.base)
+    }
+}
+
+pub(crate) async fn start(data: &Path) -> Server {
+    start_with(data, &[]).await
+}
+
+/// Starts `serve` on a free port with `flags`; waits until it listens.
+pub(crate) async fn start_with(data: &Path, flags: &[&str]) -> Server {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_n8n-work"))
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(flags)
         .env("N8N_WORK_DATA_DIR", data)
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -30,6 +45,7 @@ async fn start(data: &Path) -> Server {
             .unwrap()
             .expect("serve printed where it listens");
         if let Some(key) = line.trim().strip_prefix("nwk_") {
+            // Only the first start prints a key.
             printed_key = Some(format!("nwk_{key}"));
         }
         if let Some(rest) = line.strip_prefix("n8n-work listening on ") {
@@ -40,11 +56,9 @@ async fn start(data: &Path) -> Server {
         .unwrap()
         .trim()
         .to_owned();
-    assert_eq!(
-        printed_key.as_deref(),
-        Some(key.as_str()),
-        "the key printed once is the one saved"
-    );
+    if let Some(printed) = &printed_key {
+        assert_eq!(*printed, key, "the key printed once is the one saved");
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -55,13 +69,14 @@ async fn start(data: &Path) -> Server {
         assert_eq!(mode & 0o777, 0o600);
     }
     Server {
-        _child: child,
+        child,
         base,
         key,
+        printed_key,
     }
 }
 
-async fn call(
+pub(crate) async fn call(
     method: reqwest::Method,
     url: &str,
     key: Option<&str>,
@@ -88,6 +103,10 @@ async fn call(
 async fn a_webhook_workflow_answers_with_its_last_node() {
     let data = tempfile::tempdir().unwrap();
     let server = start(data.path()).await;
+    assert!(
+        server.printed_key.is_some(),
+        "the first start prints the key"
+    );
     let api = format!("{}/api/v1", server.base);
     let hello = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello.yaml"),
@@ -161,7 +180,12 @@ async fn a_webhook_workflow_answers_with_its_last_node() {
 
 /// The run `id` as the API shows it, once `ready` holds of it (polled,
 /// for at most 30 seconds).
-async fn execution_when(api: &str, key: &str, id: &str, ready: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn execution_when(
+    api: &str,
+    key: &str,
+    id: &str,
+    ready: impl Fn(&Value) -> bool,
+) -> Value {
     for _ in 0..3_000 {
         let url = format!("{api}/executions/{id}");
         let (_, body) = call(

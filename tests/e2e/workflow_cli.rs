@@ -98,8 +98,17 @@ async fn wait_parks_and_continues() {
 
 #[tokio::test]
 async fn every_example_validates_and_a_broken_file_points_at_its_line() {
-    for entry in std::fs::read_dir(example("")).unwrap() {
-        let path = entry.unwrap().path();
+    // Ours, and those converted from n8n (next to their n8n JSON).
+    let yaml = |dir: std::path::PathBuf| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect::<Vec<_>>()
+    };
+    let files = [yaml(example("")), yaml(example("n8n"))].concat();
+    assert!(files.len() > 10, "{files:?}");
+    for path in files {
         let out = n8n_work(&["workflow", "validate", path.to_str().unwrap()]).await;
         assert!(
             out.status.success(),

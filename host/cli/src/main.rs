@@ -1,6 +1,9 @@
 //! The `n8n-work` binary: command-line parsing, configuration and wiring.
 //! The work itself lives in the library crates (`n8n-work-runtime`, ...).
 
+mod client;
+mod config;
+mod import;
 mod node;
 mod serve;
 mod workflow;
@@ -15,15 +18,18 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "n8n-work", version, about, long_about = None)]
 struct Cli {
-    /// Where n8n-work keeps its data (compiled components, and later the
-    /// database).
-    #[arg(
-        long,
-        global = true,
-        env = "N8N_WORK_DATA_DIR",
-        default_value = "./n8n-work-data"
-    )]
-    data_dir: PathBuf,
+    /// Where n8n-work keeps its data [default: ./n8n-work-data, or the
+    /// configuration file's `data-dir`].
+    #[arg(long, global = true, env = "N8N_WORK_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// A TOML configuration file [default: ./n8n-work.toml when it exists].
+    /// Flags and N8N_WORK_* variables override it.
+    #[arg(long, global = true, env = "N8N_WORK_CONFIG")]
+    config: Option<PathBuf>,
+
+    #[command(flatten)]
+    server: client::ServerArgs,
 
     #[command(subcommand)]
     command: Command,
@@ -38,9 +44,15 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run a workflow file to completion and print its final items.
     Run(workflow::RunArgs),
-    /// Check workflow files.
+    /// Convert workflows from other tools (`import n8n FILE.json`).
+    #[command(subcommand)]
+    Import(import::ImportCommand),
+    /// Check workflow files; push, list and activate them on a server.
     #[command(subcommand)]
     Workflow(workflow::WorkflowCommand),
+    /// List, inspect, follow, cancel and retry runs on a server.
+    #[command(subcommand)]
+    Execution(client::ExecutionCommand),
     /// Sign, verify, publish and pull plugins (signed OCI artifacts).
     #[command(subcommand)]
     Plugin(n8n_work_registry::cli::PluginCommand),
@@ -66,13 +78,26 @@ pub(crate) struct EgressArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("N8N_WORK_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // The server logs JSON lines at info (each step's lines carry its run,
+    // step and node); the other commands log errors as text.
+    // `N8N_WORK_LOG` sets the filter, `N8N_WORK_LOG_FORMAT` text or json.
+    let serving = matches!(cli.command, Command::Serve(_));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("N8N_WORK_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(if serving { "info" } else { "error" })
+    });
+    let json = match std::env::var("N8N_WORK_LOG_FORMAT").as_deref() {
+        Ok("json") => true,
+        Ok("text") => false,
+        _ => serving,
+    };
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -84,13 +109,25 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        let config = config::load(cli.config.as_deref())?;
+        let data_dir = cli
+            .data_dir
+            .or_else(|| config.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("./n8n-work-data"));
         match cli.command {
-            Command::Node(command) => node::run(command, &cli.data_dir).await,
-            Command::Serve(args) => serve::serve(args, &cli.data_dir).await,
-            Command::Run(args) => workflow::run(args, &cli.data_dir).await,
-            Command::Workflow(command) => workflow::workflow(command, &cli.data_dir).await,
-            Command::Plugin(command) => command.run(&cli.data_dir).await,
-            Command::Registry(command) => command.run(&cli.data_dir).await,
+            Command::Node(command) => node::run(command, &data_dir).await,
+            Command::Serve(args) => serve::serve(args, &config, &data_dir).await,
+            Command::Run(args) => workflow::run(args, &data_dir).await,
+            Command::Import(command) => {
+                import::run(command, || client::Client::new(&cli.server, &data_dir)).await
+            }
+            Command::Workflow(command) => workflow::workflow(command, &data_dir, &cli.server).await,
+            Command::Execution(command) => {
+                let client = client::Client::new(&cli.server, &data_dir)?;
+                client::execution(command, &client).await
+            }
+            Command::Plugin(command) => command.run(&data_dir).await,
+            Command::Registry(command) => command.run(&data_dir).await,
         }
     });
     match result {

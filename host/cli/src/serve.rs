@@ -11,17 +11,69 @@ use n8n_work_engine::{Engine, EngineConfig, StaticCredentials, SystemClock};
 use n8n_work_store::{DEFAULT_TENANT, Store};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::FileConfig;
+
 /// `n8n-work serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Where to listen.
-    #[arg(long, env = "N8N_WORK_LISTEN", default_value = "127.0.0.1:5678")]
-    listen: SocketAddr,
+    /// Where to listen [default: 127.0.0.1:5678, n8n's port].
+    #[arg(long, env = "N8N_WORK_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// The largest webhook body accepted, in bytes (413 above) [default:
+    /// 16 MiB].
+    #[arg(long, env = "N8N_WORK_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+    /// Webhook runs open at once; more get 429 with Retry-After [default:
+    /// 4096].
+    #[arg(long, env = "N8N_WORK_MAX_IN_FLIGHT")]
+    max_in_flight: Option<usize>,
     #[command(flatten)]
     egress: crate::EgressArgs,
 }
 
-pub(crate) async fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
+/// n8n's port, so habits carry over.
+const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 5678);
+
+impl ServeArgs {
+    /// The flags, then the configuration file, then the defaults.
+    fn resolve(mut self, config: &FileConfig) -> ServeArgs {
+        let defaults = n8n_work_api::WebhookLimits::default();
+        self.listen = self.listen.or(config.listen).or(Some(DEFAULT_LISTEN));
+        self.max_body_bytes = self
+            .max_body_bytes
+            .or(config.max_body_bytes)
+            .or(Some(defaults.max_body_bytes));
+        self.max_in_flight = self
+            .max_in_flight
+            .or(config.max_in_flight)
+            .or(Some(defaults.max_in_flight));
+        if self.egress.egress_allow_private.is_empty()
+            && let Some(list) = &config.egress_allow_private
+        {
+            self.egress.egress_allow_private = list.clone();
+        }
+        self
+    }
+
+    fn webhook_limits(&self) -> n8n_work_api::WebhookLimits {
+        let defaults = n8n_work_api::WebhookLimits::default();
+        n8n_work_api::WebhookLimits {
+            max_body_bytes: self.max_body_bytes.unwrap_or(defaults.max_body_bytes),
+            max_in_flight: self.max_in_flight.unwrap_or(defaults.max_in_flight),
+        }
+    }
+}
+
+pub(crate) async fn serve(
+    args: ServeArgs,
+    config: &FileConfig,
+    data_dir: &Path,
+) -> anyhow::Result<ExitCode> {
+    let args = args.resolve(config);
+    let listen = args
+        .listen
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5678)));
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
     let store = Store::open_sqlite(&data_dir.join("n8n-work.db")).await?;
@@ -59,15 +111,15 @@ pub(crate) async fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<Ex
         );
         println!("  {key}");
     }
-    let state = n8n_work_api::AppState::new(engine.clone())
+    let state = n8n_work_api::AppState::new(engine.clone(), args.webhook_limits())
         .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| {
             format!(
                 "listening on {}; is another server using it? Pick another with --listen",
-                args.listen
+                listen
             )
         })?;
     let address = listener.local_addr()?;
@@ -80,18 +132,44 @@ pub(crate) async fn serve(args: ServeArgs, data_dir: &Path) -> anyhow::Result<Ex
         let (engine, shutdown) = (engine.clone(), shutdown.clone());
         async move { engine.serve(shutdown).await }
     });
+    let schedules = tokio::spawn({
+        let (engine, shutdown) = (engine.clone(), shutdown.clone());
+        async move {
+            engine
+                .run_schedules(shutdown, std::time::Duration::from_secs(60))
+                .await
+        }
+    });
     axum::serve(listener, n8n_work_api::router(state))
         .with_graceful_shutdown({
             let shutdown = shutdown.clone();
             async move {
-                let _ = tokio::signal::ctrl_c().await;
+                stop_signal().await;
+                println!("n8n-work stopping: finishing requests and steps in flight");
                 shutdown.cancel();
             }
         })
         .await?;
     shutdown.cancel();
     worker.await??;
+    schedules.await??;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C, or SIGTERM (what service managers and Kubernetes send).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Writes `text` to `path`, readable by its owner only.

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use n8n_work_engine::{Catalog, Engine, EngineConfig, StaticCredentials, SystemClock};
-use n8n_work_model::{ControlKind, Plan, Workflow};
+use n8n_work_model::{ControlKind, Workflow};
 use n8n_work_runtime::{EgressConfig, Item, PrivateAllowlist, Runtime, RuntimeConfig};
 use n8n_work_store::{DEFAULT_TENANT, ExecutionStatus, Store};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::node::{parse_credentials, read_json};
@@ -57,6 +57,8 @@ pub(crate) enum WorkflowCommand {
         /// The workflow: a YAML or JSON file.
         file: PathBuf,
     },
+    #[command(flatten)]
+    Remote(crate::client::RemoteWorkflow),
 }
 
 fn read_workflow(file: &Path) -> anyhow::Result<Workflow> {
@@ -88,8 +90,13 @@ pub(crate) async fn catalog(data_dir: &Path, allow_private: &str) -> anyhow::Res
 pub(crate) async fn workflow(
     command: WorkflowCommand,
     data_dir: &Path,
+    server: &crate::client::ServerArgs,
 ) -> anyhow::Result<ExitCode> {
     match command {
+        WorkflowCommand::Remote(command) => {
+            let client = crate::client::Client::new(server, data_dir)?;
+            crate::client::workflow(command, &client).await
+        }
         WorkflowCommand::Validate { file } => {
             let workflow = match read_workflow(&file) {
                 Ok(workflow) => workflow,
@@ -99,7 +106,7 @@ pub(crate) async fn workflow(
                 }
             };
             let catalog = catalog(data_dir, "").await?;
-            match Plan::compile(&workflow, catalog.as_ref()) {
+            match n8n_work_engine::validate(&workflow, &catalog) {
                 Ok(_) => {
                     println!("{}: valid", file.display());
                     Ok(ExitCode::SUCCESS)
@@ -214,13 +221,7 @@ pub(crate) async fn run(args: RunArgs, data_dir: &Path) -> anyhow::Result<ExitCo
     worker.await??;
     // Runs this one started (its error workflow) finish before the store goes.
     engine.run_until_idle().await?;
-    let items: Vec<Value> = row
-        .result
-        .as_ref()
-        .and_then(|r| r.get("main"))
-        .and_then(Value::as_array)
-        .map(|items| items.iter().map(|i| i["json"].clone()).collect())
-        .unwrap_or_default();
+    let items = row.output();
     match row.status {
         ExecutionStatus::Succeeded => {
             println!("{}", serde_json::to_string_pretty(&items)?);

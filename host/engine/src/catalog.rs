@@ -52,6 +52,13 @@ impl Catalog {
         self.nodes.get(node_type)
     }
 
+    /// Every component type, in name order.
+    pub fn node_types(&self) -> Vec<(&str, &Arc<LoadedNode>)> {
+        let mut types: Vec<_> = self.nodes.iter().map(|(t, n)| (t.as_str(), n)).collect();
+        types.sort_by_key(|(t, _)| *t);
+        types
+    }
+
     /// The runtime the components run in.
     pub fn runtime(&self) -> &Arc<Runtime> {
         &self.runtime

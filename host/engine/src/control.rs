@@ -12,6 +12,12 @@ use serde_json::{Map, Value, json};
 use crate::params::Params;
 use crate::{Failure, NodeResult};
 
+mod conditions;
+mod fields;
+mod items;
+mod js;
+mod merging;
+
 /// What a control node gets.
 pub(crate) struct Input<'a> {
     pub(crate) kind: ControlKind,
@@ -56,18 +62,13 @@ impl Input<'_> {
         context
     }
 
-    /// Evaluates the param `key` for each item.
-    fn per_item(&self, items: &[Item], key: &str) -> Result<Vec<Value>, Failure> {
-        let Some(param) = self.params.field(key) else {
-            return Err(Failure::config(format!("the `{key}` parameter is missing")));
-        };
-        (0..items.len())
-            .map(|i| {
-                param
-                    .eval(&self.context_for(items, i))
-                    .map_err(Failure::expression)
-            })
-            .collect()
+    /// Evaluates all params once, against the first item, as n8n reads the
+    /// settings of its item transforms.
+    fn all_once(&self) -> Result<Value, Failure> {
+        let items = self.items();
+        self.params
+            .eval(&self.context_for(&items, 0))
+            .map_err(Failure::expression)
     }
 
     /// Evaluates the param `key` once, against the first item.
@@ -96,6 +97,20 @@ pub(crate) fn run(input: &Input<'_>) -> Result<NodeResult, Failure> {
             })))
         }
         ControlKind::Noop => Ok(done(main(input.items()))),
+        ControlKind::SplitOut => Ok(done(main(items::split_out(
+            &input.all_once()?,
+            &input.items(),
+        )?))),
+        ControlKind::Aggregate => Ok(done(main(items::aggregate(
+            &input.all_once()?,
+            &input.items(),
+        )?))),
+        ControlKind::Sort => Ok(done(main(items::sort(&input.all_once()?, &input.items())?))),
+        ControlKind::Limit => Ok(done(main(items::limit(&input.all_once()?, &input.items())))),
+        ControlKind::RemoveDuplicates => Ok(done(main(items::remove_duplicates(
+            &input.all_once()?,
+            &input.items(),
+        )?))),
         ControlKind::Set => set(input),
         ControlKind::If => route(input, "true", "false"),
         ControlKind::Filter => route(input, n8n_work_model::MAIN_PORT, "discarded"),
@@ -120,89 +135,253 @@ pub(crate) fn run(input: &Input<'_>) -> Result<NodeResult, Failure> {
     }
 }
 
-/// Sets `value` at a dotted `path` (`a.b.c`) in `object`, making objects on
-/// the way.
-fn set_path(object: &mut Map<String, Value>, path: &str, value: Value) {
-    let mut parts = path.split('.').peekable();
-    let mut here = object;
-    while let Some(part) = parts.next() {
-        if parts.peek().is_none() {
-            here.insert(part.to_owned(), value);
-            return;
-        }
-        let slot = here
-            .entry(part.to_owned())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !slot.is_object() {
-            *slot = Value::Object(Map::new());
-        }
-        here = match slot.as_object_mut() {
-            Some(next) => next,
-            None => return,
-        };
+fn literal_flag(params: &Params, key: &str) -> Option<bool> {
+    match params.field(key) {
+        Some(Params::Literal(Value::Bool(b))) => Some(b),
+        _ => None,
     }
 }
 
+/// Set (Edit Fields): `fields` (a mapping), `assignments` (n8n's typed
+/// list of `{name, value, type}`) or `json` (an object, or JSON text);
+/// `include` says which input fields stay: `all` (the default), `none`,
+/// `selected` (`includeFields`) or `except` (`excludeFields`).
 fn set(input: &Input<'_>) -> Result<NodeResult, Failure> {
     let items = input.items();
-    let Some(fields) = input.params.field("fields") else {
+    let source = ["fields", "assignments", "json"]
+        .into_iter()
+        .find(|key| input.params.field(key).is_some());
+    let Some(source) = source else {
         return Err(Failure::config(
-            "the `fields` parameter is missing; give a mapping of field names to values".into(),
+            "set needs `fields` (a mapping of names to values), `assignments` or `json`".into(),
         ));
     };
-    let keep_only = matches!(
-        input.params.field("keepOnlySet"),
-        Some(Params::Literal(Value::Bool(true)))
-    );
+    let keep_only = literal_flag(input.params, "keepOnlySet") == Some(true);
+    let dots = literal_flag(input.params, "dotNotation") != Some(false);
+    let lenient = literal_flag(input.params, "ignoreConversionErrors") == Some(true);
     // With no input items, Set makes one item.
     let count = items.len().max(1);
     let mut out = Vec::with_capacity(count);
     for i in 0..count {
-        let values = fields
-            .eval(&input.context_for(&items, i))
-            .map_err(Failure::expression)?;
-        let Value::Object(values) = values else {
-            return Err(Failure::config(
-                "`fields` must be a mapping of field names to values".into(),
-            ));
+        let context = input.context_for(&items, i);
+        let value = input
+            .params
+            .field(source)
+            .map(|p| p.eval(&context))
+            .transpose()
+            .map_err(Failure::expression)?
+            .unwrap_or(Value::Null);
+        let new_fields: Vec<(String, Value)> = match source {
+            "assignments" => assignments(&value, i, lenient)?,
+            "json" => match value {
+                Value::Object(map) => map.into_iter().collect(),
+                Value::String(text) => match serde_json::from_str(&text) {
+                    Ok(Value::Object(map)) => map.into_iter().collect(),
+                    Ok(_) => {
+                        return Err(Failure::config(format!(
+                            "The 'JSON Output' in item {i} does not contain a valid JSON object"
+                        )));
+                    }
+                    Err(e) => {
+                        return Err(Failure::config(format!(
+                            "The 'JSON Output' in item {i} contains invalid JSON ({e})"
+                        )));
+                    }
+                },
+                _ => {
+                    return Err(Failure::config(format!(
+                        "The 'JSON Output' in item {i} does not contain a valid JSON object"
+                    )));
+                }
+            },
+            _ => match value {
+                Value::Object(map) => map.into_iter().collect(),
+                _ => {
+                    return Err(Failure::config(
+                        "`fields` must be a mapping of field names to values".into(),
+                    ));
+                }
+            },
         };
-        let mut item = if keep_only {
-            Item::default()
-        } else {
-            items.get(i).cloned().unwrap_or_default()
+        let include = input.once("include")?;
+        let include = match include.as_ref().and_then(Value::as_str) {
+            Some(mode) => mode.to_owned(),
+            None if keep_only => "none".to_owned(),
+            None => "all".to_owned(),
         };
-        for (name, value) in values {
-            set_path(&mut item.json, &name, value);
+        let original = items.get(i).cloned().unwrap_or_default();
+        let mut item = Item {
+            json: Map::new(),
+            ..original.clone()
+        };
+        match include.as_str() {
+            "all" => item.json = original.json.clone(),
+            "none" => {}
+            "selected" => {
+                let chosen = input.once("includeFields")?.unwrap_or(Value::Null);
+                for key in fields::names(&chosen) {
+                    // A missing field is `undefined` in n8n, which JSON leaves out.
+                    let Some(value) = fields::get(&original.json, &key, dots).cloned() else {
+                        continue;
+                    };
+                    let name = if dots && key.contains('.') {
+                        key.rsplit('.').next().unwrap_or(&key).to_owned()
+                    } else {
+                        key.clone()
+                    };
+                    fields::set(&mut item.json, &name, value, dots);
+                }
+            }
+            "except" => {
+                item.json = original.json.clone();
+                let dropped = input.once("excludeFields")?.unwrap_or(Value::Null);
+                for key in fields::names(&dropped) {
+                    fields::unset(&mut item.json, &key, dots);
+                }
+            }
+            other => {
+                return Err(Failure::config(format!(
+                    "`include` is `{other}`; use `all`, `none`, `selected` or `except`"
+                )));
+            }
+        }
+        for (name, value) in new_fields {
+            fields::set(&mut item.json, &name, value, dots);
         }
         out.push(item);
     }
     Ok(done(main(out)))
 }
 
-/// JavaScript's truthiness, as n8n users expect of a condition.
-fn truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
-        Value::String(s) => !s.is_empty() && s != "false",
-        Value::Array(_) | Value::Object(_) => true,
+/// n8n's typed assignments: each value is converted to its `type` (string,
+/// number, boolean, array, object) or the step fails, as in Edit Fields 3.4.
+fn assignments(list: &Value, item: usize, lenient: bool) -> Result<Vec<(String, Value)>, Failure> {
+    let list = list
+        .get("assignments")
+        .unwrap_or(list)
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for entry in list {
+        let name = entry.get("name").map(js::to_string).unwrap_or_default();
+        let kind = entry
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("string");
+        let value = entry.get("value").cloned().unwrap_or(Value::Null);
+        if value.is_null() {
+            out.push((name, Value::Null));
+            continue;
+        }
+        let converted = match kind {
+            "string" => Some(Value::String(js::to_json_text(&value))),
+            "number" => js::to_number(&value).map(js::number_value),
+            "boolean" => conditions::parse_bool(&value).map(Value::Bool),
+            "array" => match &value {
+                Value::Array(_) => Some(value.clone()),
+                other => {
+                    let text = js::to_string(other);
+                    serde_json::from_str::<Value>(&text)
+                        .or_else(|_| serde_json::from_str(&text.replace('\'', "\"")))
+                        .ok()
+                        .filter(Value::is_array)
+                }
+            },
+            "object" => match &value {
+                Value::Object(_) => Some(value.clone()),
+                other => serde_json::from_str::<Value>(&js::to_string(other))
+                    .ok()
+                    .filter(Value::is_object),
+            },
+            _ => Some(value.clone()),
+        };
+        match converted {
+            Some(v) => out.push((name, v)),
+            None if lenient => out.push((name, value)),
+            None => {
+                let got = match &value {
+                    Value::Array(_) => "array".to_owned(),
+                    Value::Object(_) => "object".to_owned(),
+                    other => format!("'{}'", js::to_string(other)),
+                };
+                return Err(Failure::config(format!(
+                    "'{name}' expects a {kind} but we got {got} [item {item}]"
+                )));
+            }
+        }
     }
+    Ok(out)
+}
+
+/// Whether item `index` passes: n8n's condition builder (`conditions`), or
+/// a JavaScript `condition` expression taken as truthy or not.
+fn verdict(input: &Input<'_>, items: &[Item], index: usize) -> Result<bool, Failure> {
+    let context = input.context_for(items, index);
+    if let Some(filter) = input.params.field("conditions") {
+        let filter = filter.eval(&context).map_err(Failure::expression)?;
+        let loose = literal_flag(input.params, "looseTypeValidation") == Some(true);
+        return conditions::passes(&filter, loose, index).map_err(|e| Failure::config(e.0));
+    }
+    let Some(condition) = input.params.field("condition") else {
+        return Err(Failure::config(
+            "the `condition` parameter is missing; give an expression or n8n `conditions`".into(),
+        ));
+    };
+    let value = condition.eval(&context).map_err(Failure::expression)?;
+    Ok(js::truthy(&value) && value != Value::String("false".into()))
 }
 
 fn route(input: &Input<'_>, yes: &str, no: &str) -> Result<NodeResult, Failure> {
     let items = input.items();
-    let verdicts = input.per_item(&items, "condition")?;
     let mut outputs = BTreeMap::from([(yes.to_owned(), Vec::new()), (no.to_owned(), Vec::new())]);
-    for (item, verdict) in items.into_iter().zip(verdicts) {
-        let port = if truthy(&verdict) { yes } else { no };
-        outputs.entry(port.to_owned()).or_default().push(item);
+    for (i, item) in items.iter().enumerate() {
+        let port = if verdict(input, &items, i)? { yes } else { no };
+        outputs
+            .entry(port.to_owned())
+            .or_default()
+            .push(item.clone());
     }
     Ok(done(outputs))
 }
 
+/// Switch. Rules mode: `rules` is a list of `{condition}` or `{conditions}`
+/// (n8n's builder), each with an optional `output` name (its index
+/// otherwise); unmatched items go to `fallback` unless `fallback: none`;
+/// `mode: all` sends an item to every rule that matches. Expression mode:
+/// `outputs: N` ports and `output`, an expression giving the port's index.
 fn switch(input: &Input<'_>) -> Result<NodeResult, Failure> {
     let items = input.items();
+    let mut outputs: BTreeMap<String, Vec<Item>> = BTreeMap::new();
+    if let Some(Params::Literal(Value::Number(count))) = input.params.field("outputs") {
+        let count = count.as_u64().unwrap_or(0);
+        let Some(pick) = input.params.field("output") else {
+            return Err(Failure::config(
+                "a switch with `outputs` needs `output`: an expression giving the output's index"
+                    .into(),
+            ));
+        };
+        for (i, item) in items.iter().enumerate() {
+            let chosen = pick
+                .eval(&input.context_for(&items, i))
+                .map_err(Failure::expression)?;
+            let index = js::to_number(&chosen).filter(|n| n.fract() == 0.0 && *n >= 0.0);
+            match index {
+                Some(n) if (n as u64) < count => outputs
+                    .entry((n as u64).to_string())
+                    .or_default()
+                    .push(item.clone()),
+                _ => {
+                    return Err(Failure::config(format!(
+                        "The output {} is not allowed. It has to be between 0 and {}! [item {i}]",
+                        js::to_string(&chosen),
+                        count.saturating_sub(1)
+                    )));
+                }
+            }
+        }
+        return Ok(done(outputs));
+    }
     let Some(Params::Array(rules)) = input.params.field("rules").map(|r| match r {
         Params::Literal(Value::Array(values)) => {
             Params::Array(values.into_iter().map(Params::Literal).collect())
@@ -210,12 +389,16 @@ fn switch(input: &Input<'_>) -> Result<NodeResult, Failure> {
         other => other,
     }) else {
         return Err(Failure::config(
-            "`rules` must be a list of `{condition, output}`".into(),
+            "`rules` must be a list of `{condition, output}` or `{conditions, output}`".into(),
         ));
     };
     let all =
         matches!(input.params.field("mode"), Some(Params::Literal(Value::String(m))) if m == "all");
-    let mut outputs: BTreeMap<String, Vec<Item>> = BTreeMap::new();
+    let fallback = match input.params.field("fallback") {
+        Some(Params::Literal(Value::String(name))) => name,
+        _ => "fallback".to_owned(),
+    };
+    let loose = literal_flag(input.params, "looseTypeValidation") == Some(true);
     for (i, item) in items.iter().enumerate() {
         let context = input.context_for(&items, i);
         let mut matched = false;
@@ -224,10 +407,18 @@ fn switch(input: &Input<'_>) -> Result<NodeResult, Failure> {
                 Some(Params::Literal(Value::String(name))) => name,
                 _ => r.to_string(),
             };
-            let Some(condition) = rule.field("condition") else {
-                return Err(Failure::config(format!("rule {r} has no `condition`")));
+            let pass = if let Some(filter) = rule.field("conditions") {
+                let filter = filter.eval(&context).map_err(Failure::expression)?;
+                conditions::passes(&filter, loose, i).map_err(|e| Failure::config(e.0))?
+            } else if let Some(condition) = rule.field("condition") {
+                let value = condition.eval(&context).map_err(Failure::expression)?;
+                js::truthy(&value) && value != Value::String("false".into())
+            } else {
+                return Err(Failure::config(format!(
+                    "rule {r} has no `condition` or `conditions`"
+                )));
             };
-            if truthy(&condition.eval(&context).map_err(Failure::expression)?) {
+            if pass {
                 outputs.entry(port).or_default().push(item.clone());
                 matched = true;
                 if !all {
@@ -235,9 +426,9 @@ fn switch(input: &Input<'_>) -> Result<NodeResult, Failure> {
                 }
             }
         }
-        if !matched {
+        if !matched && fallback != "none" {
             outputs
-                .entry("fallback".to_owned())
+                .entry(fallback.clone())
                 .or_default()
                 .push(item.clone());
         }
@@ -312,9 +503,33 @@ fn merge(input: &Input<'_>) -> Result<NodeResult, Failure> {
             }
             out
         }
+        "combineByFields" | "combineByPosition" | "combineAll" | "chooseBranch" => {
+            let settings = input.all_once()?;
+            let count = input
+                .inputs
+                .keys()
+                .filter_map(|k| k.parse::<usize>().ok())
+                .max()
+                .map_or(2, |m| (m + 1).max(2));
+            let inputs: Vec<Vec<Item>> = (0..count)
+                .map(|k| {
+                    input
+                        .inputs
+                        .get(&k.to_string())
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .collect();
+            match mode {
+                "combineByFields" => merging::by_fields(&settings, &inputs[0], &inputs[1])?,
+                "combineByPosition" => merging::by_position(&settings, inputs),
+                "combineAll" => merging::all_pairs(&settings, &inputs[0], &inputs[1]),
+                _ => merging::choose_branch(&settings, &inputs)?,
+            }
+        }
         other => {
             return Err(Failure::config(format!(
-                "unknown merge mode `{other}`; use `append`, `byKey`, `position` or `wait`"
+                "unknown merge mode `{other}`; use `append`, `combineByFields`, `combineByPosition`, `combineAll`, `chooseBranch`, `byKey`, `position` or `wait`"
             )));
         }
     };
@@ -425,23 +640,80 @@ fn parse_time(value: &Value) -> Result<Millis, Failure> {
     }
 }
 
+/// Respond to Webhook. With `respondWith` (n8n's choices:
+/// `firstIncomingItem`, `allIncomingItems`, `json`, `text`, `noData`), the
+/// body follows n8n's rules, `responseKey` nests it, and header names are
+/// lower-cased; otherwise `body` is sent as given (the items by default).
 fn respond(input: &Input<'_>) -> Result<NodeResult, Failure> {
     let items = input.items();
-    let body = match input.once("body")? {
-        Some(body) => body,
-        None if items.len() == 1 => Value::Object(items[0].json.clone()),
-        None => Value::Array(
-            items
-                .iter()
-                .map(|i| Value::Object(i.json.clone()))
-                .collect(),
-        ),
+    let as_json = |i: &Item| Value::Object(i.json.clone());
+    let respond_with = input.once("respondWith")?;
+    let mut headers = input.once("headers")?.unwrap_or_else(|| json!({}));
+    let body = match respond_with.as_ref().and_then(Value::as_str) {
+        None => match input.once("body")? {
+            Some(body) => body,
+            None if items.len() == 1 => as_json(&items[0]),
+            None => Value::Array(items.iter().map(as_json).collect()),
+        },
+        Some(mode) => {
+            let key = input.once("responseKey")?;
+            let key = key
+                .as_ref()
+                .and_then(Value::as_str)
+                .filter(|k| !k.is_empty());
+            let nest = |value: Value| match key {
+                Some(key) => {
+                    let mut wrapper = Map::new();
+                    fields::set(&mut wrapper, key, value, true);
+                    Value::Object(wrapper)
+                }
+                None => value,
+            };
+            match mode {
+                "firstIncomingItem" => nest(items.first().map(as_json).unwrap_or(json!({}))),
+                "allIncomingItems" => nest(Value::Array(items.iter().map(as_json).collect())),
+                "json" => match input.once("responseBody")? {
+                    Some(Value::String(text)) if !text.is_empty() => serde_json::from_str(&text)
+                        .map_err(|e| {
+                            Failure::config(format!("Invalid JSON in 'Response Body' field: {e}"))
+                        })?,
+                    Some(Value::String(_)) | None => Value::Null,
+                    Some(other) => other,
+                },
+                "text" => {
+                    if let Value::Object(h) = &mut headers
+                        && !h.keys().any(|k| k.eq_ignore_ascii_case("content-type"))
+                    {
+                        // As Express sends a string body.
+                        h.insert(
+                            "content-type".into(),
+                            Value::String("text/html; charset=utf-8".into()),
+                        );
+                    }
+                    let text = input.once("responseBody")?.unwrap_or(Value::Null);
+                    Value::String(js::to_string(&text))
+                }
+                "noData" => Value::Null,
+                other => {
+                    return Err(Failure::config(format!(
+                        "`respondWith` `{other}` is not supported; use firstIncomingItem, allIncomingItems, json, text or noData"
+                    )));
+                }
+            }
+        }
     };
+    if respond_with.is_some()
+        && let Value::Object(h) = &mut headers
+    {
+        *h = std::mem::take(h)
+            .into_iter()
+            .map(|(k, v)| (k.to_lowercase(), Value::String(js::to_string(&v))))
+            .collect();
+    }
     let status = input
         .once("status")?
-        .and_then(|s| s.as_u64())
-        .unwrap_or(200);
-    let headers = input.once("headers")?.unwrap_or_else(|| json!({}));
+        .and_then(|s| js::to_number(&s))
+        .map_or(200, |s| s as u64);
     Ok(NodeResult::Outputs {
         outputs: main(items),
         response: Some(json!({ "status": status, "headers": headers, "body": body })),

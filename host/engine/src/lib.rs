@@ -14,7 +14,9 @@
 mod catalog;
 mod clock;
 mod control;
+mod metrics;
 mod params;
+mod schedule;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,18 +25,20 @@ use std::time::Duration;
 
 use n8n_work_expr::{ExprContext, ExprError, WorkflowInfo};
 use n8n_work_model::{ControlKind, NodeType, OnError, Plan, ValidationError, Workflow};
-use n8n_work_runtime::{Grant, Item, StepError, StepLimits, StepOutcome, StepRequest};
+use n8n_work_runtime::{Grant, Item, StepError, StepOutcome, StepRequest};
 use n8n_work_store::{
     Claimed, Completion, ExecutionRow, Millis, NewExecution, NewStep, Outcome, StepKey, StepKind,
     Store, StoreError, Usage, WorkflowVersion,
 };
 use serde_json::{Value, json};
-use tokio::sync::{Notify, Semaphore, oneshot};
+use tokio::sync::{Notify, Semaphore, broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
 pub use catalog::Catalog;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use metrics::EngineMetrics;
 use params::Params;
+pub use schedule::{CatchUp, Every, Schedule};
 
 /// Why an engine operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +180,37 @@ struct Inner {
     step_ended: Notify,
     /// Who waits for which run to end.
     waiters: Mutex<HashMap<String, Vec<oneshot::Sender<()>>>>,
+    /// Runs that changed, for live views.
+    changes: broadcast::Sender<Change>,
+    /// Activations changed: the schedule loop looks again.
+    schedules_changed: Notify,
+    metrics: EngineMetrics,
+}
+
+/// A run changed: it started, a step started or ended, or it ended. Live
+/// views ([`Engine::changes`]) read what changed from the store, so a
+/// missed or lagged notice loses nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// The run's tenant.
+    pub tenant: String,
+    /// The run's workflow.
+    pub workflow_id: String,
+    /// The run.
+    pub execution_id: String,
+}
+
+/// What running one node on pinned input gave.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct NodeRun {
+    /// Items per output port.
+    pub outputs: Value,
+    /// Why it failed, if it did.
+    pub error: Option<Value>,
+    /// What the node logged.
+    pub logs: Vec<Value>,
+    /// What it used.
+    pub usage: Usage,
 }
 
 /// Runs workflows on a store. Cloning is cheap.
@@ -216,6 +251,9 @@ impl Engine {
                 in_flight: AtomicUsize::new(0),
                 step_ended: Notify::new(),
                 waiters: Mutex::new(HashMap::new()),
+                changes: broadcast::channel(1024).0,
+                schedules_changed: Notify::new(),
+                metrics: EngineMetrics::default(),
             }),
         }
     }
@@ -230,21 +268,235 @@ impl Engine {
         &self.inner.catalog
     }
 
+    /// What the engine counts.
+    pub fn metrics(&self) -> &EngineMetrics {
+        &self.inner.metrics
+    }
+
+    /// Notices of runs that change, in this process.
+    pub fn changes(&self) -> broadcast::Receiver<Change> {
+        self.inner.changes.subscribe()
+    }
+
+    fn changed(&self, tenant: &str, workflow_id: &str, execution_id: &str) {
+        // Nobody listening is fine.
+        let _ = self.inner.changes.send(Change {
+            tenant: tenant.to_owned(),
+            workflow_id: workflow_id.to_owned(),
+            execution_id: execution_id.to_owned(),
+        });
+    }
+
     /// Validates `workflow` and stores it as a new version (or returns the
-    /// latest, when it is unchanged).
+    /// latest, when it is unchanged), under its name.
     pub async fn deploy(
         &self,
         tenant: &str,
         workflow: &Workflow,
     ) -> Result<WorkflowVersion, EngineError> {
-        Plan::compile(workflow, self.inner.catalog.as_ref()).map_err(EngineError::Invalid)?;
+        self.put(tenant, None, workflow).await
+    }
+
+    /// Validates `workflow` and adds it as a new version of workflow `id`
+    /// (which it may rename).
+    pub async fn update(
+        &self,
+        tenant: &str,
+        id: &str,
+        workflow: &Workflow,
+    ) -> Result<WorkflowVersion, EngineError> {
+        self.put(tenant, Some(id), workflow).await
+    }
+
+    async fn put(
+        &self,
+        tenant: &str,
+        id: Option<&str>,
+        workflow: &Workflow,
+    ) -> Result<WorkflowVersion, EngineError> {
+        self.validate(workflow).map_err(EngineError::Invalid)?;
         let definition = serde_json::to_value(workflow)
             .map_err(|e| EngineError::Request(format!("the workflow cannot be stored: {e}")))?;
         Ok(self
             .inner
             .store
-            .put_workflow(tenant, &workflow.name, definition, self.inner.clock.now())
+            .put_workflow(
+                tenant,
+                id,
+                &workflow.name,
+                definition,
+                self.inner.clock.now(),
+            )
             .await?)
+    }
+
+    /// The problems that keep `workflow` from running here.
+    pub fn validate(&self, workflow: &Workflow) -> Result<(), Vec<ValidationError>> {
+        validate(workflow, &self.inner.catalog)
+    }
+
+    /// Runs run `id` again: from its first failed step, in the same run
+    /// (`from_start` false), or as a new run of the same version with the
+    /// same trigger items. Returns the run that goes on.
+    pub async fn retry(
+        &self,
+        tenant: &str,
+        id: &str,
+        from_start: bool,
+    ) -> Result<String, EngineError> {
+        let store = &self.inner.store;
+        let row = store.execution(tenant, id).await?;
+        if !row.status.is_final() {
+            return Err(EngineError::Request(format!(
+                "run `{id}` is still {}; cancel it or wait for it to end before retrying",
+                row.status.as_str()
+            )));
+        }
+        if !from_start {
+            let letter = store
+                .dead_letters(tenant)
+                .await?
+                .into_iter()
+                .find(|l| l.execution_id == id && l.replayed_at.is_none())
+                .ok_or_else(|| {
+                    EngineError::Request(format!(
+                        "run `{id}` has no failed step to retry from; retry it from the start"
+                    ))
+                })?;
+            self.replay(tenant, &letter.id).await?;
+            self.changed(tenant, &row.workflow_id, id);
+            return Ok(id.to_owned());
+        }
+        let first = store
+            .steps(tenant, id)
+            .await?
+            .into_iter()
+            .min_by_key(|s| s.seq)
+            .ok_or_else(|| EngineError::Request(format!("run `{id}` has no steps to retry")))?;
+        let payload = store.payload(tenant, id, first.seq).await?;
+        let inputs: BTreeMap<String, Vec<Item>> =
+            serde_json::from_value(payload.input).unwrap_or_default();
+        let items = inputs.into_values().flatten().collect();
+        let version = store
+            .workflow_version(tenant, &row.workflow_id, row.version)
+            .await?;
+        self.start(tenant, &version, items, None).await
+    }
+
+    /// Evaluates `template` (`{{ $json.name }}`) as the editor previews it:
+    /// against the input of node `node`'s latest step in run `execution`,
+    /// when both are given, and against nothing otherwise.
+    pub async fn preview(
+        &self,
+        tenant: &str,
+        template: &str,
+        at: Option<(&str, &str)>,
+    ) -> Result<Value, EngineError> {
+        let parsed = n8n_work_expr::Template::parse(template)
+            .map_err(|e| EngineError::Request(format!("the template: {e}")))?;
+        let mut context = ExprContext {
+            now_millis: self.inner.clock.now(),
+            ..ExprContext::default()
+        };
+        if let Some((execution, node)) = at {
+            let store = &self.inner.store;
+            let row = store.execution(tenant, execution).await?;
+            let step = store
+                .steps(tenant, execution)
+                .await?
+                .into_iter()
+                .filter(|s| s.node_id == node)
+                .max_by_key(|s| s.seq)
+                .ok_or_else(|| {
+                    EngineError::Request(format!(
+                        "node `{node}` did not run in run `{execution}`; pick a node that ran"
+                    ))
+                })?;
+            let inputs: BTreeMap<String, Vec<Item>> =
+                serde_json::from_value(store.payload(tenant, execution, step.seq).await?.input)
+                    .unwrap_or_default();
+            context.input_items = inputs
+                .into_values()
+                .flatten()
+                .map(|i| Value::Object(i.json))
+                .collect();
+            context.json = context
+                .input_items
+                .first()
+                .cloned()
+                .unwrap_or_else(|| json!({}));
+            context.nodes = self.node_outputs(tenant, execution).await;
+            context.execution_id = execution.to_owned();
+            context.workflow.id = row.workflow_id;
+        }
+        if let Ok(vars) = self.inner.store.variables(tenant).await {
+            context.vars = vars
+                .into_iter()
+                .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
+                .collect();
+        }
+        params::with_evaluator(|evaluator| evaluator.eval(&parsed, &context))
+            .map_err(|e| EngineError::Request(e.to_string()))
+    }
+
+    /// Runs node `node_id` of `version` once on `items`, as the editor's
+    /// "run this node" does: nothing is stored, nothing after it runs, and
+    /// a failure is not retried.
+    pub async fn run_node(
+        &self,
+        tenant: &str,
+        version: &WorkflowVersion,
+        node_id: &str,
+        items: Vec<Item>,
+    ) -> Result<NodeRun, EngineError> {
+        let compiled = self
+            .compiled(tenant, &version.workflow_id, version.version)
+            .await?;
+        if compiled.plan.index_of(node_id).is_none() {
+            return Err(EngineError::Request(format!(
+                "workflow `{}` has no node `{node_id}`",
+                compiled.plan.name
+            )));
+        }
+        let now = self.inner.clock.now();
+        let step = Claimed {
+            key: StepKey {
+                tenant: tenant.to_owned(),
+                execution_id: format!("pinned-{}", n8n_work_store::new_id()),
+                seq: 0,
+            },
+            workflow_id: version.workflow_id.clone(),
+            version: version.version,
+            run_started_at: now,
+            node_id: node_id.to_owned(),
+            iteration: 0,
+            kind: StepKind::Node,
+            // As the last attempt, so a failure comes back rather than a retry.
+            attempt: i64::MAX,
+            idempotency_key: n8n_work_store::new_id(),
+            input: json!({ "main": items }),
+            state: None,
+            resume: None,
+            was_waiting: false,
+        };
+        let (outcome, usage, logs) = self.execute(&step, &CancellationToken::new()).await;
+        let (outputs, error) = match outcome {
+            Outcome::Done { outputs, .. } => (outputs, None),
+            Outcome::Fail { error, .. } | Outcome::Retry { error, .. } => (json!({}), Some(error)),
+            Outcome::Park { .. } => (
+                json!({}),
+                Some(
+                    json!({ "message": format!("node `{node_id}` waits (a Wait, a pending call or a sub-workflow); run the workflow to see what follows") }),
+                ),
+            ),
+            Outcome::Cancelled => (json!({}), Some(json!({ "message": "cancelled" }))),
+        };
+        Ok(NodeRun {
+            outputs,
+            error,
+            logs,
+            usage,
+        })
     }
 
     /// Starts a run of `version` at its first trigger, with `items`. With an
@@ -260,6 +512,7 @@ impl Engine {
         let id = run.id.clone();
         self.inner.store.start(run, self.inner.clock.now()).await?;
         self.inner.wake.notify_one();
+        self.changed(tenant, &version.workflow_id, &id);
         Ok(id)
     }
 
@@ -334,6 +587,9 @@ impl Engine {
             .await?;
         self.interrupt(id);
         self.ended(id);
+        if let Ok(row) = self.inner.store.execution(tenant, id).await {
+            self.changed(tenant, &row.workflow_id, id);
+        }
         Ok(())
     }
 
@@ -475,15 +731,28 @@ impl Engine {
 
     /// Runs a claimed step in a task of its own, in one of the engine's slots.
     fn spawn_step(&self, step: Claimed) {
+        self.changed(&step.key.tenant, &step.workflow_id, &step.key.execution_id);
         self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
         let engine = self.clone();
-        tokio::spawn(async move {
-            let slot = engine.inner.slots.clone().acquire_owned().await;
-            engine.clone().run_claimed(step).await;
-            drop(slot);
-            engine.inner.in_flight.fetch_sub(1, Ordering::SeqCst);
-            engine.inner.step_ended.notify_one();
-        });
+        // Every log line of the step names it.
+        let span = tracing::info_span!(
+            parent: None,
+            "step",
+            execution_id = %step.key.execution_id,
+            seq = step.key.seq,
+            node = %step.node_id,
+            attempt = step.attempt,
+        );
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                let slot = engine.inner.slots.clone().acquire_owned().await;
+                engine.clone().run_claimed(step).await;
+                drop(slot);
+                engine.inner.in_flight.fetch_sub(1, Ordering::SeqCst);
+                engine.inner.step_ended.notify_one();
+            },
+            span,
+        ));
     }
 
     fn interrupt(&self, execution: &str) {
@@ -506,7 +775,9 @@ impl Engine {
                 .or_default()
                 .push((step.key.seq, token.clone()));
         }
+        let began = std::time::Instant::now();
         let (outcome, usage, logs) = self.execute(&step, &token).await;
+        self.count(&step, &outcome, began.elapsed());
         if let Ok(mut running) = self.inner.running.lock()
             && let Some(tokens) = running.get_mut(&step.key.execution_id)
         {
@@ -534,6 +805,7 @@ impl Engine {
             .await
         {
             Ok(applied) => {
+                self.changed(&step.key.tenant, &step.workflow_id, &step.key.execution_id);
                 for next in applied.claimed {
                     self.spawn_step(next);
                 }
@@ -542,10 +814,66 @@ impl Engine {
                         self.interrupt(execution);
                     }
                     self.ended(execution);
+                    if *execution != step.key.execution_id
+                        && let Ok(row) = self
+                            .inner
+                            .store
+                            .execution(&step.key.tenant, execution)
+                            .await
+                    {
+                        self.changed(&step.key.tenant, &row.workflow_id, execution);
+                    }
                 }
             }
             Err(e) => tracing::error!(error = %e, step = ?step.key, "could not record a step"),
         }
+    }
+
+    fn count(&self, step: &Claimed, outcome: &Outcome, took: Duration) {
+        let node_type = self
+            .inner
+            .plans
+            .lock()
+            .ok()
+            .and_then(|plans| {
+                let key = (
+                    step.key.tenant.clone(),
+                    step.workflow_id.clone(),
+                    step.version,
+                );
+                let compiled = plans.get(&key)?;
+                let index = compiled.plan.index_of(&step.node_id)?;
+                Some(compiled.plan.node(index).node_type.to_string())
+            })
+            .unwrap_or_else(|| "unknown".to_owned());
+        let outcome = match outcome {
+            Outcome::Done { .. } => "done",
+            Outcome::Park { .. } => "parked",
+            Outcome::Retry { error, due_at } => {
+                tracing::info!(
+                    error = error["message"].as_str().unwrap_or_default(),
+                    due_at,
+                    "the step failed and will be retried"
+                );
+                "retry"
+            }
+            Outcome::Fail { error, .. } => {
+                tracing::warn!(
+                    error = error["message"].as_str().unwrap_or_default(),
+                    "the step failed; the run fails"
+                );
+                "failed"
+            }
+            Outcome::Cancelled => "cancelled",
+        };
+        self.inner
+            .metrics
+            .steps
+            .get_or_create(&metrics::StepLabels {
+                node_type,
+                outcome: outcome.to_owned(),
+            })
+            .observe(took.as_secs_f64());
     }
 
     async fn compiled(
@@ -1131,6 +1459,32 @@ impl Engine {
     }
 }
 
+/// The problems that keep `workflow` from running with `catalog`: the
+/// model's checks, and the params the engine reads itself (schedules).
+pub fn validate(workflow: &Workflow, catalog: &Catalog) -> Result<(), Vec<ValidationError>> {
+    let mut problems = Plan::compile(workflow, catalog).err().unwrap_or_default();
+    for (i, node) in workflow.nodes.iter().enumerate() {
+        if node.node_type == NodeType::Control(ControlKind::Schedule)
+            && let Err(message) = Schedule::from_params(&node.params)
+        {
+            let path = n8n_work_model::Path::root()
+                .key("nodes")
+                .index(i)
+                .key("params");
+            problems.push(ValidationError {
+                location: workflow.locate(&path),
+                path: format!("nodes[{i}].params"),
+                message,
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
 fn step_failure(error: &StepError) -> Failure {
     let (code, retry_after_ms) = match error {
         StepError::Node(e) => (e.code.clone(), e.retry_after_ms),
@@ -1167,9 +1521,4 @@ pub fn retry_delay(
         base
     };
     delay.max(retry_after_ms.unwrap_or(0)) as i64
-}
-
-/// Limits of a step from the runtime's defaults (re-exported for the CLI).
-pub fn default_limits() -> StepLimits {
-    StepLimits::default()
 }

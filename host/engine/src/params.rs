@@ -144,7 +144,7 @@ thread_local! {
     static EVALUATOR: RefCell<Option<ManuallyDrop<Evaluator>>> = const { RefCell::new(None) };
 }
 
-fn with_evaluator<T>(
+pub(crate) fn with_evaluator<T>(
     f: impl FnOnce(&mut Evaluator) -> Result<T, ExprError>,
 ) -> Result<T, ExprError> {
     EVALUATOR.with(|cell| {

@@ -64,9 +64,12 @@
   const words = (s) => String(s).replace(/([a-z0-9])([A-Z])/g, "$1 $2").split(/[^A-Za-z0-9]+/).filter((w) => w.length > 0);
   def(S, "isEmpty", function () { return this.length === 0; });
   def(S, "isNotEmpty", function () { return this.length > 0; });
-  def(S, "toTitleCase", function () { return String(this).toLowerCase().replace(/(^|\s)(\S)/g, (m, a, b) => a + b.toUpperCase()); });
+  // As the title-case package n8n uses: words with capitals inside stay as written.
+  def(S, "toTitleCase", function () {
+    return String(this).replace(/\S+/g, (w) => (/[A-Z]/.test(w.slice(1)) || w.includes(".") ? w : w.charAt(0).toUpperCase() + w.slice(1).toLowerCase()));
+  });
   def(S, "toSentenceCase", function () { const s = String(this).toLowerCase(); return s.charAt(0).toUpperCase() + s.slice(1); });
-  def(S, "toSnakeCase", function () { return words(this).map((w) => w.toLowerCase()).join("_"); });
+  def(S, "toSnakeCase", function () { return String(this).replace(/[^\w\s-]/g, "").trim().replace(/[\s-]+/g, "_").toLowerCase(); });
   def(S, "toKebabCase", function () { return words(this).map((w) => w.toLowerCase()).join("-"); });
   def(S, "toCamelCase", function () { return words(this).map((w, i) => i ? w.charAt(0).toUpperCase() + w.slice(1).toLowerCase() : w.toLowerCase()).join(""); });
   def(S, "extractEmail", function () { const m = /[\w.+-]+@[\w-]+(\.[\w-]+)+/.exec(this); return m ? m[0] : undefined; });
@@ -95,7 +98,7 @@
     return this.map((o) => {
       if (o === null || typeof o !== "object") return undefined;
       if (fields.length === 1) return o[fields[0]];
-      const r = {}; for (const f of fields) r[f] = o[f]; return r;
+      return fields.map((f) => o[f]);
     }).filter((v) => v !== undefined);
   });
   def(A, "unique", function (...fields) {
@@ -120,7 +123,6 @@
   def(N, "isOdd", function () { return Math.abs(this % 2) === 1; });
   def(N, "isInteger", function () { return Number.isInteger(Number(this)); });
   def(N, "toBoolean", function () { return Number(this) !== 0; });
-  def(N, "format", function () { return String(Number(this)); });
 
   // A Luxon-like DateTime subset, in UTC (the workflow time zone is not modelled yet).
   const UNITS = { years: "FullYear", year: "FullYear", months: "Month", month: "Month", weeks: "w", week: "w",
@@ -170,10 +172,20 @@
       return new DateTime(d.getTime());
     }
     diff(other, unit) {
+      // A Luxon Duration in `unit` (or milliseconds), with `as()` and `toMillis()`.
       const ms = this.ts - other.ts;
-      const per = { milliseconds: 1, seconds: 1e3, minutes: 6e4, hours: 36e5, days: 864e5, weeks: 6048e5 }[unit || "milliseconds"];
-      return per ? ms / per : NaN;
+      const PER = { milliseconds: 1, seconds: 1e3, minutes: 6e4, hours: 36e5, days: 864e5, weeks: 6048e5 };
+      const u = unit || "milliseconds";
+      const d = { toMillis: () => ms, as: (x) => ms / (PER[x] || NaN), valueOf: () => ms };
+      d[u] = ms / (PER[u] || NaN);
+      return Object.freeze(d);
     }
+    endOf(unit) {
+      const next = { year: { years: 1 }, month: { months: 1 }, day: { days: 1 }, hour: { hours: 1 }, minute: { minutes: 1 }, second: { seconds: 1 } }[unit];
+      if (!next) throw new RangeError("DateTime.endOf: unknown unit `" + unit + "`");
+      return new DateTime(this.startOf(unit).plus(next).ts - 1);
+    }
+    toUTC() { return this; }
     toMillis() { return this.ts; }
     toSeconds() { return this.ts / 1000; }
     toJSDate() { return new Date(this.ts); }
@@ -235,6 +247,113 @@
     }),
     writable: false, enumerable: false, configurable: false,
   });
+
+  // More of n8n's extension functions (n8n-workflow's extensions, 1.119).
+  const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const utf8 = (s) => {
+    const e = encodeURIComponent(s), out = [];
+    for (let i = 0; i < e.length; i++) {
+      if (e[i] === "%") { out.push(parseInt(e.slice(i + 1, i + 3), 16)); i += 2; } else out.push(e.charCodeAt(i));
+    }
+    return out;
+  };
+  def(S, "base64Encode", function () {
+    const b = utf8(String(this)); let o = "";
+    for (let i = 0; i < b.length; i += 3) {
+      const n = (b[i] << 16) | ((b[i + 1] || 0) << 8) | (b[i + 2] || 0);
+      o += B64[(n >> 18) & 63] + B64[(n >> 12) & 63] + (i + 1 < b.length ? B64[(n >> 6) & 63] : "=") + (i + 2 < b.length ? B64[n & 63] : "=");
+    }
+    return o;
+  });
+  def(S, "base64Decode", function () {
+    const s = String(this).replace(/[^A-Za-z0-9+/]/g, ""); let pct = "";
+    const hex = (b) => "%" + (b < 16 ? "0" : "") + b.toString(16);
+    for (let i = 0; i < s.length; i += 4) {
+      const n = (B64.indexOf(s[i]) << 18) | (B64.indexOf(s[i + 1]) << 12) | ((B64.indexOf(s[i + 2]) & 63) << 6) | (B64.indexOf(s[i + 3]) & 63);
+      pct += hex((n >> 16) & 255);
+      if (s[i + 2] !== undefined) pct += hex((n >> 8) & 255);
+      if (s[i + 3] !== undefined) pct += hex(n & 255);
+    }
+    return decodeURIComponent(pct);
+  });
+  def(S, "urlEncode", function (all) { return all ? encodeURIComponent(String(this)) : encodeURI(String(this)).replace(/[&=+?#]/g, (c) => encodeURIComponent(c)); });
+  def(S, "urlDecode", function (all) { return all ? decodeURIComponent(String(this)) : decodeURIComponent(String(this)); });
+  def(S, "extractUrlPath", function () { const m = /^[a-z][a-z0-9+.-]*:\/\/[^\/?#]*([^?#]*)/i.exec(String(this)); return m ? (m[1] || "/") : undefined; });
+  def(S, "removeMarkdown", function () {
+    return String(this).replace(/!\[([^\]]*)\]\([^)]*\)/g, "$1").replace(/\[([^\]]*)\]\([^)]*\)/g, "$1")
+      .replace(/^#{1,6}\s+/gm, "").replace(/(\*\*|__)(.*?)\1/g, "$2").replace(/(\*|_)(.*?)\1/g, "$2")
+      .replace(/`{1,3}([^`]*)`{1,3}/g, "$1").replace(/^\s*>\s?/gm, "").replace(/^\s*[-*+]\s+/gm, "");
+  });
+  def(S, "replaceSpecialChars", function () { return String(this).normalize("NFD").replace(/[\u0300-\u036f]/g, ""); });
+  def(S, "parseJson", function () { return JSON.parse(String(this)); });
+  def(S, "toDateTime", function () { return DateTime.fromISO(String(this)); });
+
+  const group = (n, locale) => {
+    const seps = { de: [".", ","], es: [".", ","], it: [".", ","], nl: [".", ","], pt: [".", ","], fr: ["\u202f", ","] };
+    const [g, d] = seps[String(locale || "en").slice(0, 2)] || [",", "."];
+    const neg = n < 0; const fixed = String(Math.round(Math.abs(n) * 1000) / 1000);
+    const [int, frac] = fixed.split(".");
+    const grouped = int.replace(/\B(?=(\d{3})+(?!\d))/g, g);
+    return (neg ? "-" : "") + grouped + (frac ? d + frac : "");
+  };
+  def(N, "format", function (locale) { return group(Number(this), locale); });
+
+  def(A, "difference", function (other) { return this.filter((v) => !other.includes(v)); });
+  def(A, "intersection", function (other) { return this.filter((v, i) => other.includes(v) && this.indexOf(v) === i); });
+  def(A, "union", function (other) { return this.concat(other).unique(); });
+  def(A, "append", function (...values) { return this.concat(values); });
+  def(A, "toJsonString", function () { return JSON.stringify(this); });
+  def(A, "randomItem", function () { return this[Math.floor(Math.random() * this.length)]; });
+  def(A, "smartJoin", function (keyField, valueField) {
+    const out = {}; for (const o of this) if (o && typeof o === "object") out[o[keyField]] = o[valueField]; return out;
+  });
+  def(A, "renameKeys", function (...pairs) {
+    return this.map((o) => {
+      if (o === null || typeof o !== "object") return o;
+      const r = { ...o };
+      for (let i = 0; i + 1 < pairs.length; i += 2) if (pairs[i] in r) { const v = r[pairs[i]]; delete r[pairs[i]]; r[pairs[i + 1]] = v; }
+      return r;
+    });
+  });
+  def(A, "merge", function () {
+    const out = {}; for (const o of this) if (o && typeof o === "object" && !Array.isArray(o)) for (const k of Object.keys(o)) if (!(k in out)) out[k] = o[k]; return out;
+  });
+
+  // Object extensions as accessors, so that assigning a field of the same
+  // name on a data object (`o.keys = 1`, `Object.assign`) still works.
+  const O = Object.prototype;
+  const objectFn = (name, fn) => Object.defineProperty(O, name, {
+    get() { return fn; },
+    set(v) { Object.defineProperty(this, name, { value: v, writable: true, enumerable: true, configurable: true }); },
+    enumerable: false, configurable: false,
+  });
+  const compactObject = (o) => {
+    const out = {};
+    for (const [k, v] of Object.entries(o)) {
+      if (v === null || v === undefined || v === "") continue;
+      out[k] = typeof v === "object" ? compactObject(v) : v;
+    }
+    return out;
+  };
+  objectFn("isEmpty", function () { return Object.keys(this).length === 0; });
+  objectFn("isNotEmpty", function () { return Object.keys(this).length > 0; });
+  objectFn("hasField", function (k) { return Object.prototype.hasOwnProperty.call(this, k); });
+  objectFn("removeField", function (k) { const r = { ...this }; delete r[k]; return r; });
+  objectFn("compact", function () { return compactObject(this); });
+  objectFn("keys", function () { return Object.keys(this); });
+  objectFn("values", function () { return Object.values(this); });
+  objectFn("toJsonString", function () { return JSON.stringify(this); });
+  objectFn("urlEncode", function () {
+    return Object.entries(this).map(([k, v]) => encodeURIComponent(k) + "=" + encodeURIComponent(String(v))).join("&");
+  });
+  objectFn("merge", function () { throw new TypeError('merge() is only callable on type "Array"'); });
+
+  Object.defineProperty(G, "$runIndex", { value: 0, writable: false, enumerable: false, configurable: false });
+  const emptyish = (v) => v === undefined || v === null || v === "" ||
+    (Array.isArray(v) && v.length === 0) || (typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v).length === 0);
+  Object.defineProperty(G, "$ifEmpty", { value: (v, d) => (emptyish(v) ? d : v), writable: false, enumerable: false, configurable: false });
+  Object.defineProperty(G, "$max", { value: (...a) => Math.max(...a), writable: false, enumerable: false, configurable: false });
+  Object.defineProperty(G, "$min", { value: (...a) => Math.min(...a), writable: false, enumerable: false, configurable: false });
   Object.defineProperty(G, "$now", { get: () => DateTime.now(), enumerable: false, configurable: false });
   Object.defineProperty(G, "$today", { get: () => DateTime.now().startOf("day"), enumerable: false, configurable: false });
 })();

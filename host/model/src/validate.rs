@@ -96,6 +96,15 @@ pub fn output_ports(node: &Node, catalog: &dyn NodeCatalog) -> Option<Vec<String
             ControlKind::Filter => vec![MAIN_PORT.into(), "discarded".into()],
             ControlKind::Loop => vec!["loop".into(), "done".into()],
             ControlKind::StopAndError => vec![],
+            // Expression mode: `outputs` numbered ports, the expression picks one.
+            ControlKind::Switch if node.params.get("outputs").is_some() => {
+                let count = node
+                    .params
+                    .get("outputs")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0);
+                (0..count).map(|i| i.to_string()).collect()
+            }
             ControlKind::Switch => {
                 let rules = node.params.get("rules").and_then(|r| r.as_array());
                 let mut ports: Vec<String> = rules

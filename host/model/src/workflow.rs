@@ -61,7 +61,7 @@ pub struct Node {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
     /// What a failure after the last attempt does.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "OnError::is_stop")]
     pub on_error: OnError,
     /// Where the node sits on the canvas; `n8n-v1` order follows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,11 +129,21 @@ pub enum ControlKind {
     Schedule,
     /// Trigger: started by hand or by `n8n-work run`.
     Manual,
+    /// One item per element of a list field.
+    SplitOut,
+    /// Many items' fields gathered into one item.
+    Aggregate,
+    /// Items in order of fields.
+    Sort,
+    /// The first (or last) items only.
+    Limit,
+    /// Items whose fields were not seen before.
+    RemoveDuplicates,
 }
 
 impl ControlKind {
     /// Every control node, by name.
-    pub const ALL: [(&'static str, ControlKind); 14] = [
+    pub const ALL: [(&'static str, ControlKind); 19] = [
         ("if", ControlKind::If),
         ("set", ControlKind::Set),
         ("switch", ControlKind::Switch),
@@ -148,6 +158,11 @@ impl ControlKind {
         ("webhook", ControlKind::Webhook),
         ("schedule", ControlKind::Schedule),
         ("manual", ControlKind::Manual),
+        ("split-out", ControlKind::SplitOut),
+        ("aggregate", ControlKind::Aggregate),
+        ("sort", ControlKind::Sort),
+        ("limit", ControlKind::Limit),
+        ("remove-duplicates", ControlKind::RemoveDuplicates),
     ];
 
     /// Its name in a workflow's `type`.
@@ -324,6 +339,12 @@ impl Default for Backoff {
     }
 }
 
+impl OnError {
+    fn is_stop(&self) -> bool {
+        *self == OnError::Stop
+    }
+}
+
 /// What a node's final failure does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -337,14 +358,67 @@ pub enum OnError {
     ErrorOutput,
 }
 
-/// A canvas position.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+/// A canvas position, written `[x, y]` as n8n writes it; `{x, y}` is read too.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Position {
     /// Horizontal.
     pub x: f64,
     /// Vertical.
     pub y: f64,
+}
+
+impl Serialize for Position {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        [self.x, self.y].serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Position {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Named {
+            x: f64,
+            y: f64,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Pair([f64; 2]),
+            Named(Named),
+        }
+        Raw::deserialize(d)
+            .map(|raw| match raw {
+                Raw::Pair([x, y]) | Raw::Named(Named { x, y }) => Position { x, y },
+            })
+            .map_err(|_| serde::de::Error::custom("a position is `[x, y]` (two numbers)"))
+    }
+}
+
+impl JsonSchema for Position {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Position".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A canvas position: `[x, y]` (`{x, y}` is read too).",
+            "anyOf": [
+                {
+                    "type": "array",
+                    "items": { "type": "number" },
+                    "minItems": 2,
+                    "maxItems": 2
+                },
+                {
+                    "type": "object",
+                    "properties": { "x": { "type": "number" }, "y": { "type": "number" } },
+                    "required": ["x", "y"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
 }
 
 /// An edge: items on `from`'s output `port` go to `to`.

@@ -139,19 +139,221 @@ impl Store {
 
     /// Stores a workflow under its name: a new version when the definition
     /// differs from the latest, the latest otherwise.
+    ///
+    /// With an `id`, the version goes to that workflow (which may be renamed
+    /// by it) and a missing workflow is [`StoreError::NotFound`].
     pub async fn put_workflow(
         &self,
         tenant: &str,
+        id: Option<&str>,
         name: &str,
         definition: Value,
         now: Millis,
     ) -> Result<WorkflowVersion> {
-        let (tenant, name) = (tenant.to_owned(), name.to_owned());
+        let (tenant, id, name) = (tenant.to_owned(), id.map(str::to_owned), name.to_owned());
         self.writer
             .write(move |conn| {
-                Box::pin(
-                    async move { ops::put_workflow(conn, &tenant, &name, &definition, now).await },
-                )
+                Box::pin(async move {
+                    ops::put_workflow(conn, &tenant, id.as_deref(), &name, &definition, now).await
+                })
+            })
+            .await
+    }
+
+    /// A tenant's workflows with their versions and last run, by name.
+    pub async fn workflow_summaries(&self, tenant: &str) -> Result<Vec<WorkflowSummary>> {
+        sqlx::query(
+            "SELECT w.id, w.name, w.latest_version, w.active_version, w.created_at, w.updated_at, \
+             e.id AS run_id, e.status AS run_status, e.created_at AS run_at \
+             FROM workflows w LEFT JOIN executions e ON e.tenant_id = w.tenant_id AND e.id = \
+             (SELECT MAX(x.id) FROM executions x WHERE x.tenant_id = w.tenant_id AND x.workflow_id = w.id) \
+             WHERE w.tenant_id = $1 ORDER BY w.name",
+        )
+        .bind(tenant)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|row| {
+            let run_id: Option<String> = row.try_get("run_id")?;
+            Ok(WorkflowSummary {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                latest_version: row.try_get("latest_version")?,
+                active_version: row.try_get("active_version")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+                last_run: match run_id {
+                    Some(id) => Some(LastRun {
+                        execution_id: id,
+                        status: ExecutionStatus::parse(&row.try_get::<String, _>("run_status")?),
+                        started_at: row.try_get("run_at")?,
+                    }),
+                    None => None,
+                },
+            })
+        })
+        .collect()
+    }
+
+    /// One workflow's summary.
+    pub async fn workflow_summary(&self, tenant: &str, id: &str) -> Result<WorkflowSummary> {
+        self.workflow_summaries(tenant)
+            .await?
+            .into_iter()
+            .find(|w| w.id == id)
+            .ok_or_else(|| StoreError::NotFound(format!("workflow `{id}`")))
+    }
+
+    /// A workflow's versions, oldest first: number and when it was made.
+    pub async fn versions(&self, tenant: &str, workflow_id: &str) -> Result<Vec<(i64, Millis)>> {
+        let rows = sqlx::query(
+            "SELECT version, created_at FROM workflow_versions WHERE tenant_id = $1 AND workflow_id = $2 ORDER BY version",
+        )
+        .bind(tenant)
+        .bind(workflow_id)
+        .fetch_all(self.pool())
+        .await?;
+        if rows.is_empty() {
+            return Err(StoreError::NotFound(format!("workflow `{workflow_id}`")));
+        }
+        rows.iter()
+            .map(|row| Ok((row.try_get("version")?, row.try_get("created_at")?)))
+            .collect()
+    }
+
+    /// Stops a workflow's triggers: no version is active afterwards.
+    pub async fn deactivate(&self, tenant: &str, workflow_id: &str, now: Millis) -> Result<()> {
+        let (tenant, id) = (tenant.to_owned(), workflow_id.to_owned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let changed = sqlx::query(
+                        "UPDATE workflows SET active_version = NULL, updated_at = $1 WHERE tenant_id = $2 AND id = $3",
+                    )
+                    .bind(now)
+                    .bind(&tenant)
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                    if changed == 0 {
+                        return Err(StoreError::NotFound(format!("workflow `{id}`")));
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// Stores a browser session by the hash of its token.
+    pub async fn add_session(
+        &self,
+        hash: &str,
+        tenant: &str,
+        role: &str,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<()> {
+        let (hash, tenant, role) = (hash.to_owned(), tenant.to_owned(), role.to_owned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    // Expired sessions go as new ones come.
+                    sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query(
+                        "INSERT INTO sessions (hash, tenant_id, role, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&hash)
+                    .bind(&tenant)
+                    .bind(&role)
+                    .bind(now)
+                    .bind(expires_at)
+                    .execute(&mut *conn)
+                    .await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// The tenant and role of the unexpired session with this hash.
+    pub async fn session(&self, hash: &str, now: Millis) -> Result<Option<(String, String)>> {
+        sqlx::query("SELECT tenant_id, role FROM sessions WHERE hash = $1 AND expires_at > $2")
+            .bind(hash)
+            .bind(now)
+            .fetch_optional(self.pool())
+            .await?
+            .map(|row| Ok((row.try_get("tenant_id")?, row.try_get("role")?)))
+            .transpose()
+    }
+
+    /// Ends a session.
+    pub async fn delete_session(&self, hash: &str) -> Result<()> {
+        let hash = hash.to_owned();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM sessions WHERE hash = $1")
+                        .bind(&hash)
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// The last tick a schedule trigger fired, if it ever did.
+    pub async fn last_tick(
+        &self,
+        tenant: &str,
+        workflow_id: &str,
+        node_id: &str,
+    ) -> Result<Option<Millis>> {
+        sqlx::query(
+            "SELECT last_tick FROM schedule_ticks WHERE tenant_id = $1 AND workflow_id = $2 AND node_id = $3",
+        )
+        .bind(tenant)
+        .bind(workflow_id)
+        .bind(node_id)
+        .fetch_optional(self.pool())
+        .await?
+        .map(|row| Ok(row.try_get("last_tick")?))
+        .transpose()
+    }
+
+    /// Records that a schedule trigger fired `tick` (never moving backwards).
+    pub async fn set_last_tick(
+        &self,
+        tenant: &str,
+        workflow_id: &str,
+        node_id: &str,
+        tick: Millis,
+    ) -> Result<()> {
+        let (tenant, workflow, node) = (
+            tenant.to_owned(),
+            workflow_id.to_owned(),
+            node_id.to_owned(),
+        );
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO schedule_ticks (tenant_id, workflow_id, node_id, last_tick) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (tenant_id, workflow_id, node_id) DO UPDATE SET last_tick = excluded.last_tick \
+                         WHERE schedule_ticks.last_tick < excluded.last_tick",
+                    )
+                    .bind(&tenant)
+                    .bind(&workflow)
+                    .bind(&node)
+                    .bind(tick)
+                    .execute(&mut *conn)
+                    .await?;
+                    Ok(())
+                })
             })
             .await
     }
@@ -302,6 +504,18 @@ impl Store {
             .await?
             .try_get("due")?,
         )
+    }
+
+    /// The queue as metrics see it: how many steps are due now, and since
+    /// when the oldest of them has waited.
+    pub async fn queue_depth(&self, now: Millis) -> Result<(i64, Option<Millis>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(due_at) AS oldest FROM steps WHERE status = 'ready' AND due_at <= $1",
+        )
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("oldest")?))
     }
 
     /// The resume token of a parked step.
@@ -504,9 +718,7 @@ impl Store {
     pub async fn list_executions(
         &self,
         tenant: &str,
-        workflow_id: Option<&str>,
-        status: Option<&str>,
-        before: Option<&str>,
+        filter: &ExecutionFilter,
         limit: i64,
     ) -> Result<Vec<ExecutionRow>> {
         // Ids are UUID v7: their order is their start order.
@@ -514,12 +726,14 @@ impl Store {
             "SELECT id, workflow_id, version, status, error, result, response, parent_execution, \
              parent_seq, created_at, finished_at FROM executions WHERE tenant_id = $1 \
              AND ($2 = '' OR workflow_id = $2) AND ($3 = '' OR status = $3) AND ($4 = '' OR id < $4) \
-             ORDER BY id DESC LIMIT $5",
+             AND created_at >= $5 AND created_at < $6 ORDER BY id DESC LIMIT $7",
         )
         .bind(tenant)
-        .bind(workflow_id.unwrap_or_default())
-        .bind(status.unwrap_or_default())
-        .bind(before.unwrap_or_default())
+        .bind(filter.workflow.as_deref().unwrap_or_default())
+        .bind(filter.status.as_deref().unwrap_or_default())
+        .bind(filter.before.as_deref().unwrap_or_default())
+        .bind(filter.since.unwrap_or(0))
+        .bind(filter.until.unwrap_or(i64::MAX))
         .bind(limit)
         .fetch_all(self.pool())
         .await?

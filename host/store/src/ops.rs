@@ -1001,16 +1001,48 @@ pub(crate) async fn replay(
 pub(crate) async fn put_workflow(
     conn: &mut Conn,
     tenant: &str,
+    id: Option<&str>,
     name: &str,
     definition: &Value,
     now: Millis,
 ) -> Result<WorkflowVersion> {
-    let existing =
-        sqlx::query("SELECT id, latest_version FROM workflows WHERE tenant_id = $1 AND name = $2")
+    let existing = match id {
+        Some(id) => {
+            let found = sqlx::query(
+                "SELECT id, latest_version FROM workflows WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if found.is_none() {
+                return Err(StoreError::NotFound(format!("workflow `{id}`")));
+            }
+            let clash = sqlx::query(
+                "SELECT id FROM workflows WHERE tenant_id = $1 AND name = $2 AND id <> $3",
+            )
+            .bind(tenant)
+            .bind(name)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if clash.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "another workflow is named `{name}`; pick another name"
+                )));
+            }
+            found
+        }
+        None => {
+            sqlx::query(
+                "SELECT id, latest_version FROM workflows WHERE tenant_id = $1 AND name = $2",
+            )
             .bind(tenant)
             .bind(name)
             .fetch_optional(&mut *conn)
-            .await?;
+            .await?
+        }
+    };
     let (id, version) = match existing {
         Some(row) => {
             let id: String = row.try_get("id")?;
@@ -1032,8 +1064,9 @@ pub(crate) async fn put_workflow(
                     definition: definition.clone(),
                 });
             }
-            sqlx::query("UPDATE workflows SET latest_version = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4")
+            sqlx::query("UPDATE workflows SET latest_version = $1, name = $2, updated_at = $3 WHERE tenant_id = $4 AND id = $5")
                 .bind(latest + 1)
+                .bind(name)
                 .bind(now)
                 .bind(tenant)
                 .bind(&id)

@@ -422,3 +422,70 @@ pub struct WorkflowVersion {
     /// The workflow document (JSON).
     pub definition: serde_json::Value,
 }
+
+/// A workflow as lists show it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowSummary {
+    /// Its id.
+    pub id: String,
+    /// Its name (unique in the tenant).
+    pub name: String,
+    /// The newest version.
+    pub latest_version: i64,
+    /// The version webhooks and schedules run, if any.
+    pub active_version: Option<i64>,
+    /// When it was created.
+    pub created_at: Millis,
+    /// When a version was added or the active one changed.
+    pub updated_at: Millis,
+    /// Its most recent run.
+    pub last_run: Option<LastRun>,
+}
+
+/// A workflow's most recent run.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastRun {
+    /// The run's id.
+    pub execution_id: String,
+    /// How it stands.
+    pub status: ExecutionStatus,
+    /// When it started.
+    pub started_at: Millis,
+}
+
+/// Which runs to list; every field narrows the list.
+#[derive(Clone, Debug, Default)]
+pub struct ExecutionFilter {
+    /// Runs of this workflow.
+    pub workflow: Option<String>,
+    /// Runs in this status (`running`, `succeeded`, ...).
+    pub status: Option<String>,
+    /// Runs older than this run id (the cursor).
+    pub before: Option<String>,
+    /// Runs started at or after this time.
+    pub since: Option<Millis>,
+    /// Runs started before this time.
+    pub until: Option<Millis>,
+}
+
+/// The JSON of each item in an array of items (`[{"json": ...}]`), as
+/// results and step payloads hold them.
+pub fn items_json(items: &serde_json::Value) -> Vec<serde_json::Value> {
+    items
+        .as_array()
+        .map(|items| items.iter().map(|i| i["json"].clone()).collect())
+        .unwrap_or_default()
+}
+
+impl ExecutionRow {
+    /// The JSON of the items the run ended with (its `main` output).
+    pub fn output(&self) -> Vec<serde_json::Value> {
+        self.result
+            .as_ref()
+            .and_then(|r| r.get("main"))
+            .map(items_json)
+            .unwrap_or_default()
+    }
+}

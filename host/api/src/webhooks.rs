@@ -1,0 +1,751 @@
+//! Webhook triggers at `/webhook/{path}`, and resuming parked runs at
+//! `/resume/{token}` and `/webhook-waiting/{execution}/{token}`.
+//!
+//! A request is admitted only while fewer than `max_in_flight` webhook runs
+//! are open (429 with `Retry-After` past that), its body is read up to
+//! `max_body_bytes` (413 past that) and parsed by its declared content type
+//! only, and it is authenticated by the trigger's `auth` param before any
+//! run starts.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use n8n_work_engine::EngineError;
+use n8n_work_model::{ControlKind, Workflow};
+use n8n_work_runtime::Item;
+use n8n_work_store::{ExecutionStatus, StoreError};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use tokio::sync::Semaphore;
+
+use crate::{ApiError, ApiResult, AppState};
+
+/// How much webhooks may take in.
+#[derive(Clone, Copy, Debug)]
+pub struct WebhookLimits {
+    /// The largest body accepted (413 above).
+    pub max_body_bytes: usize,
+    /// Webhook runs open at once (429 above).
+    pub max_in_flight: usize,
+}
+
+impl Default for WebhookLimits {
+    fn default() -> Self {
+        WebhookLimits {
+            max_body_bytes: 16 * 1024 * 1024,
+            max_in_flight: 4096,
+        }
+    }
+}
+
+/// How far a signed timestamp may be from now.
+const TOLERANCE_SECS: i64 = 5 * 60;
+
+/// A webhook route: the workflow version it starts and how.
+#[derive(Clone, Debug)]
+struct Hook {
+    tenant: String,
+    workflow_id: String,
+    version: i64,
+    /// Answer 202 at once rather than with the run's outcome.
+    on_received: bool,
+    auth: Result<Option<Auth>, String>,
+    /// The node's params that shape the answer: `responseData`
+    /// (`firstEntryJson`, `allEntries`, `noData`), `responseCode`,
+    /// `responseHeaders`, and with `onReceived`, `responseBody`.
+    params: Value,
+}
+
+/// How a trigger checks who sends.
+#[derive(Clone, Debug)]
+enum Auth {
+    /// Standard Webhooks: `v1,` HMAC-SHA256 with a `whsec_` secret, or
+    /// `v1a,` ed25519 with a `whpk_` public key.
+    StandardWebhooks { secret: Secret },
+    /// GitHub's `X-Hub-Signature-256: sha256=<hex>`.
+    GitHub { secret: Secret },
+    /// Stripe's `Stripe-Signature: t=...,v1=<hex>`.
+    Stripe { secret: Secret },
+    /// A shared token in a header.
+    Header { name: String, token: Secret },
+}
+
+/// A secret: written in the params, or the name of a tenant variable.
+#[derive(Clone, Debug)]
+enum Secret {
+    Literal(String),
+    Variable(String),
+}
+
+impl Auth {
+    fn from_params(params: &Value) -> Result<Option<Auth>, String> {
+        let Some(auth) = params.get("auth") else {
+            return Ok(None);
+        };
+        let secret = |field: &str| -> Result<Secret, String> {
+            match (auth.get(field), auth.get(format!("{field}Var"))) {
+                (Some(Value::String(s)), None) => Ok(Secret::Literal(s.clone())),
+                (None, Some(Value::String(v))) => Ok(Secret::Variable(v.clone())),
+                _ => Err(format!(
+                    "auth.{field}: give the {field} as a string, or `{field}Var` naming a tenant variable that holds it"
+                )),
+            }
+        };
+        match auth.get("type").and_then(Value::as_str) {
+            Some("standard-webhooks") => Ok(Some(Auth::StandardWebhooks {
+                secret: secret("secret")?,
+            })),
+            Some("github") => Ok(Some(Auth::GitHub {
+                secret: secret("secret")?,
+            })),
+            Some("stripe") => Ok(Some(Auth::Stripe {
+                secret: secret("secret")?,
+            })),
+            Some("header") => Ok(Some(Auth::Header {
+                name: auth
+                    .get("header")
+                    .and_then(Value::as_str)
+                    .ok_or("auth.header: name the header that carries the token")?
+                    .to_owned(),
+                token: secret("token")?,
+            })),
+            other => Err(format!(
+                "auth.type {}: use `standard-webhooks`, `github`, `stripe` or `header`",
+                other.map_or("missing".to_owned(), |t| format!("`{t}`"))
+            )),
+        }
+    }
+}
+
+/// Webhook routes, admission, and the replay cache.
+#[derive(Clone)]
+pub(crate) struct Hooks {
+    routes: Arc<RwLock<HashMap<(String, String), Hook>>>,
+    limits: WebhookLimits,
+    in_flight: Arc<Semaphore>,
+    /// Standard Webhooks message ids seen, with when they stop mattering.
+    seen: Arc<Mutex<HashMap<String, i64>>>,
+}
+
+impl Hooks {
+    pub(crate) fn new(limits: WebhookLimits) -> Hooks {
+        Hooks {
+            routes: Arc::new(RwLock::new(HashMap::new())),
+            limits,
+            in_flight: Arc::new(Semaphore::new(limits.max_in_flight.max(1))),
+            seen: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Whether message `id` is new; remembers it past the tolerance window.
+    fn first_sight(&self, id: &str, now: i64) -> bool {
+        let Ok(mut seen) = self.seen.lock() else {
+            return false;
+        };
+        seen.retain(|_, until| *until > now);
+        seen.insert(id.to_owned(), now + 2 * TOLERANCE_SECS)
+            .is_none()
+    }
+}
+
+impl AppState {
+    pub(crate) async fn reload_hooks(&self) -> Result<(), ApiError> {
+        let store = self.engine.store();
+        let mut routes = HashMap::new();
+        for (tenant, id, version) in store.active_workflows().await? {
+            let stored = store.workflow_version(&tenant, &id, version).await?;
+            let Ok(workflow) = Workflow::from_value(stored.definition) else {
+                continue;
+            };
+            for node in &workflow.nodes {
+                if node.node_type.control() != Some(ControlKind::Webhook) {
+                    continue;
+                }
+                let param = |key: &str| node.params.get(key).and_then(Value::as_str);
+                let path = param("path").unwrap_or(&node.id);
+                let method = param("method").unwrap_or("POST");
+                routes.insert(
+                    (
+                        method.to_ascii_uppercase(),
+                        path.trim_matches('/').to_owned(),
+                    ),
+                    Hook {
+                        tenant: tenant.clone(),
+                        workflow_id: id.clone(),
+                        version,
+                        on_received: param("respond") == Some("onReceived"),
+                        auth: Auth::from_params(&node.params),
+                        params: node.params.clone(),
+                    },
+                );
+            }
+        }
+        if let Ok(mut current) = self.hooks.routes.write() {
+            *current = routes;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn routes(_state: &AppState) -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/webhook/{*path}", any(webhook))
+        .route("/resume/{token}", post(resume))
+        .route("/webhook-waiting/{execution}/{token}", any(resume_waiting))
+}
+
+fn unauthorized(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Hmac<Sha256> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac
+}
+
+fn fresh(timestamp: &str, now: i64) -> Result<(), ApiError> {
+    let t: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| unauthorized("the signature timestamp is not a number of seconds"))?;
+    if (now - t).abs() > TOLERANCE_SECS {
+        return Err(unauthorized(format!(
+            "the signature timestamp is {}s from the server's clock (more than {TOLERANCE_SECS}s): a stale or replayed request",
+            now - t
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a request against a trigger's `auth`; every comparison of a
+/// signature or token is constant-time.
+fn check(
+    auth: &Auth,
+    secret: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    hooks: &Hooks,
+    now: i64,
+) -> Result<(), ApiError> {
+    match auth {
+        Auth::StandardWebhooks { .. } => {
+            let (Some(id), Some(timestamp), Some(signatures)) = (
+                header_str(headers, "webhook-id"),
+                header_str(headers, "webhook-timestamp"),
+                header_str(headers, "webhook-signature"),
+            ) else {
+                return Err(unauthorized(
+                    "Standard Webhooks: send webhook-id, webhook-timestamp and webhook-signature",
+                ));
+            };
+            fresh(timestamp, now)?;
+            let signed = [id.as_bytes(), b".", timestamp.as_bytes(), b".", body];
+            let b64 = base64::engine::general_purpose::STANDARD;
+            let valid = if let Some(key) = secret.strip_prefix("whpk_") {
+                let key: [u8; 32] = b64
+                    .decode(key)
+                    .ok()
+                    .and_then(|k| k.try_into().ok())
+                    .ok_or_else(|| config("auth.secret: a `whpk_` key is 32 bytes in base64"))?;
+                let key = ed25519_dalek::VerifyingKey::from_bytes(&key).map_err(|_| {
+                    config("auth.secret: the `whpk_` key is not an ed25519 public key")
+                })?;
+                let message = signed.concat();
+                signatures
+                    .split(' ')
+                    .filter_map(|s| s.strip_prefix("v1a,"))
+                    .any(|s| {
+                        b64.decode(s)
+                            .ok()
+                            .and_then(|sig| ed25519_dalek::Signature::from_slice(&sig).ok())
+                            .is_some_and(|sig| key.verify_strict(&message, &sig).is_ok())
+                    })
+            } else {
+                let key = b64
+                    .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+                    .map_err(|_| {
+                        config("auth.secret: a `whsec_` secret is base64 after the prefix")
+                    })?;
+                signatures
+                    .split(' ')
+                    .filter_map(|s| s.strip_prefix("v1,"))
+                    .any(|s| {
+                        b64.decode(s)
+                            .is_ok_and(|sig| hmac_sha256(&key, &signed).verify_slice(&sig).is_ok())
+                    })
+            };
+            if !valid {
+                return Err(unauthorized(
+                    "Standard Webhooks: no signature in webhook-signature matches the body",
+                ));
+            }
+            if !hooks.first_sight(id, now) {
+                return Err(unauthorized(format!(
+                    "Standard Webhooks: message `{id}` was delivered already (a replay)"
+                )));
+            }
+            Ok(())
+        }
+        Auth::GitHub { .. } => {
+            let signature = header_str(headers, "x-hub-signature-256")
+                .and_then(|s| s.strip_prefix("sha256="))
+                .ok_or_else(|| unauthorized("GitHub: send X-Hub-Signature-256: sha256=<hex>"))?;
+            let sig = hex::decode(signature)
+                .map_err(|_| unauthorized("GitHub: X-Hub-Signature-256 is not hex"))?;
+            hmac_sha256(secret.as_bytes(), &[body])
+                .verify_slice(&sig)
+                .map_err(|_| unauthorized("GitHub: X-Hub-Signature-256 does not match the body"))
+        }
+        Auth::Stripe { .. } => {
+            let header = header_str(headers, "stripe-signature")
+                .ok_or_else(|| unauthorized("Stripe: send Stripe-Signature: t=...,v1=..."))?;
+            let mut timestamp = None;
+            let mut signatures = Vec::new();
+            for part in header.split(',') {
+                match part.trim().split_once('=') {
+                    Some(("t", t)) => timestamp = Some(t),
+                    Some(("v1", s)) => signatures.push(s),
+                    _ => {}
+                }
+            }
+            let timestamp =
+                timestamp.ok_or_else(|| unauthorized("Stripe: Stripe-Signature has no t="))?;
+            fresh(timestamp, now)?;
+            let valid = signatures.iter().any(|s| {
+                hex::decode(s).is_ok_and(|sig| {
+                    hmac_sha256(secret.as_bytes(), &[timestamp.as_bytes(), b".", body])
+                        .verify_slice(&sig)
+                        .is_ok()
+                })
+            });
+            if valid {
+                Ok(())
+            } else {
+                Err(unauthorized(
+                    "Stripe: no v1 signature in Stripe-Signature matches the body",
+                ))
+            }
+        }
+        Auth::Header { name, .. } => {
+            let sent = header_str(headers, name)
+                .ok_or_else(|| unauthorized(format!("send the token in the {name} header")))?;
+            use subtle::ConstantTimeEq;
+            if bool::from(sent.as_bytes().ct_eq(secret.as_bytes())) {
+                Ok(())
+            } else {
+                Err(unauthorized(format!(
+                    "the token in the {name} header is wrong"
+                )))
+            }
+        }
+    }
+}
+
+fn config(message: impl Into<String>) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "webhook_misconfigured",
+        message,
+    )
+}
+
+/// The request body as the run's `body`, by declared content type only.
+fn parse_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
+    if body.is_empty() {
+        return Ok(json!({}));
+    }
+    let content_type = header_str(headers, header::CONTENT_TYPE.as_str())
+        .unwrap_or("application/octet-stream")
+        .to_ascii_lowercase();
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if essence == "application/json" || essence.ends_with("+json") {
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("the body is declared JSON but does not parse: {e}"))
+        })
+    } else if essence == "application/x-www-form-urlencoded" {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|e| ApiError::bad_request(format!("the form body does not parse: {e}")))?;
+        let mut form = serde_json::Map::new();
+        for (key, value) in pairs {
+            form.insert(key, Value::String(value));
+        }
+        Ok(Value::Object(form))
+    } else if essence.starts_with("text/") || essence == "application/xml" {
+        String::from_utf8(body.to_vec())
+            .map(Value::String)
+            .map_err(|_| {
+                ApiError::bad_request(
+                    "the text body is not UTF-8; declare it application/octet-stream",
+                )
+            })
+    } else {
+        Ok(json!({
+            "mimeType": essence,
+            "size": body.len(),
+            "base64": base64::engine::general_purpose::STANDARD.encode(body),
+        }))
+    }
+}
+
+/// Holds a slot of the admission limit until the run ends.
+type Admission = tokio::sync::OwnedSemaphorePermit;
+
+async fn webhook(
+    State(state): State<AppState>,
+    method: Method,
+    Path(path): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let key = (
+        method.as_str().to_owned(),
+        path.trim_matches('/').to_owned(),
+    );
+    let hook = state
+        .hooks
+        .routes
+        .read()
+        .ok()
+        .and_then(|h| h.get(&key).cloned());
+    let Some(hook) = hook else {
+        return Err(ApiError::not_found(format!(
+            "no active workflow listens for {} /webhook/{}; activate one with a webhook node of that path and method",
+            key.0, key.1
+        )));
+    };
+    let Ok(admission) = state.hooks.in_flight.clone().try_acquire_owned() else {
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "busy",
+            format!(
+                "{} webhook runs are open, the most this server admits; try again shortly",
+                state.hooks.limits.max_in_flight
+            ),
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return Ok(response);
+    };
+    let limit = state.hooks.limits.max_body_bytes;
+    let body: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body is larger than {limit} bytes, the most this server accepts"),
+        )
+    })?;
+    match &hook.auth {
+        Ok(None) => {}
+        Ok(Some(auth)) => {
+            let secret = match auth {
+                Auth::StandardWebhooks { secret }
+                | Auth::GitHub { secret }
+                | Auth::Stripe { secret }
+                | Auth::Header { token: secret, .. } => secret,
+            };
+            let secret = match secret {
+                Secret::Literal(s) => s.clone(),
+                Secret::Variable(name) => state
+                    .engine
+                    .store()
+                    .variables(&hook.tenant)
+                    .await?
+                    .get(name)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| config(format!("auth: tenant variable `{name}` is not set; set it with PUT /api/v1/variables/{name}")))?,
+            };
+            let now = n8n_work_store::now_millis() / 1000;
+            check(auth, &secret, &headers, &body, &state.hooks, now)?;
+        }
+        Err(message) => return Err(config(message.clone())),
+    }
+    let parsed = parse_body(&headers, &body)?;
+    let visible: serde_json::Map<String, Value> = headers
+        .iter()
+        .filter(|(name, _)| *name != header::AUTHORIZATION && *name != header::COOKIE)
+        .map(|(name, value)| {
+            (
+                name.to_string(),
+                Value::String(value.to_str().unwrap_or_default().to_owned()),
+            )
+        })
+        .collect();
+    let item = json!({ "body": parsed, "headers": visible, "query": query, "params": {}, "method": method.as_str() });
+    let items = Item::list_from_value(item).map_err(ApiError::bad_request)?;
+    let store = state.engine.store();
+    let version = store
+        .workflow_version(&hook.tenant, &hook.workflow_id, hook.version)
+        .await?;
+    let id = state
+        .engine
+        .start(&hook.tenant, &version, items, None)
+        .await?;
+    if hook.on_received {
+        hold_until_end(&state, &hook.tenant, &id, admission);
+        let body = hook
+            .params
+            .get("responseBody")
+            .cloned()
+            .unwrap_or_else(|| json!({ "executionId": id }));
+        return Ok(shaped(&hook.params, StatusCode::ACCEPTED, Some(body)));
+    }
+    let row = state.engine.wait(&hook.tenant, &id).await?;
+    drop(admission);
+    answer(&hook.params, &row)
+}
+
+/// A response with the trigger's `responseCode` (else `status`) and
+/// `responseHeaders`; a string body goes as text, anything else as JSON.
+fn shaped(params: &Value, status: StatusCode, body: Option<Value>) -> Response {
+    let status = params
+        .get("responseCode")
+        .and_then(Value::as_u64)
+        .and_then(|c| u16::try_from(c).ok())
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .unwrap_or(status);
+    with_headers(
+        match body {
+            None => status.into_response(),
+            Some(Value::String(text)) => (status, text).into_response(),
+            Some(body) => (status, Json(body)).into_response(),
+        },
+        params.get("responseHeaders"),
+    )
+}
+
+fn with_headers(mut reply: Response, headers: Option<&Value>) -> Response {
+    if let Some(extra) = headers.and_then(Value::as_object) {
+        for (name, value) in extra {
+            if let (Ok(name), Some(Ok(value))) = (
+                header::HeaderName::from_bytes(name.as_bytes()),
+                value.as_str().map(header::HeaderValue::from_str),
+            ) {
+                reply.headers_mut().insert(name, value);
+            }
+        }
+    }
+    reply
+}
+
+/// Keeps the admission slot until run `id` ends.
+fn hold_until_end(state: &AppState, tenant: &str, id: &str, admission: Admission) {
+    let (engine, tenant, id) = (state.engine.clone(), tenant.to_owned(), id.to_owned());
+    tokio::spawn(async move {
+        let _ = engine.wait(&tenant, &id).await;
+        drop(admission);
+    });
+}
+
+/// The webhook's answer from the ended run: a respond node's response, or
+/// the last node's items as the trigger's `responseData` asks (n8n's "last
+/// node": the first entry by default, all entries, or no data).
+fn answer(params: &Value, row: &n8n_work_store::ExecutionRow) -> ApiResult<Response> {
+    if row.status != ExecutionStatus::Succeeded {
+        let message = row
+            .error
+            .as_ref()
+            .and_then(|e| e["message"].as_str())
+            .unwrap_or("the run did not succeed")
+            .to_owned();
+        return Err(
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "run_failed", message)
+                .with_details(json!({ "executionId": row.id, "status": row.status.as_str() })),
+        );
+    }
+    if let Some(response) = &row.response {
+        let status = response["status"]
+            .as_u64()
+            .and_then(|s| StatusCode::from_u16(s as u16).ok())
+            .unwrap_or(StatusCode::OK);
+        let reply = match &response["body"] {
+            Value::String(text) => (status, text.clone()).into_response(),
+            body => (status, Json(body.clone())).into_response(),
+        };
+        return Ok(with_headers(reply, response.get("headers")));
+    }
+    let output = row.output();
+    let body = match params.get("responseData").and_then(Value::as_str) {
+        Some("allEntries") => Some(Value::Array(output)),
+        Some("noData") => None,
+        _ => Some(output.into_iter().next().unwrap_or_else(|| json!({}))),
+    };
+    Ok(shaped(params, StatusCode::OK, body))
+}
+
+/// Wakes a Wait node parked with `resume: call`: the token is the secret,
+/// as in n8n's resume URL.
+async fn resume(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let data = parse_body(&headers, &body)?;
+    let tenants = state.engine.store().tenants().await?;
+    for tenant in tenants {
+        match state.engine.resume(&tenant, &token, data.clone()).await {
+            Ok(step) => {
+                return Ok((
+                    StatusCode::ACCEPTED,
+                    Json(json!({ "executionId": step.execution_id })),
+                ));
+            }
+            Err(EngineError::Store(StoreError::NotFound(_))) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::not_found(
+        "no run waits on this resume token (it may have resumed already)",
+    ))
+}
+
+/// n8n's `/webhook-waiting/{execution}/{token}` form of the resume URL.
+async fn resume_waiting(
+    state: State<AppState>,
+    Path((_execution, token)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    resume(state, Path(token), headers, body).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn bodies_parse_by_declared_type_only() {
+        let json_body = br#"{"a":1}"#;
+        assert_eq!(
+            parse_body(
+                &headers(&[("content-type", "application/json; charset=utf-8")]),
+                json_body
+            )
+            .unwrap(),
+            json!({ "a": 1 })
+        );
+        // JSON text declared as plain text stays text.
+        assert_eq!(
+            parse_body(&headers(&[("content-type", "text/plain")]), json_body).unwrap(),
+            json!(r#"{"a":1}"#)
+        );
+        assert_eq!(
+            parse_body(
+                &headers(&[("content-type", "application/x-www-form-urlencoded")]),
+                b"a=1&b=x+y"
+            )
+            .unwrap(),
+            json!({ "a": "1", "b": "x y" })
+        );
+        let binary =
+            parse_body(&headers(&[("content-type", "image/png")]), &[0, 159, 146]).unwrap();
+        assert_eq!(binary["size"], 3);
+        assert_eq!(binary["base64"], "AJ+S");
+        let err =
+            parse_body(&headers(&[("content-type", "application/json")]), b"{nope").unwrap_err();
+        assert!(err.message.contains("declared JSON"));
+    }
+
+    #[test]
+    fn github_signatures_are_checked() {
+        let hooks = Hooks::new(WebhookLimits::default());
+        let auth = Auth::GitHub {
+            secret: Secret::Literal("s3cret".into()),
+        };
+        let body = b"{\"zen\":\"ok\"}";
+        let good = hex::encode(hmac_sha256(b"s3cret", &[body]).finalize().into_bytes());
+        let sig = format!("sha256={good}");
+        assert!(
+            check(
+                &auth,
+                "s3cret",
+                &headers(&[("x-hub-signature-256", &sig)]),
+                body,
+                &hooks,
+                0
+            )
+            .is_ok()
+        );
+        let err = check(
+            &auth,
+            "s3cret",
+            &headers(&[("x-hub-signature-256", &sig)]),
+            b"{}",
+            &hooks,
+            0,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("does not match"), "{}", err.message);
+    }
+
+    #[test]
+    fn stale_stripe_timestamps_are_refused() {
+        let hooks = Hooks::new(WebhookLimits::default());
+        let auth = Auth::Stripe {
+            secret: Secret::Literal("whsec".into()),
+        };
+        let body = b"{}";
+        let sign = |t: i64| {
+            let mac = hmac_sha256(b"whsec", &[t.to_string().as_bytes(), b".", body]);
+            format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+        };
+        let now = 1_700_000_000;
+        assert!(
+            check(
+                &auth,
+                "whsec",
+                &headers(&[("stripe-signature", &sign(now - 10))]),
+                body,
+                &hooks,
+                now
+            )
+            .is_ok()
+        );
+        let err = check(
+            &auth,
+            "whsec",
+            &headers(&[("stripe-signature", &sign(now - 600))]),
+            body,
+            &hooks,
+            now,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("stale"), "{}", err.message);
+    }
+
+    #[test]
+    fn auth_params_name_the_fix() {
+        let err = Auth::from_params(&json!({ "auth": { "type": "basic" } })).unwrap_err();
+        assert!(err.contains("auth.type `basic`"));
+        let err = Auth::from_params(&json!({ "auth": { "type": "github" } })).unwrap_err();
+        assert!(err.contains("auth.secret"));
+        assert!(Auth::from_params(&json!({})).unwrap().is_none());
+    }
+}

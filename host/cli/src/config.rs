@@ -1,0 +1,63 @@
+//! The configuration file: one TOML file, beneath the flags and the
+//! `N8N_WORK_*` environment variables that override it. A key it does not
+//! know is an error, so a typo cannot silently leave a default in place.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// What `n8n-work.toml` may set; each key matches a flag of `serve`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct FileConfig {
+    /// `--data-dir`.
+    pub(crate) data_dir: Option<PathBuf>,
+    /// `--listen`.
+    pub(crate) listen: Option<SocketAddr>,
+    /// `--max-body-bytes`.
+    pub(crate) max_body_bytes: Option<usize>,
+    /// `--max-in-flight`.
+    pub(crate) max_in_flight: Option<usize>,
+    /// `--egress-allow-private`.
+    pub(crate) egress_allow_private: Option<String>,
+}
+
+/// The file named by `--config` (`N8N_WORK_CONFIG`), else `./n8n-work.toml`
+/// when it exists, else nothing.
+pub(crate) fn load(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let default = Path::new("n8n-work.toml");
+    let path = match explicit {
+        Some(path) => path,
+        None if default.exists() => default,
+        None => return Ok(FileConfig::default()),
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the configuration file {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {e}the keys are data-dir, listen, max-body-bytes, max-in-flight and egress-allow-private",
+            path.display()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_errors_that_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n8n-work.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nlisten-port = 9\n").unwrap();
+        let err = load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("listen-port"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nmax-in-flight = 8\n").unwrap();
+        let config = load(Some(&path)).unwrap();
+        assert_eq!(config.listen, Some("127.0.0.1:9000".parse().unwrap()));
+        assert_eq!(config.max_in_flight, Some(8));
+    }
+}

@@ -1,0 +1,895 @@
+//! The REST API over a real server: workflow versions and activation, manual
+//! runs, running one node, retries, the UI's session cookie, live events
+//! over SSE, webhook authentication and limits, and schedules.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use hmac::Mac;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::serve::{Server, call, execution_when, start, start_with};
+
+async fn get(server: &Server, path: &str) -> (u16, Value) {
+    call(
+        Method::GET,
+        &format!("{}{path}", server.api()),
+        Some(&server.key),
+        "application/json",
+        String::new(),
+    )
+    .await
+}
+
+async fn send(server: &Server, method: Method, path: &str, body: Value) -> (u16, Value) {
+    call(
+        method,
+        &format!("{}{path}", server.api()),
+        Some(&server.key),
+        "application/json",
+        body.to_string(),
+    )
+    .await
+}
+
+async fn push(server: &Server, yaml: &str) -> String {
+    let (status, created) = call(
+        Method::POST,
+        &format!("{}/workflows", server.api()),
+        Some(&server.key),
+        "application/yaml",
+        yaml.to_owned(),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_str().unwrap().to_owned()
+}
+
+const GREET: &str = "
+name: greet
+tags: [demo]
+nodes:
+  - {id: start, type: manual}
+  - {id: shape, type: set, params: {keepOnlySet: true, fields: {greeting: 'hello {{ $json.name }}'}}}
+connections:
+  - {from: start, to: shape}
+";
+
+#[tokio::test]
+async fn versions_activation_runs_and_one_node_on_pinned_input() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start(data.path()).await;
+    let id = push(&server, GREET).await;
+
+    // A new version under the same id, renamed.
+    let v2 = GREET
+        .replace("name: greet", "name: greeter")
+        .replace("hello", "hi");
+    let (status, updated) = call(
+        Method::PUT,
+        &format!("{}/workflows/{id}", server.api()),
+        Some(&server.key),
+        "application/yaml",
+        v2,
+    )
+    .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(
+        (updated["id"].as_str(), updated["version"].as_i64()),
+        (Some(id.as_str()), Some(2))
+    );
+    let (_, versions) = get(&server, &format!("/workflows/{id}/versions")).await;
+    assert_eq!(versions["items"].as_array().unwrap().len(), 2, "{versions}");
+    let (_, first) = get(&server, &format!("/workflows/{id}/versions/1")).await;
+    assert_eq!(first["definition"]["name"], "greet");
+
+    // Activation picks the version that runs, and can be undone.
+    let (_, active) = send(
+        &server,
+        Method::POST,
+        &format!("/workflows/{id}/activate"),
+        json!({ "version": 1 }),
+    )
+    .await;
+    assert_eq!(active["activeVersion"], 1);
+    let (_, listed) = get(&server, "/workflows?search=demo").await;
+    assert_eq!(listed["items"][0]["name"], "greeter", "{listed}");
+    assert_eq!(listed["items"][0]["activeVersion"], 1);
+    let (status, ran) = send(
+        &server,
+        Method::POST,
+        &format!("/workflows/{id}/run?wait=true"),
+        json!({ "name": "Ada" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{ran}");
+    assert_eq!(
+        ran["output"],
+        json!([{ "greeting": "hello Ada" }]),
+        "version 1 runs"
+    );
+    send(
+        &server,
+        Method::POST,
+        &format!("/workflows/{id}/deactivate"),
+        json!({}),
+    )
+    .await;
+    let (_, ran) = send(
+        &server,
+        Method::POST,
+        &format!("/workflows/{id}/run?wait=true"),
+        json!({ "name": "Ada" }),
+    )
+    .await;
+    assert_eq!(
+        ran["output"],
+        json!([{ "greeting": "hi Ada" }]),
+        "the latest runs when none is active"
+    );
+    let (_, one) = get(&server, &format!("/workflows/{id}")).await;
+    assert_eq!(
+        (
+            one["activeVersion"].clone(),
+            one["lastRun"]["status"].clone()
+        ),
+        (Value::Null, json!("succeeded"))
+    );
+
+    // One node, on pinned items; nothing is stored.
+    let (status, node) = send(
+        &server,
+        Method::POST,
+        &format!("/workflows/{id}/nodes/shape/run"),
+        json!({ "items": [{ "name": "Bo" }, { "name": "Cy" }] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{node}");
+    assert_eq!(
+        node["outputs"]["main"],
+        json!([{ "greeting": "hi Bo" }, { "greeting": "hi Cy" }])
+    );
+    let (_, runs) = get(&server, &format!("/executions?workflow={id}")).await;
+    assert_eq!(
+        runs["items"].as_array().unwrap().len(),
+        2,
+        "the node run left no run behind"
+    );
+
+    // The preview evaluates against a step's input in a past run.
+    let run = ran["executionId"].as_str().unwrap();
+    let (_, preview) = send(
+        &server,
+        Method::POST,
+        "/expressions/preview",
+        json!({ "template": "{{ $json.name.toUpperCase() }}", "executionId": run, "node": "shape" }),
+    )
+    .await;
+    assert_eq!(preview, json!({ "value": "ADA" }));
+    let (_, broken) = send(
+        &server,
+        Method::POST,
+        "/expressions/preview",
+        json!({ "template": "{{ $json. }}" }),
+    )
+    .await;
+    assert!(broken["error"].is_string(), "{broken}");
+
+    // Step data, and validation that points at the node.
+    let (_, detail) = get(&server, &format!("/executions/{run}")).await;
+    let seq = detail["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["node_id"] == "shape")
+        .unwrap()["seq"]
+        .clone();
+    let (_, step) = get(&server, &format!("/executions/{run}/steps/{seq}")).await;
+    assert_eq!(step["input"], json!([{ "name": "Ada" }]));
+    assert_eq!(step["outputs"]["main"], json!([{ "greeting": "hi Ada" }]));
+    let (_, problems) = call(
+        Method::POST,
+        &format!("{}/workflows/validate", server.api()),
+        Some(&server.key),
+        "application/yaml",
+        "name: x\nnodes:\n  - {id: start, type: manual}\n  - {id: tick, type: schedule, params: {every: soon}}\nconnections: []\n".into(),
+    )
+    .await;
+    assert_eq!(problems["problems"][0]["node"], "tick", "{problems}");
+    assert_eq!(problems["problems"][0]["line"], 4, "{problems}");
+
+    let (_, nodes) = get(&server, "/nodes").await;
+    let types: Vec<&str> = nodes["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["type"].as_str())
+        .collect();
+    assert!(
+        types.contains(&"builtin:http") && types.contains(&"set"),
+        "{types:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_run_retries_from_its_failed_step_or_from_the_start() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start(data.path()).await;
+    // Fails until the variable is set; then succeeds.
+    let id = push(
+        &server,
+        "
+name: picky
+nodes:
+  - {id: start, type: manual}
+  - {id: check, type: if, params: {condition: '{{ $vars.ready == \"yes\" }}'}}
+  - {id: fail, type: stop-and-error, params: {message: not ready}}
+  - {id: ok, type: set, params: {fields: {done: true}}}
+connections:
+  - {from: start, to: check}
+  - {from: check, port: 'true', to: ok}
+  - {from: check, port: 'false', to: fail}
+",
+    )
+    .await;
+    let (_, ran) = send(
+        &server,
+        Method::POST,
+        &format!("/workflows/{id}/run?wait=true"),
+        json!({ "n": 1 }),
+    )
+    .await;
+    assert_eq!(ran["status"], "failed", "{ran}");
+    let run = ran["executionId"].as_str().unwrap().to_owned();
+    let (status, _) = send(
+        &server,
+        Method::PUT,
+        "/variables/ready",
+        json!({ "value": "yes" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // From the failed step: `fail` runs again and still fails, in the same run.
+    let (status, retried) = send(
+        &server,
+        Method::POST,
+        &format!("/executions/{run}/retry"),
+        json!({ "from": "failed" }),
+    )
+    .await;
+    assert_eq!(
+        (status, retried["executionId"].as_str()),
+        (202, Some(run.as_str())),
+        "{retried}"
+    );
+    let again = execution_when(&server.api(), &server.key, &run, |b| {
+        b["execution"]["status"] == "failed"
+    })
+    .await;
+    assert_eq!(again["execution"]["error"]["message"], "not ready");
+
+    // From the start: a new run with the same input takes the other branch.
+    let (status, fresh) = send(
+        &server,
+        Method::POST,
+        &format!("/executions/{run}/retry"),
+        json!({ "from": "start" }),
+    )
+    .await;
+    assert_eq!(status, 202, "{fresh}");
+    let new_run = fresh["executionId"].as_str().unwrap();
+    assert_ne!(new_run, run);
+    let done = execution_when(&server.api(), &server.key, new_run, |b| {
+        b["execution"]["status"] == "succeeded"
+    })
+    .await;
+    assert_eq!(
+        done["execution"]["result"]["main"][0]["json"],
+        json!({ "n": 1, "done": true })
+    );
+
+    let (status, refused) = send(
+        &server,
+        Method::POST,
+        &format!("/executions/{new_run}/retry"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        status, 400,
+        "a run that succeeded has no failed step: {refused}"
+    );
+}
+
+#[tokio::test]
+async fn the_ui_session_cookie_needs_the_csrf_header_to_write() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start(data.path()).await;
+    let client = reqwest::Client::new();
+    let url = |p: &str| format!("{}{p}", server.api());
+    let refused = client
+        .post(url("/session"))
+        .json(&json!({ "key": "nwk_wrong" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let signed = client
+        .post(url("/session"))
+        .json(&json!({ "key": server.key }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 200);
+    let cookie = signed.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let session = cookie.split(';').next().unwrap().to_owned();
+
+    let read = client
+        .get(url("/workflows"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    let forged = client
+        .post(url("/workflows"))
+        .header("cookie", &session)
+        .header("content-type", "application/yaml")
+        .body(GREET)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403, "a cookie alone cannot write");
+    let marked = client
+        .post(url("/workflows"))
+        .header("cookie", &session)
+        .header("x-requested-with", "n8n-work")
+        .header("content-type", "application/yaml")
+        .body(GREET)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(marked.status(), 201);
+
+    // The API's description is public and covers the routes above.
+    let doc: Value = client
+        .get(url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/api/v1/session",
+        "/api/v1/workflows",
+        "/api/v1/executions/{id}/events",
+        "/api/v1/workflows/{id}/nodes/{node}/run",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is documented");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["api_key"]["scheme"],
+        "bearer"
+    );
+
+    let out = client
+        .delete(url("/session"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    let after = client
+        .get(url("/workflows"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 401, "signed out");
+}
+
+/// Reads SSE events (name, data) until `last` names one, within 30 s.
+async fn events_until(response: &mut reqwest::Response, last: &str) -> Vec<(String, Value)> {
+    let mut events = Vec::new();
+    let mut buffer = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .expect("the events came in time")
+            .unwrap()
+            .expect("the stream stayed open");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let mut name = String::new();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(n) = line.strip_prefix("event:") {
+                    name = n.trim().to_owned();
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.trim());
+                }
+            }
+            if name.is_empty() {
+                continue; // a keep-alive comment
+            }
+            let done = name == last;
+            events.push((name, serde_json::from_str(&data).unwrap()));
+            if done {
+                return events;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn sse_replays_the_events_so_far_then_follows_live() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start(data.path()).await;
+    let id = push(
+        &server,
+        "
+name: paused
+nodes:
+  - {id: start, type: manual}
+  - {id: hold, type: wait, params: {resume: call}}
+  - {id: after, type: set, params: {fields: {resumed: true}}}
+connections:
+  - {from: start, to: hold}
+  - {from: hold, to: after}
+",
+    )
+    .await;
+    let (_, started) = send(
+        &server,
+        Method::POST,
+        &format!("/workflows/{id}/run"),
+        json!({}),
+    )
+    .await;
+    let run = started["executionId"].as_str().unwrap().to_owned();
+    let parked = execution_when(&server.api(), &server.key, &run, |b| {
+        b["resumeUrls"]["hold"].is_string()
+    })
+    .await;
+
+    // A late subscriber: the events so far, in order.
+    let mut stream = reqwest::Client::new()
+        .get(format!("{}/executions/{run}/events", server.api()))
+        .bearer_auth(&server.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let so_far = events_until(&mut stream, "step.finished").await;
+    let names: Vec<&str> = so_far.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["run.started", "step.started", "step.finished"],
+        "{so_far:?}"
+    );
+    assert_eq!(so_far[1].1["node"], "start");
+    let more = events_until(&mut stream, "step.finished").await;
+    assert_eq!(
+        (more[1].1["node"].as_str(), more[1].1["status"].as_str()),
+        (Some("hold"), Some("waiting")),
+        "{more:?}"
+    );
+
+    // Then live: resuming sends the rest, and the stream ends with the run.
+    let resume = parked["resumeUrls"]["hold"].as_str().unwrap();
+    call(
+        Method::POST,
+        &format!("{}{resume}", server.base),
+        None,
+        "application/json",
+        "{}".into(),
+    )
+    .await;
+    let rest = events_until(&mut stream, "run.finished").await;
+    let finished: Vec<(&str, &str)> = rest
+        .iter()
+        .filter(|(n, _)| n == "step.finished")
+        .map(|(_, d)| (d["node"].as_str().unwrap(), d["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(finished, [("hold", "done"), ("after", "done")], "{rest:?}");
+    let (_, end) = rest.last().unwrap();
+    assert_eq!(end["status"], "succeeded");
+    assert!(
+        stream.chunk().await.unwrap().is_none(),
+        "the stream ends after run.finished"
+    );
+}
+
+fn hmac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+#[tokio::test]
+async fn webhook_signatures_are_checked_and_replays_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start(data.path()).await;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let secret = [7u8; 24];
+    let whsec = format!("whsec_{}", b64.encode(secret));
+    send(
+        &server,
+        Method::PUT,
+        "/variables/GH_SECRET",
+        json!({ "value": "gh-s3cret" }),
+    )
+    .await;
+    for yaml in [
+        format!("name: sw\nnodes:\n  - {{id: hook, type: webhook, params: {{path: sw, auth: {{type: standard-webhooks, secret: '{whsec}'}}}}}}\nconnections: []\n"),
+        "name: gh\nnodes:\n  - {id: hook, type: webhook, params: {path: gh, auth: {type: github, secretVar: GH_SECRET}}}\nconnections: []\n".to_owned(),
+    ] {
+        let id = push(&server, &yaml).await;
+        send(&server, Method::POST, &format!("/workflows/{id}/activate"), json!({})).await;
+    }
+    let client = reqwest::Client::new();
+    let body = r#"{"event":"paid"}"#;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let standard = |id: &str, ts: i64, key: &[u8]| {
+        let sig = b64.encode(hmac(
+            key,
+            &[
+                id.as_bytes(),
+                b".",
+                ts.to_string().as_bytes(),
+                b".",
+                body.as_bytes(),
+            ],
+        ));
+        client
+            .post(format!("{}/webhook/sw", server.base))
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", format!("v1,{sig}"))
+            .body(body)
+    };
+    let good = standard("msg_1", now, &secret).send().await.unwrap();
+    assert_eq!(good.status(), 200);
+    let replay = standard("msg_1", now, &secret).send().await.unwrap();
+    assert_eq!(replay.status(), 401);
+    assert!(replay.text().await.unwrap().contains("replay"));
+    let forged = standard("msg_2", now, b"another key").send().await.unwrap();
+    assert_eq!(forged.status(), 401);
+    assert!(forged.text().await.unwrap().contains("no signature"));
+    let stale = standard("msg_3", now - 3600, &secret).send().await.unwrap();
+    assert_eq!(stale.status(), 401);
+    assert!(stale.text().await.unwrap().contains("stale"));
+
+    let github = |key: &[u8]| {
+        client
+            .post(format!("{}/webhook/gh", server.base))
+            .header("content-type", "application/json")
+            .header(
+                "x-hub-signature-256",
+                format!("sha256={}", hex::encode(hmac(key, &[body.as_bytes()]))),
+            )
+            .body(body)
+    };
+    assert_eq!(github(b"gh-s3cret").send().await.unwrap().status(), 200);
+    let bad = github(b"wrong").send().await.unwrap();
+    assert_eq!(bad.status(), 401);
+    assert!(bad.text().await.unwrap().contains("X-Hub-Signature-256"));
+
+    // Only the accepted deliveries started runs.
+    let (_, runs) = get(&server, "/executions").await;
+    assert_eq!(runs["items"].as_array().unwrap().len(), 2, "{runs}");
+}
+
+#[tokio::test]
+async fn bodies_past_the_limit_get_413_and_a_flood_past_admission_gets_429() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_with(
+        data.path(),
+        &["--max-body-bytes", "1024", "--max-in-flight", "2"],
+    )
+    .await;
+    let id = push(
+        &server,
+        "
+name: held
+nodes:
+  - {id: hook, type: webhook, params: {path: held, respond: onReceived}}
+  - {id: hold, type: wait, params: {resume: call}}
+connections:
+  - {from: hook, to: hold}
+",
+    )
+    .await;
+    send(
+        &server,
+        Method::POST,
+        &format!("/workflows/{id}/activate"),
+        json!({}),
+    )
+    .await;
+    let hook = format!("{}/webhook/held", server.base);
+    let (status, body) = call(
+        Method::POST,
+        &hook,
+        None,
+        "application/json",
+        format!("{{\"x\":\"{}\"}}", "a".repeat(2048)),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("too_large")),
+        "{body}"
+    );
+
+    // Each accepted run stays open (parked) and holds an admission slot.
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for _ in 0..5 {
+        let response = reqwest::Client::new()
+            .post(&hook)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        match response.status().as_u16() {
+            202 => accepted.push(
+                response.json::<Value>().await.unwrap()["executionId"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            ),
+            429 => {
+                assert_eq!(response.headers()["retry-after"], "1");
+                refused += 1;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!((accepted.len(), refused), (2, 3));
+    // Every accepted run completes once resumed.
+    for run in &accepted {
+        let parked = execution_when(&server.api(), &server.key, run, |b| {
+            b["resumeUrls"]["hold"].is_string()
+        })
+        .await;
+        let resume = parked["resumeUrls"]["hold"].as_str().unwrap();
+        call(
+            Method::POST,
+            &format!("{}{resume}", server.base),
+            None,
+            "application/json",
+            "{}".into(),
+        )
+        .await;
+        execution_when(&server.api(), &server.key, run, |b| {
+            b["execution"]["status"] == "succeeded"
+        })
+        .await;
+    }
+}
+
+/// The ticks of a workflow's runs, oldest first, once there are `n`.
+async fn ticks(server: &Server, id: &str, n: usize) -> Vec<i64> {
+    for _ in 0..3_000 {
+        let (_, runs) = get(
+            server,
+            &format!("/executions?workflow={id}&status=succeeded"),
+        )
+        .await;
+        let items = runs["items"].as_array().unwrap();
+        if items.len() >= n {
+            let mut ticks: Vec<i64> = items
+                .iter()
+                .map(|r| r["result"]["main"][0]["json"]["tick"].as_i64().unwrap())
+                .collect();
+            ticks.sort_unstable();
+            return ticks;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the schedule did not fire {n} times");
+}
+
+#[tokio::test]
+async fn a_schedule_fires_once_per_tick_across_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let yaml = "
+name: every-second
+nodes:
+  - {id: tick, type: schedule, params: {every: 1s}}
+  - {id: keep, type: noop}
+connections:
+  - {from: tick, to: keep}
+";
+    let id = {
+        let server = start(data.path()).await;
+        let id = push(&server, yaml).await;
+        send(
+            &server,
+            Method::POST,
+            &format!("/workflows/{id}/activate"),
+            json!({}),
+        )
+        .await;
+        let first = ticks(&server, &id, 2).await;
+        assert_eq!(first[1] - first[0], 1000, "consecutive ticks: {first:?}");
+        id
+    };
+    // The server is gone (killed on drop); the next one goes on.
+    let server = start(data.path()).await;
+    let (_, before) = get(&server, &format!("/executions?workflow={id}")).await;
+    let count = before["items"].as_array().unwrap().len();
+    let all = ticks(&server, &id, count + 2).await;
+    let mut unique = all.clone();
+    unique.dedup();
+    assert_eq!(unique, all, "no tick fired twice: {all:?}");
+    assert!(
+        all.iter().all(|t| t % 1000 == 0),
+        "ticks align to the interval: {all:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_stopped_server_leaves_accepted_runs_for_the_next_to_finish() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = start(data.path()).await;
+    let id = push(
+        &server,
+        "
+name: slow
+nodes:
+  - {id: hook, type: webhook, params: {path: slow, respond: onReceived}}
+  - {id: pause, type: wait, params: {amountMs: 1500}}
+  - {id: after, type: set, params: {fields: {finished: true}}}
+connections:
+  - {from: hook, to: pause}
+  - {from: pause, to: after}
+",
+    )
+    .await;
+    send(
+        &server,
+        Method::POST,
+        &format!("/workflows/{id}/activate"),
+        json!({}),
+    )
+    .await;
+    let mut accepted = Vec::new();
+    for i in 0..3 {
+        let (status, body) = call(
+            Method::POST,
+            &format!("{}/webhook/slow", server.base),
+            None,
+            "application/json",
+            format!("{{\"i\":{i}}}"),
+        )
+        .await;
+        assert_eq!(status, 202);
+        accepted.push(body["executionId"].as_str().unwrap().to_owned());
+    }
+    // SIGTERM: the server drains and exits cleanly, runs unfinished.
+    let pid = server.child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let exit = tokio::time::timeout(Duration::from_secs(30), server.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "a clean exit: {exit:?}");
+
+    let server = start(data.path()).await;
+    for run in &accepted {
+        let done = execution_when(&server.api(), &server.key, run, |b| {
+            b["execution"]["status"] == "succeeded"
+        })
+        .await;
+        assert_eq!(
+            done["execution"]["result"]["main"][0]["json"]["finished"],
+            true
+        );
+    }
+}
+
+/// Runs the CLI against `server` with its data dir (so `cli.key` signs in).
+fn cli(server: &Server, data: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_n8n-work"))
+        .args(args)
+        .args(["--server", &server.base])
+        .env("N8N_WORK_DATA_DIR", data)
+        .env_remove("N8N_WORK_API_KEY")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_readme_path_push_activate_call_and_list_from_the_cli() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start(data.path()).await;
+    let hello = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/hello.yaml");
+    let (ok, out, err) = cli(
+        &server,
+        data.path(),
+        &["workflow", "push", hello, "--activate"],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("activated version 1"), "{out}");
+
+    let (status, body) = call(
+        Method::POST,
+        &format!("{}/webhook/hello", server.base),
+        None,
+        "application/json",
+        r#"{"name":"Ada"}"#.into(),
+    )
+    .await;
+    assert_eq!((status, body), (200, json!({ "greeting": "hello Ada" })));
+
+    let (ok, out, _) = cli(&server, data.path(), &["workflow", "list"]);
+    assert!(
+        ok && out.contains("hello") && out.contains("succeeded"),
+        "{out}"
+    );
+    let (ok, out, _) = cli(&server, data.path(), &["execution", "list"]);
+    assert!(ok, "{out}");
+    let run = out
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let (ok, out, _) = cli(&server, data.path(), &["execution", "get", &run]);
+    assert!(
+        ok && out.contains("succeeded") && out.contains("greet"),
+        "{out}"
+    );
+    let (ok, out, _) = cli(&server, data.path(), &["execution", "tail", &run]);
+    assert!(
+        ok && out.contains("▶ greet") && out.contains("succeeded"),
+        "{out}"
+    );
+
+    // A bad file names the line; a wrong key says what to do.
+    let bad = data.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "name: bad\nnodes:\n  - {id: a, type: manual}\nconnections:\n  - {from: a, to: b}\n",
+    )
+    .unwrap();
+    let (ok, _, err) = cli(
+        &server,
+        data.path(),
+        &["workflow", "push", bad.to_str().unwrap()],
+    );
+    assert!(!ok && err.contains("line 5"), "{err}");
+    let (ok, _, err) = cli(
+        &server,
+        data.path(),
+        &["workflow", "list", "--api-key", "nwk_nope"],
+    );
+    assert!(!ok && err.contains("unknown or revoked"), "{err}");
+}

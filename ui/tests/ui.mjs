@@ -1,0 +1,361 @@
+// The UI in a real browser against a real `n8n-work serve`.
+//
+//   N8N_WORK_URL=http://127.0.0.1:5678 N8N_WORK_KEY=nwk_... node ui/tests/ui.mjs
+//
+// Optional: N8N_WORK_SCREENSHOTS (a folder; default target/ui-screenshots),
+// CHROMIUM (default /usr/bin/chromium). Exits non-zero on the first
+// failed expectation, naming it.
+
+import { readFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+import { AxeBuilder } from '@axe-core/playwright';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, '..', '..');
+const base = process.env.N8N_WORK_URL;
+const key = process.env.N8N_WORK_KEY;
+if (!base || !key) {
+  console.error('set N8N_WORK_URL and N8N_WORK_KEY (the server and its owner key)');
+  process.exit(2);
+}
+const shots = process.env.N8N_WORK_SCREENSHOTS || join(repo, 'target', 'ui-screenshots');
+mkdirSync(shots, { recursive: true });
+const TIMEOUT = 20_000;
+
+async function rest(method, path, body, type = 'application/json') {
+  const response = await fetch(`${base}/api/v1${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${key}`, 'Content-Type': type },
+    body,
+  });
+  const text = await response.text();
+  assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: false });
+}
+
+/** No serious or critical axe-core violations on the page as it is. */
+async function accessible(page, name) {
+  const result = await new AxeBuilder({ page }).analyze();
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')})`), [],
+    `${name}: accessibility violations`);
+}
+
+/** The page fits the viewport's width: no horizontal scrolling. */
+async function fitsWidth(page, name) {
+  const [scroll, width] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  assert.ok(scroll <= width, `${name}: page is ${scroll}px wide in a ${width}px window`);
+}
+
+const step = (text) => console.log(`- ${text}`);
+
+const hello = readFileSync(join(repo, 'examples', 'hello.yaml'), 'utf8');
+const branch = readFileSync(join(repo, 'examples', 'if-branch.yaml'), 'utf8');
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox'],
+});
+const failures = [];
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  const consoleErrors = [];
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+
+  step('signing in: a wrong key is refused, the owner key lets you in');
+  await page.goto(base);
+  await page.waitForURL(/\/signin/);
+  await page.getByLabel('Owner API key').fill('nwk_wrong');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').filter({ hasText: 'unknown or revoked' }).waitFor();
+  await accessible(page, 'sign-in');
+  await shot(page, '01-sign-in');
+  await page.getByLabel('Owner API key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(/\/workflows$/);
+  await page.getByRole('heading', { name: 'Workflows', level: 1 }).waitFor();
+  const cookies = await context.cookies();
+  const session = cookies.find((c) => c.name === 'n8n_work_session');
+  assert.ok(session, 'signing in sets the session cookie');
+  assert.ok(session.httpOnly, 'the session cookie is HttpOnly');
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'the key is not kept in the page');
+
+  step('workflows pushed over the API show in the list; search narrows it');
+  const created = await rest('POST', '/workflows', hello, 'application/yaml');
+  await rest('POST', '/workflows', branch, 'application/yaml');
+  await rest('POST', `/workflows/${created.id}/activate`, '{}');
+  await page.reload();
+  const helloRow = page.getByRole('row').filter({ has: page.getByRole('link', { name: 'hello', exact: true }) });
+  await helloRow.waitFor();
+  await helloRow.getByText('v1').first().waitFor();
+  await helloRow.getByText('example').waitFor();
+  await page.getByLabel('Search workflows').fill('if-br');
+  await page.getByRole('link', { name: 'hello', exact: true }).waitFor({ state: 'detached' });
+  await page.getByRole('link', { name: 'if-branch' }).waitFor();
+  await accessible(page, 'workflows');
+  await shot(page, '02-workflows');
+
+  step('the graph: auto layout, edges labelled by port');
+  await page.getByRole('link', { name: 'if-branch' }).click();
+  await page.waitForURL(/\/workflows\/[^/]+$/);
+  const node = (id) => page.locator(`svg.graph g.node[data-node="${id}"]`);
+  await node('large').waitFor();
+  const box = async (id) => node(id).boundingBox();
+  assert.ok((await box('large')).x > (await box('start')).x, 'the if node sits right of its trigger');
+  assert.ok((await box('together')).x > (await box('approve')).x, 'merge sits right of its branches');
+  assert.notEqual((await box('approve')).y, (await box('ship')).y, 'branches are stacked, not overlapping');
+  const edgeLabels = await page.locator('svg.graph .edge-label').allTextContents();
+  assert.ok(edgeLabels.includes('true') && edgeLabels.includes('false'), `if edges labelled true/false: ${edgeLabels}`);
+  assert.equal(await page.locator('svg.graph .node.kind-trigger').count(), 1, 'the trigger is coloured as one');
+  await shot(page, '03-workflow-graph');
+  const before = await box('large');
+  await page.getByRole('button', { name: 'Zoom in' }).click();
+  const after = await box('large');
+  assert.ok(after.width > before.width, 'zoom in makes nodes larger');
+
+  step('positions a workflow carries are kept');
+  const placed = await rest('POST', '/workflows', JSON.stringify({
+    name: 'placed',
+    nodes: [
+      { id: 'top', type: 'manual', position: { x: 100, y: 0 } },
+      { id: 'below', type: 'noop', position: { x: 100, y: 400 } },
+    ],
+    connections: [{ from: 'top', to: 'below' }],
+  }));
+  await page.goto(`${base}/workflows/${placed.id}`);
+  await node('below').waitFor();
+  const [top, below] = [await box('top'), await box('below')];
+  assert.ok(Math.abs(top.x - below.x) < 1 && below.y > top.y + top.height,
+    `nodes sit where the workflow put them, one above the other: ${JSON.stringify([top, below])}`);
+  await page.mouse.move(below.x + 30, below.y + 20);
+  await page.mouse.down();
+  await page.mouse.move(below.x + 230, below.y + 20, { steps: 8 });
+  await page.mouse.up();
+  await page.getByRole('button', { name: 'Save as new version' }).click();
+  await page.getByText('version 2').first().waitFor();
+  const moved = (await rest('GET', `/workflows/${placed.id}`)).definition.nodes.find((n) => n.id === 'below').position;
+  const movedX = Array.isArray(moved) ? moved[0] : moved.x;
+  assert.ok(movedX > 150, `dragging a node saves its new position: ${JSON.stringify(moved)}`);
+
+  step('running hello with input lights its nodes up');
+  await page.goto(`${base}/workflows/${created.id}`);
+  await node('greet').waitFor();
+  await page.getByLabel('Input (JSON object or array of objects)').fill('{"body": {"name": "Ada"}}');
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  await page.locator('svg.graph g.node[data-node="greet"].st-done').waitFor();
+  await page.locator('svg.graph g.node[data-node="hook"].st-done').waitFor();
+  await page.locator('.run-status .badge.st-succeeded').waitFor();
+  await accessible(page, 'workflow editor');
+  await shot(page, '04-workflow-run');
+
+  step('a run started by the webhook lights the open graph up too');
+  const firstRun = await page.getByRole('link', { name: 'Open the execution' }).getAttribute('href');
+  const hook = await fetch(`${base}/webhook/hello`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"name": "Hook"}' });
+  assert.deepEqual(await hook.json(), { greeting: 'hello Hook' });
+  const latest = (await rest('GET', `/executions?workflow=${created.id}&limit=1`)).items[0].id;
+  assert.notEqual(`/executions/${latest}`, firstRun);
+  await page.locator(`.run-status a[href="/executions/${latest}"]`).waitFor();
+  await page.locator('.run-status .badge.st-succeeded').waitFor();
+  await page.locator('svg.graph g.node[data-node="greet"].st-done').waitFor();
+
+  step('the execution: timeline and step data');
+  await page.getByRole('link', { name: 'Open the execution' }).click();
+  await page.waitForURL(/\/executions\/[^/]+$/);
+  await page.locator('svg.gantt .bar.st-done[data-node="greet"]').waitFor();
+  await page.locator('.run-graph svg.graph g.node[data-node="greet"].st-done').waitFor();
+  await page.getByRole('button', { name: 'greet', exact: true }).click();
+  await page.locator('.step-detail pre.json').filter({ hasText: 'hello Hook' }).waitFor();
+  await page.locator('.step-detail pre.json').filter({ hasText: '"Hook"' }).first().waitFor();
+  await accessible(page, 'execution');
+  await shot(page, '05-execution');
+
+  step('executions list with a status filter');
+  await page.getByRole('link', { name: 'Executions', exact: true }).click();
+  await page.getByRole('heading', { name: 'Executions', level: 1 }).waitFor();
+  await page.locator('table.list .badge.st-succeeded').first().waitFor();
+  await page.getByLabel('Status').selectOption('failed');
+  await page.getByText('No executions match.').waitFor();
+  await page.getByLabel('Status').selectOption('succeeded');
+  await page.locator('table.list .badge.st-succeeded').first().waitFor();
+  await page.goto(`${base}/executions?limit=1`);
+  const firstPage = await page.locator('table.list tbody a.mono').first().textContent();
+  await page.getByRole('button', { name: 'Next page' }).click();
+  await page.getByText('Page 2').waitFor();
+  const secondPage = await page.locator('table.list tbody a.mono').first().textContent();
+  assert.notEqual(secondPage, firstPage, 'the next page shows other executions');
+  await page.getByRole('button', { name: 'Previous page' }).click();
+  await page.getByText('Page 1').waitFor();
+  assert.equal(await page.locator('table.list tbody a.mono').first().textContent(), firstPage);
+  await accessible(page, 'executions');
+  await shot(page, '06-executions');
+
+  step('a failed run: read the step error, fix the cause, retry from the start');
+  const gated = await rest('POST', '/workflows', [
+    'name: gated',
+    'nodes:',
+    '  - {id: start, type: manual}',
+    `  - {id: check, type: if, params: {condition: '{{ $vars.gate == "open" }}'}}`,
+    '  - {id: pass, type: set, params: {fields: {passed: true}}}',
+    "  - {id: closed, type: stop-and-error, params: {message: 'the gate is closed'}}",
+    'connections:',
+    '  - {from: start, to: check}',
+    '  - {from: check, port: true, to: pass}',
+    '  - {from: check, port: false, to: closed}',
+  ].join('\n'), 'application/yaml');
+  const failed = await rest('POST', `/workflows/${gated.id}/run?wait=false`, '{}');
+  await page.goto(`${base}/executions/${failed.executionId}`);
+  await page.locator('.summary .badge.st-failed').waitFor();
+  await page.locator('svg.gantt .bar.st-failed[data-node="closed"]').waitFor();
+  await page.getByRole('button', { name: 'closed', exact: true }).click();
+  await page.locator('.step-error').filter({ hasText: 'the gate is closed' }).waitFor();
+  await accessible(page, 'failed step');
+  await shot(page, '07-failed-step');
+  await rest('PUT', '/variables/gate', '{"value": "open"}');
+  await page.getByRole('button', { name: 'Retry from the start' }).click();
+  await page.waitForURL((url) => url.pathname.startsWith('/executions/') && !url.pathname.endsWith(failed.executionId));
+  await page.locator('.summary .badge.st-succeeded').waitFor();
+  await page.locator('svg.gantt .bar.st-done[data-node="pass"]').waitFor();
+
+  step('a run parked on a Wait is cancelled from its page');
+  const parked = await rest('POST', '/workflows', [
+    'name: parked',
+    'nodes:',
+    '  - {id: start, type: manual}',
+    '  - {id: pause, type: wait, params: {resume: call}}',
+    '  - {id: after, type: set, params: {fields: {resumed: true}}}',
+    'connections:',
+    '  - {from: start, to: pause}',
+    '  - {from: pause, to: after}',
+  ].join('\n'), 'application/yaml');
+  const waiting = await rest('POST', `/workflows/${parked.id}/run?wait=false`, '{}');
+  await page.goto(`${base}/executions/${waiting.executionId}`);
+  await page.locator('svg.gantt .bar.st-waiting[data-node="pause"]').waitFor();
+  await page.getByText('Waiting for a call').waitFor();
+  await accessible(page, 'waiting run');
+  await shot(page, '08-waiting');
+  await page.getByRole('button', { name: 'Cancel', exact: true }).click();
+  await page.locator('.summary .badge.st-cancelled').waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Cancel', exact: true }).count(), 0, 'a cancelled run offers no Cancel');
+
+  step('a broken expression shows as a problem on its node');
+  await page.goto(`${base}/workflows/${created.id}`);
+  await node('greet').click();
+  await page.getByRole('heading', { name: /^greet/ }).waitFor();
+  const value = page.getByLabel('fields: value of greeting');
+  await value.fill('{{ "hello " + ');
+  await value.press('Tab');
+  await page.locator('svg.graph g.node[data-node="greet"].has-problem').waitFor();
+  await page.locator('.node-problems').waitFor();
+  assert.equal(await page.locator('svg.graph g.node.has-problem').count(), 1, 'only greet is marked');
+  await shot(page, '09-validation');
+  await value.fill('{{ "hi " + $json.body.name }}');
+  await value.press('Tab');
+  await page.locator('svg.graph g.node[data-node="greet"].has-problem').waitFor({ state: 'detached' });
+  await page.getByRole('button', { name: 'Preview this expression' }).click();
+  await page.locator('output.preview').filter({ hasText: '"hi Hook"' }).waitFor();
+
+  step('run this node on pinned input');
+  await page.getByText('Run this node on pinned input').click();
+  await page.getByLabel('Pinned input items (JSON array)').fill('[{"body": {"name": "Bo"}}]');
+  await page.getByRole('button', { name: 'Run this node' }).click();
+  await page.locator('.node-run-result pre.json').filter({ hasText: 'hello Bo' }).waitFor();
+  await shot(page, '10-run-node');
+
+  step('save as a new version, compare the two');
+  await page.getByRole('button', { name: 'Save as new version' }).click();
+  await page.getByText('version 2').first().waitFor();
+  await page.getByRole('tab', { name: 'Versions' }).click();
+  await page.getByRole('button', { name: 'Compare' }).click();
+  await page.locator('pre.diff .d-add').filter({ hasText: 'hi ' }).waitFor();
+  await page.locator('pre.diff .d-del').filter({ hasText: 'hello ' }).waitFor();
+  await accessible(page, 'versions');
+  await shot(page, '11-versions');
+  await page.getByRole('tab', { name: 'YAML / JSON' }).click();
+  const source = await page.getByLabel(/Workflow source/).inputValue();
+  assert.match(source, /^name: hello$/m, 'the YAML view shows the workflow');
+  await accessible(page, 'source');
+  await shot(page, '12-source');
+
+  step('a workflow built in the editor, without YAML, runs');
+  await page.goto(`${base}/workflows/new`);
+  await page.getByLabel('Workflow name').fill('built-here');
+  await page.getByLabel('Node type').selectOption('set');
+  await page.getByLabel('Connect after').selectOption('start');
+  await page.locator('form').getByRole('button', { name: 'Add node' }).click();
+  await page.getByRole('heading', { name: /^set/ }).waitFor();
+  await page.getByRole('button', { name: 'Add to fields' }).click();
+  await page.getByLabel('fields: name 1').fill('greeting');
+  await page.getByLabel('fields: name 1').press('Tab');
+  await page.getByLabel('fields: value of greeting').fill('{{ "hi " + $json.who }}');
+  await page.getByLabel('fields: value of greeting').press('Tab');
+  assert.equal(await page.locator('svg.graph .edge').count(), 1, 'start connects to set');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.waitForURL(/\/workflows\/(?!new$)[^/]+$/);
+  await node('set').waitFor();
+  await page.getByLabel('Input (JSON object or array of objects)').fill('{"who": "Cy"}');
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  await page.locator('svg.graph g.node[data-node="set"].st-done').waitFor();
+  await page.getByRole('link', { name: 'Open the execution' }).click();
+  await page.getByRole('button', { name: 'set', exact: true }).click();
+  await page.locator('.step-detail pre.json').filter({ hasText: 'hi Cy' }).waitFor();
+  await shot(page, '13-built-in-editor');
+
+  for (const [width, height] of [[1280, 800], [1920, 1080]]) {
+    await page.setViewportSize({ width, height });
+    for (const path of ['/workflows', `/workflows/${created.id}`, '/executions']) {
+      await page.goto(base + path);
+      await page.locator('h1').first().waitFor();
+      await fitsWidth(page, `${path} at ${width}x${height}`);
+    }
+  }
+  assert.deepEqual(consoleErrors, [], 'no uncaught errors in the page');
+
+  step('keyboard only: open a workflow and select a node at 1280x800');
+  const keys = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const kp = await keys.newPage();
+  kp.setDefaultTimeout(TIMEOUT);
+  await kp.goto(base);
+  await kp.waitForURL(/\/signin/);
+  await kp.waitForFunction(() => document.activeElement?.name === 'key');
+  await kp.keyboard.type(key);
+  await kp.keyboard.press('Enter');
+  await kp.getByRole('heading', { name: 'Workflows', level: 1 }).waitFor();
+  const tabTo = async (test, what) => {
+    for (let i = 0; i < 60; i += 1) {
+      await kp.keyboard.press('Tab');
+      if (await kp.evaluate(test)) return;
+    }
+    assert.fail(`Tab never reached ${what}`);
+  };
+  await tabTo(() => document.activeElement?.textContent === 'hello' && document.activeElement.tagName === 'A', 'the hello link');
+  await kp.keyboard.press('Enter');
+  await kp.locator('svg.graph g.node[data-node="greet"]').waitFor();
+  await tabTo(() => document.activeElement?.dataset?.node === 'greet', 'the greet node');
+  await kp.keyboard.press('Enter');
+  await kp.getByRole('heading', { name: /^greet/ }).waitFor();
+  const focused = await kp.evaluate(() => {
+    const el = document.activeElement;
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.bottom <= window.innerHeight + 1;
+  });
+  assert.ok(focused, 'the focused node is visible');
+  await shot(kp, '14-keyboard');
+} catch (e) {
+  failures.push(e);
+} finally {
+  await browser.close();
+}
+if (failures.length) {
+  console.error(`UI test failed: ${failures[0].stack || failures[0]}`);
+  process.exit(1);
+}
+console.log(`UI test passed; screenshots in ${shots}`);

@@ -99,13 +99,13 @@ impl Node for Code {
             workflow_id: ctx.workflow_id.clone(),
             node_id: ctx.node_id.clone(),
         };
-        let produced = script::run(&ctx.params.code, mode, input, emit).map_err(|err| {
+        let produced = script::run(&ctx.params.code, mode, &input, emit).map_err(|err| {
             NodeError::fatal(format!("Code node: {}", err.message)).with_code(err.code)
         })?;
         let items = produced
             .into_iter()
             .enumerate()
-            .map(|(index, value)| value_item(index, value))
+            .map(|(index, value)| value_item(index, &value))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Outcome::main(items))
     }
@@ -142,7 +142,7 @@ fn node_items(list: &Value) -> Value {
 }
 
 /// A normalised `{json, binary}` back into an item.
-fn value_item(index: usize, value: Value) -> Result<Item, NodeError> {
+fn value_item(index: usize, value: &Value) -> Result<Item, NodeError> {
     let json = value.get("json").cloned().unwrap_or_else(|| json!({}));
     let binary: BTreeMap<String, BinaryRef> = serde_json::from_value(
         value.get("binary").cloned().unwrap_or_else(|| json!({})),

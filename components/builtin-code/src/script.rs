@@ -62,7 +62,7 @@ impl ScriptError {
 pub(crate) fn run(
     code: &str,
     mode: Mode,
-    input: Input,
+    input: &Input,
     emit: Emit,
 ) -> Result<Vec<Value>, ScriptError> {
     let context = &mut Context::default();
@@ -104,7 +104,7 @@ pub(crate) fn run(
 }
 
 /// Defines the n8n globals; returns `setItem(i)`.
-fn prelude(context: &mut Context, input: Input, emit: Emit) -> JsResult<boa_engine::JsObject> {
+fn prelude(context: &mut Context, input: &Input, emit: Emit) -> JsResult<boa_engine::JsObject> {
     let data = serde_json::json!({
         "items": input.items,
         "nodes": input.nodes,
@@ -171,7 +171,7 @@ fn call(function: &boa_engine::JsObject, context: &mut Context) -> Result<Value,
         .map_err(|e| runtime_error(&e, context))?;
     let result = match result
         .as_object()
-        .and_then(|o| JsPromise::from_object(o.clone()).ok())
+        .and_then(|o| JsPromise::from_object(o).ok())
     {
         Some(promise) => {
             context.run_jobs().map_err(|e| runtime_error(&e, context))?;
@@ -208,7 +208,7 @@ fn runtime_error(error: &JsError, context: &mut Context) -> ScriptError {
     let at = full
         .lines()
         .skip(1)
-        .find_map(|frame| frame_position(frame))
+        .find_map(frame_position)
         .map(|(line, column)| format!(" (at line {line}, column {column})"))
         .unwrap_or_default();
     ScriptError {
@@ -286,7 +286,7 @@ mod tests {
 
     fn quiet(_: &str, _: &str) {}
 
-    fn input(items: Value) -> Input {
+    fn input(items: &Value) -> Input {
         Input {
             items: items
                 .as_array()
@@ -304,7 +304,7 @@ mod tests {
     #[test]
     fn a_runtime_error_names_the_users_line_and_column() {
         let code = "const a = 1;\nconst b = null;\nreturn b.c;";
-        let err = run(code, Mode::AllItems, input(json!([])), quiet).unwrap_err();
+        let err = run(code, Mode::AllItems, &input(&json!([])), quiet).unwrap_err();
         assert_eq!(err.code, "runtime");
         assert!(err.message.contains("line 3"), "{}", err.message);
     }
@@ -312,7 +312,7 @@ mod tests {
     #[test]
     fn a_thrown_error_names_the_users_line() {
         let code = "\n\n  throw new Error('boom');";
-        let err = run(code, Mode::AllItems, input(json!([])), quiet).unwrap_err();
+        let err = run(code, Mode::AllItems, &input(&json!([])), quiet).unwrap_err();
         assert!(err.message.starts_with("Error: boom"), "{}", err.message);
         assert!(err.message.contains("line 3, column"), "{}", err.message);
     }
@@ -320,7 +320,7 @@ mod tests {
     #[test]
     fn a_syntax_error_names_the_users_line_and_column() {
         let code = "const a = 1;\nconst = 2;";
-        let err = run(code, Mode::AllItems, input(json!([])), quiet).unwrap_err();
+        let err = run(code, Mode::AllItems, &input(&json!([])), quiet).unwrap_err();
         assert_eq!(err.code, "syntax");
         assert!(
             err.message.contains("(at line 2, column"),

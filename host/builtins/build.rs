@@ -12,6 +12,7 @@ use std::process::Command;
 const COMPONENTS: &[(&str, &str, &str)] = &[
     ("HTTP", "n8n-work-node-http", "n8n_work_node_http"),
     ("SLACK", "n8n-work-node-slack", "n8n_work_node_slack"),
+    ("CODE", "n8n-work-node-code", "n8n_work_node_code"),
 ];
 const TEST_GUEST: (&str, &str, &str) = ("TEST_GUEST", "n8n-work-test-guest", "n8n_work_test_guest");
 const TARGET: &str = "wasm32-wasip2";

@@ -8,7 +8,7 @@
 include!(concat!(env!("OUT_DIR"), "/components.rs"));
 
 /// The built-in nodes by name, as workflows refer to them (`builtin:http`).
-pub const BUILTINS: &[(&str, &[u8])] = &[("http", HTTP), ("slack", SLACK)];
+pub const BUILTINS: &[(&str, &[u8])] = &[("http", HTTP), ("slack", SLACK), ("code", CODE)];
 
 /// The component for `builtin:NAME` (or just `NAME`), if there is one.
 pub fn get(reference: &str) -> Option<&'static [u8]> {

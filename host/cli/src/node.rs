@@ -1,4 +1,7 @@
-//! `n8n-work node …`: run or describe one node component on its own.
+//! `n8n-work node …`: run or describe one node component on its own, and
+//! the node author's loop (`new`, `build`, `test`, `docs`, `publish`).
+
+mod project;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -19,6 +22,32 @@ pub(crate) enum NodeCommand {
     Run(RunArgs),
     /// Print a node's spec (parameters schema, credentials, egress, ports).
     Describe(NodeArgs),
+    /// Create a node project: source, a test, a README and its build files.
+    New(project::NewArgs),
+    /// Build a node project into dist/node.wasm and precompile it.
+    Build(project::ProjectArgs),
+    /// Build a node project, run its tests, then its tests/cases.json
+    /// through the real runtime.
+    Test(project::TestArgs),
+    /// Write a node's reference (Markdown) from its spec.
+    Docs(project::DocsArgs),
+    /// Publish a node project's component as a plugin (as `plugin publish`).
+    Publish(PublishArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PublishArgs {
+    #[command(flatten)]
+    project: project::ProjectArgs,
+    /// Where to publish it.
+    #[arg(long = "ref", value_name = "HOST/NS/NAME:VERSION")]
+    reference: String,
+    /// Sign with this private key.
+    #[arg(long, value_name = "KEY")]
+    key: Option<std::path::PathBuf>,
+    /// How to log in to the registry.
+    #[command(flatten)]
+    login: n8n_work_registry::cli::RegistryLogin,
 }
 
 #[derive(Debug, Args)]
@@ -80,7 +109,37 @@ pub(crate) async fn run(command: NodeCommand, data_dir: &Path) -> anyhow::Result
             Ok(ExitCode::SUCCESS)
         }
         NodeCommand::Run(args) => run_step(args, data_dir).await,
+        NodeCommand::New(args) => project::new(&args),
+        NodeCommand::Build(args) => project::build(&args, data_dir).await,
+        NodeCommand::Test(args) => project::test(&args, data_dir).await,
+        NodeCommand::Docs(args) => project::docs(&args, data_dir).await,
+        NodeCommand::Publish(args) => publish(args, data_dir).await,
     }
+}
+
+/// `node publish`: `plugin publish` for the project's built component, with
+/// the spec it describes.
+async fn publish(args: PublishArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
+    let wasm = args.project.dir.join("dist/node.wasm");
+    let bytes = std::fs::read(&wasm).with_context(|| {
+        format!(
+            "reading {}; run `n8n-work node build` first",
+            wasm.display()
+        )
+    })?;
+    let runtime = runtime(data_dir, "")?;
+    let node = runtime.load(&bytes).await?;
+    let spec = args.project.dir.join("dist/spec.json");
+    std::fs::write(&spec, serde_json::to_string_pretty(node.spec())?)?;
+    n8n_work_registry::cli::PluginCommand::Publish {
+        file: wasm,
+        reference: args.reference,
+        spec,
+        key: args.key,
+        login: args.login,
+    }
+    .run(data_dir)
+    .await
 }
 
 fn prepare(args: &NodeArgs, data_dir: &Path) -> anyhow::Result<(Runtime, Vec<u8>)> {
@@ -105,7 +164,13 @@ fn prepare(args: &NodeArgs, data_dir: &Path) -> anyhow::Result<(Runtime, Vec<u8>
             )
         })?,
     };
-    let allow_private: PrivateAllowlist = args.egress.egress_allow_private.parse()?;
+    Ok((runtime(data_dir, &args.egress.egress_allow_private)?, wasm))
+}
+
+/// A runtime for one step at a time, caching compiled components in the
+/// data directory.
+fn runtime(data_dir: &Path, allow_private: &str) -> anyhow::Result<Runtime> {
+    let allow_private: PrivateAllowlist = allow_private.parse()?;
     let config = RuntimeConfig {
         cache_dir: Some(data_dir.join("cache").join("components")),
         egress: EgressConfig {
@@ -116,8 +181,7 @@ fn prepare(args: &NodeArgs, data_dir: &Path) -> anyhow::Result<(Runtime, Vec<u8>
         max_instances: 4,
         ..RuntimeConfig::default()
     };
-    let runtime = Runtime::new(config)?;
-    Ok((runtime, wasm))
+    Ok(Runtime::new(config)?)
 }
 
 async fn run_step(args: RunArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {

@@ -133,10 +133,10 @@ pub(crate) async fn serve(
         );
     }
     let vault = open_vault(&store, data_dir).await?;
+    let catalog = crate::workflow::catalog(data_dir, &args.egress.egress_allow_private).await?;
     let engine = crate::workflow::engine(
         &store,
-        data_dir,
-        &args.egress.egress_allow_private,
+        catalog,
         Arc::new(VaultCredentials(vault.clone())),
         EngineConfig {
             // With Redis, changes wake idle workers; polling is the fallback.

@@ -31,6 +31,11 @@ pub(crate) struct RunArgs {
     /// A stored credential the workflow names: `NAME=JSON` (repeatable).
     #[arg(long = "credential", value_name = "NAME=JSON")]
     credentials: Vec<String>,
+    /// A component file for a plugin type the workflow uses, such as
+    /// `me/hello@0.1.0=dist/node.wasm` (repeatable): run a node you are
+    /// writing without publishing it.
+    #[arg(long = "node", value_name = "TYPE=FILE")]
+    nodes: Vec<String>,
     /// Keep the run in this directory instead of a temporary store. Running
     /// again with the same `--store` and `--id` continues that run after a
     /// crash instead of starting another.
@@ -83,18 +88,16 @@ pub(crate) async fn catalog(data_dir: &Path, allow_private: &str) -> anyhow::Res
     Ok(Arc::new(Catalog::builtins(Arc::new(runtime)).await?))
 }
 
-/// An engine over `store` with the built-in components. With `exclusive`
+/// An engine over `store` with the components of `catalog`. With `exclusive`
 /// (a store only this process uses), steps a previous process left
 /// running go back to the queue at once instead of when their lease ends.
 pub(crate) async fn engine(
     store: &Store,
-    data_dir: &Path,
-    allow_private: &str,
+    catalog: Arc<Catalog>,
     credentials: Arc<dyn Credentials>,
     config: EngineConfig,
     exclusive: bool,
 ) -> anyhow::Result<Engine> {
-    let catalog = catalog(data_dir, allow_private).await?;
     let owner = config.owner.clone();
     let engine = Engine::new(
         store.clone(),
@@ -183,10 +186,22 @@ pub(crate) async fn run(args: RunArgs, data_dir: &Path) -> anyhow::Result<ExitCo
         }
     };
     let store = Store::open_sqlite(&dir.join("n8n-work.db")).await?;
+    let mut catalog = catalog(data_dir, &args.egress.egress_allow_private).await?;
+    for entry in &args.nodes {
+        let (node_type, file) = entry.split_once('=').with_context(|| {
+            format!(
+                "--node `{entry}`: write it as TYPE=FILE, such as me/hello@0.1.0=dist/node.wasm"
+            )
+        })?;
+        let wasm = std::fs::read(file).with_context(|| format!("--node: reading {file}"))?;
+        Arc::make_mut(&mut catalog)
+            .add(node_type, &wasm)
+            .await
+            .with_context(|| format!("--node: loading {file}"))?;
+    }
     let engine = engine(
         &store,
-        data_dir,
-        &args.egress.egress_allow_private,
+        catalog,
         Arc::new(StaticCredentials(credentials)),
         EngineConfig::default(),
         true,

@@ -1,9 +1,9 @@
 //! The installed components, loaded once, and the model's view of them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use n8n_work_model::{ComponentSpec, NodeCatalog};
+use n8n_work_model::{ComponentSpec, NodeCatalog, NodeType, ParamTemplate, PlanNode};
 use n8n_work_runtime::egress::Scheme;
 use n8n_work_runtime::{Grant, LoadedNode, Runtime, RuntimeError};
 
@@ -62,6 +62,48 @@ impl Catalog {
     /// The runtime the components run in.
     pub fn runtime(&self) -> &Arc<Runtime> {
         &self.runtime
+    }
+}
+
+/// The Code node reads earlier steps itself (`$('Name')`, `$node`): the
+/// engine passes their output items in its `nodes` parameter.
+const CODE_NODE: &str = "code";
+
+/// Whether `node` is a Code node whose snippet reads earlier steps.
+pub(crate) fn code_reads_nodes(node: &PlanNode) -> bool {
+    fn mentions(template: &ParamTemplate) -> bool {
+        match template {
+            ParamTemplate::Literal(value) => {
+                let text = value.to_string();
+                text.contains("$(") || text.contains("$node")
+            }
+            ParamTemplate::Template(t) => t.parts().iter().any(|p| match p {
+                n8n_work_model::Part::Literal(s) | n8n_work_model::Part::Expr(s) => {
+                    s.contains("$(") || s.contains("$node")
+                }
+            }),
+            ParamTemplate::Array(items) => items.iter().any(mentions),
+            ParamTemplate::Object(fields) => fields.values().any(mentions),
+        }
+    }
+    matches!(&node.node_type, NodeType::Builtin(name) if name == CODE_NODE)
+        && mentions(&node.params)
+}
+
+/// Adds earlier nodes' output items to a Code node's evaluated params.
+pub(crate) fn pass_node_outputs(
+    params: serde_json::Value,
+    nodes: &BTreeMap<String, Vec<serde_json::Value>>,
+) -> serde_json::Value {
+    match params {
+        serde_json::Value::Object(mut fields) => {
+            fields.insert(
+                "nodes".to_owned(),
+                serde_json::to_value(nodes).unwrap_or_default(),
+            );
+            serde_json::Value::Object(fields)
+        }
+        other => other,
     }
 }
 

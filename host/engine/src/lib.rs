@@ -1048,7 +1048,7 @@ impl Engine {
             now_millis: self.inner.clock.now(),
             ..ExprContext::default()
         };
-        if params.reads_nodes() {
+        if params.reads_nodes() || catalog::code_reads_nodes(node) {
             context.nodes = self.node_outputs(tenant, &step.key.execution_id).await;
         }
         if params.reads_vars()
@@ -1418,7 +1418,10 @@ impl Engine {
                 .get(at)
                 .map_or_else(|| json!({}), |i| Value::Object(i.json.clone()));
             ctx.item_index = at;
-            let evaluated = params.eval(&ctx).map_err(Failure::expression)?;
+            let mut evaluated = params.eval(&ctx).map_err(Failure::expression)?;
+            if catalog::code_reads_nodes(node) {
+                evaluated = catalog::pass_node_outputs(evaluated, &ctx.nodes);
+            }
             let request = StepRequest {
                 workflow_id: step.workflow_id.clone(),
                 execution_id: step.key.execution_id.clone(),

@@ -167,6 +167,10 @@ pub trait RegistryStorage: Send + Sync + 'static {
         digest: &Digest,
     ) -> Result<bool, StorageError>;
 
+    /// Every repository that holds a manifest, sorted; the marketplace index
+    /// walks these.
+    async fn repositories(&self) -> Result<Vec<RepositoryName>, StorageError>;
+
     /// Whether anything was ever pushed to `repository` and not deleted.
     async fn repository_exists(&self, repository: &RepositoryName) -> Result<bool, StorageError>;
 

@@ -404,3 +404,79 @@ async fn refusals_name_the_reason() {
         .await;
     assert_eq!(status, 400, "{body}");
 }
+
+#[derive(clap::Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: n8n_work_registry::cli::PluginCommand,
+}
+
+async fn cli(m: &Market, args: &[&str]) -> anyhow::Result<()> {
+    use clap::Parser as _;
+    let registry = format!("http://{}", m.addr);
+    let argv = std::iter::once("plugin")
+        .chain(args.iter().copied())
+        .chain(["--registry", &registry, "--tenant", "acme"]);
+    let dir = tempfile::tempdir().unwrap();
+    Cli::try_parse_from(argv)?.command.run(dir.path()).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_plugin_commands_drive_the_lifecycle() {
+    let m = Market::start().await;
+    let publisher = SigningKey::generate(KeyAlgorithm::Ed25519);
+    m.publish(
+        &artifact(1, "1.0.0", &["https://slack.com"]),
+        "1.0.0",
+        Some(&publisher),
+    )
+    .await;
+    m.trust("acme", &[("slack-inc", &publisher)]).await;
+
+    cli(&m, &["search", "slack", "--category", "communication"])
+        .await
+        .unwrap();
+    cli(&m, &["info", "plugins/slack"]).await.unwrap();
+    cli(&m, &["install", "plugins/slack:1.0.0", "--as", "dev"])
+        .await
+        .unwrap();
+    assert!(m.installed("acme").await.is_empty());
+    cli(&m, &["approve", "1", "--reason", "ok", "--as", "admin"])
+        .await
+        .unwrap();
+    let installed = m.installed("acme").await;
+    assert_eq!(installed[0]["version"], "1.0.0");
+    assert_eq!(installed[0]["approvedBy"], "admin");
+
+    // `upgrade` without a tag takes the newest version; its new credential waits.
+    let v2 = artifact(2, "2.0.0", &["https://slack.com"]);
+    let mut spec2 = v2.spec.clone();
+    spec2.credentials[0].types.push("slack-user-token".into());
+    let v2 = PluginArtifact::build(v2.wasm, spec2).unwrap();
+    m.publish(&v2, "2.0.0", Some(&publisher)).await;
+    cli(&m, &["upgrade", "plugins/slack"]).await.unwrap();
+    assert_eq!(m.installed("acme").await[0]["version"], "1.0.0");
+    let err = cli(&m, &["reject", "2", "--reason", ""]).await.unwrap_err();
+    assert!(err.to_string().contains("needs a reason"), "{err}");
+    cli(
+        &m,
+        &["reject", "2", "--reason", "user tokens are not allowed"],
+    )
+    .await
+    .unwrap();
+    cli(&m, &["list", "--requests"]).await.unwrap();
+    assert_eq!(m.installed("acme").await[0]["version"], "1.0.0");
+
+    cli(&m, &["remove", "plugins/slack"]).await.unwrap();
+    assert!(m.installed("acme").await.is_empty());
+    let err = cli(&m, &["remove", "plugins/slack"]).await.unwrap_err();
+    assert!(err.to_string().contains("is not installed"), "{err}");
+
+    // A refusal reaches the command line with the server's reason.
+    m.publish(&artifact(3, "3.0.0", &[]), "3.0.0", None).await;
+    let err = cli(&m, &["install", "plugins/slack:3.0.0"])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("is not signed"), "{err}");
+}

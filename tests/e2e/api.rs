@@ -893,3 +893,147 @@ async fn the_readme_path_push_activate_call_and_list_from_the_cli() {
     );
     assert!(!ok && err.contains("unknown or revoked"), "{err}");
 }
+
+/// A one-route HTTP server on loopback that answers each request with the
+/// `Authorization` header it got, as JSON.
+async fn echo_authorization() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let Ok(n) = socket.read(&mut buffer).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buffer[..n]);
+                }
+                let text = String::from_utf8_lossy(&request).to_string();
+                let auth = text
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix("authorization: ")
+                            .or_else(|| l.strip_prefix("Authorization: "))
+                    })
+                    .unwrap_or("")
+                    .to_owned();
+                let body = json!({ "authorization": auth }).to_string();
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn credentials_are_stored_encrypted_never_shown_and_given_to_the_node() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_with(data.path(), &["--egress-allow-private", "127.0.0.1"]).await;
+    let echo = echo_authorization().await;
+    let (status, created) = send(
+        &server,
+        Method::POST,
+        "/credentials",
+        json!({ "name": "crm", "type": "http-bearer", "value": { "token": "s3cret-token" } }),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let (status, dup) = send(
+        &server,
+        Method::POST,
+        "/credentials",
+        json!({ "name": "crm", "type": "http-bearer", "value": { "token": "x" } }),
+    )
+    .await;
+    assert_eq!(status, 409, "{dup}");
+    let (status, bad) = send(
+        &server,
+        Method::POST,
+        "/credentials",
+        json!({ "name": "bad", "type": "http-bearer", "value": "s3cret" }),
+    )
+    .await;
+    assert_eq!(status, 400, "{bad}");
+
+    let id = push(
+        &server,
+        &format!(
+            "
+name: crm-sync
+nodes:
+  - {{id: start, type: manual}}
+  - {{id: call, type: 'builtin:http', params: {{url: '{echo}/me'}}, credentials: {{auth: crm}}, egress: ['{echo}']}}
+connections:
+  - {{from: start, to: call}}
+"
+        ),
+    )
+    .await;
+    let (_, ran) = send(
+        &server,
+        Method::POST,
+        &format!("/workflows/{id}/run?wait=true"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(ran["status"], "succeeded", "{ran}");
+    assert_eq!(
+        ran["output"][0]["authorization"], "Bearer s3cret-token",
+        "{ran}"
+    );
+
+    let (_, listed) = get(&server, "/credentials").await;
+    let text = listed.to_string();
+    assert!(
+        !text.contains("s3cret-token"),
+        "values never come back: {text}"
+    );
+    assert_eq!(
+        listed["items"][0]["usedBy"][0]["name"], "crm-sync",
+        "{listed}"
+    );
+    // Nothing in the database file holds the value in the clear.
+    let db = std::fs::read(data.path().join("n8n-work.db")).unwrap();
+    assert!(
+        !db.windows(12).any(|w| w == b"s3cret-token"),
+        "the value is encrypted at rest"
+    );
+
+    let cred = created["id"].as_str().unwrap();
+    let (status, _) = send(
+        &server,
+        Method::DELETE,
+        &format!("/credentials/{cred}"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (_, ran) = send(
+        &server,
+        Method::POST,
+        &format!("/workflows/{id}/run?wait=true"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(ran["status"], "failed");
+    assert!(
+        ran["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("credential `crm`"),
+        "{ran}"
+    );
+}

@@ -2,6 +2,7 @@
 
 mod api;
 mod node_cli;
+mod scale;
 mod serve;
 mod ui;
 mod workflow_cli;

@@ -8,6 +8,7 @@
 //! Errors leave in one JSON shape, `{"error": {"code", "message",
 //! "details"}}`, built in one place ([`ApiError`]).
 
+mod credentials;
 mod events;
 mod executions;
 mod metrics;
@@ -118,6 +119,7 @@ pub struct AppState {
     engine: Engine,
     hooks: webhooks::Hooks,
     metrics: std::sync::Arc<metrics::Metrics>,
+    vault: Option<std::sync::Arc<n8n_work_vault::Vault>>,
 }
 
 /// The tenant and role a request acts for, from its API key or session.
@@ -155,9 +157,16 @@ impl AppState {
             metrics: metrics::Metrics::new(&engine),
             engine,
             hooks: webhooks::Hooks::new(limits),
+            vault: None,
         };
         state.reload_hooks().await?;
         Ok(state)
+    }
+
+    /// Serves credentials from `vault`.
+    pub fn with_vault(mut self, vault: std::sync::Arc<n8n_work_vault::Vault>) -> AppState {
+        self.vault = Some(vault);
+        self
     }
 
     /// Reads webhook routes again and tells the schedule loop; called when
@@ -166,6 +175,15 @@ impl AppState {
         self.engine.schedules_changed();
         self.reload_hooks().await
     }
+}
+
+/// The routes a worker answers: `/healthz`, `/readyz`, `/metrics`.
+pub fn operations_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics::render))
+        .with_state(state)
 }
 
 /// The routes: `/api/v1/...` behind API keys or a session, `/webhook/...`,
@@ -193,6 +211,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/workflows/{id}/events", get(events::workflow_events))
         .route("/nodes", get(nodes::list))
+        .route(
+            "/credentials",
+            get(credentials::list).post(credentials::create),
+        )
+        .route(
+            "/credentials/{id}",
+            put(credentials::update).delete(credentials::delete),
+        )
         .route("/expressions/preview", post(workflows::preview))
         .route("/executions", get(executions::list))
         .route("/executions/{id}", get(executions::get_one))
@@ -248,6 +274,7 @@ pub fn router(state: AppState) -> Router {
         executions::variables, executions::set_variable, executions::delete_variable,
         events::execution_events, events::workflow_events,
         session::sign_in, session::current, session::sign_out,
+        credentials::list, credentials::create, credentials::update, credentials::delete,
     ),
     modifiers(&BearerKey),
     security(("api_key" = []))

@@ -22,9 +22,10 @@ use n8n_work_engine::EngineError;
 use n8n_work_model::{ControlKind, Workflow};
 use n8n_work_runtime::Item;
 use n8n_work_store::{ExecutionStatus, StoreError};
+use redis::aio::ConnectionManager;
 use serde_json::{Value, json};
 use sha2::Sha256;
-use tokio::sync::Semaphore;
+use tokio::sync::{OnceCell, Semaphore};
 
 use crate::{ApiError, ApiResult, AppState};
 
@@ -133,6 +134,8 @@ pub(crate) struct Hooks {
     in_flight: Arc<Semaphore>,
     /// Standard Webhooks message ids seen, with when they stop mattering.
     seen: Arc<Mutex<HashMap<String, i64>>>,
+    /// Shared with the other replicas when there is Redis.
+    redis: Option<(redis::Client, Arc<OnceCell<ConnectionManager>>)>,
 }
 
 impl Hooks {
@@ -142,17 +145,50 @@ impl Hooks {
             limits,
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight.max(1))),
             seen: Arc::new(Mutex::new(HashMap::new())),
+            redis: None,
         }
     }
 
-    /// Whether message `id` is new; remembers it past the tolerance window.
-    fn first_sight(&self, id: &str, now: i64) -> bool {
+    /// Whether message `id` is new; it is remembered past the tolerance
+    /// window, in Redis when there is one (so a replay to another replica
+    /// is caught), else in this process.
+    async fn first_sight(&self, tenant: &str, id: &str, now: i64) -> bool {
+        let ttl = 2 * TOLERANCE_SECS;
+        if let Some((client, connection)) = &self.redis {
+            let shared = async {
+                let mut connection = connection
+                    .get_or_try_init(|| client.get_connection_manager())
+                    .await?
+                    .clone();
+                redis::cmd("SET")
+                    .arg(format!("n8n-work:webhook-id:{tenant}:{id}"))
+                    .arg(1)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(ttl)
+                    .query_async::<Option<String>>(&mut connection)
+                    .await
+            };
+            match shared.await {
+                Ok(set) => return set.is_some(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Redis is unreachable; webhook ids are checked in this process only")
+                }
+            }
+        }
         let Ok(mut seen) = self.seen.lock() else {
             return false;
         };
         seen.retain(|_, until| *until > now);
-        seen.insert(id.to_owned(), now + 2 * TOLERANCE_SECS)
-            .is_none()
+        seen.insert(format!("{tenant}:{id}"), now + ttl).is_none()
+    }
+}
+
+impl AppState {
+    /// Shares the webhook replay cache through Redis.
+    pub fn with_redis(mut self, client: redis::Client) -> AppState {
+        self.hooks.redis = Some((client, Arc::new(OnceCell::new())));
+        self
     }
 }
 
@@ -233,15 +269,15 @@ fn fresh(timestamp: &str, now: i64) -> Result<(), ApiError> {
 }
 
 /// Checks a request against a trigger's `auth`; every comparison of a
-/// signature or token is constant-time.
+/// signature or token is constant-time. Returns the message id to check
+/// for replays (Standard Webhooks).
 fn check(
     auth: &Auth,
     secret: &str,
     headers: &HeaderMap,
     body: &[u8],
-    hooks: &Hooks,
     now: i64,
-) -> Result<(), ApiError> {
+) -> Result<Option<String>, ApiError> {
     match auth {
         Auth::StandardWebhooks { .. } => {
             let (Some(id), Some(timestamp), Some(signatures)) = (
@@ -294,12 +330,7 @@ fn check(
                     "Standard Webhooks: no signature in webhook-signature matches the body",
                 ));
             }
-            if !hooks.first_sight(id, now) {
-                return Err(unauthorized(format!(
-                    "Standard Webhooks: message `{id}` was delivered already (a replay)"
-                )));
-            }
-            Ok(())
+            Ok(Some(id.to_owned()))
         }
         Auth::GitHub { .. } => {
             let signature = header_str(headers, "x-hub-signature-256")
@@ -309,6 +340,7 @@ fn check(
                 .map_err(|_| unauthorized("GitHub: X-Hub-Signature-256 is not hex"))?;
             hmac_sha256(secret.as_bytes(), &[body])
                 .verify_slice(&sig)
+                .map(|()| None)
                 .map_err(|_| unauthorized("GitHub: X-Hub-Signature-256 does not match the body"))
         }
         Auth::Stripe { .. } => {
@@ -334,7 +366,7 @@ fn check(
                 })
             });
             if valid {
-                Ok(())
+                Ok(None)
             } else {
                 Err(unauthorized(
                     "Stripe: no v1 signature in Stripe-Signature matches the body",
@@ -346,7 +378,7 @@ fn check(
                 .ok_or_else(|| unauthorized(format!("send the token in the {name} header")))?;
             use subtle::ConstantTimeEq;
             if bool::from(sent.as_bytes().ct_eq(secret.as_bytes())) {
-                Ok(())
+                Ok(None)
             } else {
                 Err(unauthorized(format!(
                     "the token in the {name} header is wrong"
@@ -474,7 +506,13 @@ async fn webhook(
                     .ok_or_else(|| config(format!("auth: tenant variable `{name}` is not set; set it with PUT /api/v1/variables/{name}")))?,
             };
             let now = n8n_work_store::now_millis() / 1000;
-            check(auth, &secret, &headers, &body, &state.hooks, now)?;
+            if let Some(id) = check(auth, &secret, &headers, &body, now)?
+                && !state.hooks.first_sight(&hook.tenant, &id, now).await
+            {
+                return Err(unauthorized(format!(
+                    "Standard Webhooks: message `{id}` was delivered already (a replay)"
+                )));
+            }
         }
         Err(message) => return Err(config(message.clone())),
     }
@@ -675,7 +713,6 @@ mod tests {
 
     #[test]
     fn github_signatures_are_checked() {
-        let hooks = Hooks::new(WebhookLimits::default());
         let auth = Auth::GitHub {
             secret: Secret::Literal("s3cret".into()),
         };
@@ -688,7 +725,6 @@ mod tests {
                 "s3cret",
                 &headers(&[("x-hub-signature-256", &sig)]),
                 body,
-                &hooks,
                 0
             )
             .is_ok()
@@ -698,7 +734,6 @@ mod tests {
             "s3cret",
             &headers(&[("x-hub-signature-256", &sig)]),
             b"{}",
-            &hooks,
             0,
         )
         .unwrap_err();
@@ -707,7 +742,6 @@ mod tests {
 
     #[test]
     fn stale_stripe_timestamps_are_refused() {
-        let hooks = Hooks::new(WebhookLimits::default());
         let auth = Auth::Stripe {
             secret: Secret::Literal("whsec".into()),
         };
@@ -723,7 +757,6 @@ mod tests {
                 "whsec",
                 &headers(&[("stripe-signature", &sign(now - 10))]),
                 body,
-                &hooks,
                 now
             )
             .is_ok()
@@ -733,11 +766,69 @@ mod tests {
             "whsec",
             &headers(&[("stripe-signature", &sign(now - 600))]),
             body,
-            &hooks,
             now,
         )
         .unwrap_err();
         assert!(err.message.contains("stale"), "{}", err.message);
+    }
+
+    #[test]
+    fn standard_webhooks_ed25519_and_header_tokens_are_checked() {
+        use ed25519_dalek::Signer;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let signing = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let public = format!("whpk_{}", b64.encode(signing.verifying_key().to_bytes()));
+        let auth = Auth::StandardWebhooks {
+            secret: Secret::Literal(public.clone()),
+        };
+        let now = 1_700_000_000;
+        let body = b"{\"a\":1}";
+        let sign = |key: &ed25519_dalek::SigningKey| {
+            let message = [b"msg_1.1700000000.".as_slice(), body].concat();
+            format!("v1a,{}", b64.encode(key.sign(&message).to_bytes()))
+        };
+        let request = |signature: &str| {
+            headers(&[
+                ("webhook-id", "msg_1"),
+                ("webhook-timestamp", "1700000000"),
+                ("webhook-signature", signature),
+            ])
+        };
+        let id = check(&auth, &public, &request(&sign(&signing)), body, now).unwrap();
+        assert_eq!(
+            id.as_deref(),
+            Some("msg_1"),
+            "the id goes to the replay check"
+        );
+        let other = ed25519_dalek::SigningKey::from_bytes(&[8; 32]);
+        let err = check(&auth, &public, &request(&sign(&other)), body, now).unwrap_err();
+        assert!(err.message.contains("no signature"), "{}", err.message);
+
+        let header = Auth::Header {
+            name: "x-token".into(),
+            token: Secret::Literal("t0ken".into()),
+        };
+        assert!(
+            check(
+                &header,
+                "t0ken",
+                &headers(&[("x-token", "t0ken")]),
+                b"",
+                now
+            )
+            .is_ok()
+        );
+        let err = check(
+            &header,
+            "t0ken",
+            &headers(&[("x-token", "t0kem")]),
+            b"",
+            now,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("is wrong"), "{}", err.message);
+        let err = check(&header, "t0ken", &headers(&[]), b"", now).unwrap_err();
+        assert!(err.message.contains("send the token"), "{}", err.message);
     }
 
     #[test]

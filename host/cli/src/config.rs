@@ -22,6 +22,12 @@ pub(crate) struct FileConfig {
     pub(crate) max_in_flight: Option<usize>,
     /// `--egress-allow-private`.
     pub(crate) egress_allow_private: Option<String>,
+    /// `--role`.
+    pub(crate) role: Option<crate::serve::Role>,
+    /// `--database-url`.
+    pub(crate) database_url: Option<String>,
+    /// `--redis-url`.
+    pub(crate) redis_url: Option<String>,
 }
 
 /// The file named by `--config` (`N8N_WORK_CONFIG`), else `./n8n-work.toml`
@@ -37,7 +43,7 @@ pub(crate) fn load(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
         .with_context(|| format!("reading the configuration file {}", path.display()))?;
     toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
-            "{}: {e}the keys are data-dir, listen, max-body-bytes, max-in-flight and egress-allow-private",
+            "{}: {e}the keys are data-dir, listen, role, database-url, redis-url, max-body-bytes, max-in-flight and egress-allow-private",
             path.display()
         )
     })

@@ -1,6 +1,7 @@
 //! The `n8n-work` binary: command-line parsing, configuration and wiring.
 //! The work itself lives in the library crates (`n8n-work-runtime`, ...).
 
+mod bus;
 mod client;
 mod config;
 mod import;
@@ -40,8 +41,10 @@ enum Command {
     /// Run or inspect a single node component.
     #[command(subcommand)]
     Node(node::NodeCommand),
-    /// Start the server: REST API, webhooks, on the embedded store.
+    /// Start the server: REST API, webhooks, the UI, and the worker.
     Serve(serve::ServeArgs),
+    /// Bring the database's schema up to date and exit.
+    Migrate(serve::MigrateArgs),
     /// Run a workflow file to completion and print its final items.
     Run(workflow::RunArgs),
     /// Convert workflows from other tools (`import n8n FILE.json`).
@@ -117,6 +120,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Node(command) => node::run(command, &data_dir).await,
             Command::Serve(args) => serve::serve(args, &config, &data_dir).await,
+            Command::Migrate(args) => serve::migrate(args, &data_dir).await,
             Command::Run(args) => workflow::run(args, &data_dir).await,
             Command::Import(command) => {
                 import::run(command, || client::Client::new(&cli.server, &data_dir)).await

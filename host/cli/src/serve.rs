@@ -5,10 +5,15 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Args;
-use n8n_work_engine::{Engine, EngineConfig, StaticCredentials, SystemClock};
+use futures::future::BoxFuture;
+use n8n_work_engine::{Credentials, EngineConfig};
 use n8n_work_store::{DEFAULT_TENANT, Store};
+use n8n_work_vault::{
+    MasterKeyConfig, MasterKeyOrigin, Vault, key_file_permission_warning, key_file_warning,
+};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::FileConfig;
@@ -27,8 +32,44 @@ pub(crate) struct ServeArgs {
     /// 4096].
     #[arg(long, env = "N8N_WORK_MAX_IN_FLIGHT")]
     max_in_flight: Option<usize>,
+    /// What this process does: `all` (the default) serves the API and runs
+    /// steps; `api` and `worker` split them across processes on a shared
+    /// PostgreSQL database.
+    #[arg(long, env = "N8N_WORK_ROLE", value_enum)]
+    role: Option<Role>,
+    /// A PostgreSQL URL (`postgres://user:pass@host/db`) to share between
+    /// processes, instead of the embedded SQLite file.
+    #[arg(long, env = "N8N_WORK_DATABASE_URL")]
+    database_url: Option<String>,
+    /// A Redis URL (`redis://host:6379`): processes wake each other and
+    /// share live events and the webhook replay cache through it.
+    #[arg(long, env = "N8N_WORK_REDIS_URL")]
+    redis_url: Option<String>,
     #[command(flatten)]
     egress: crate::EgressArgs,
+}
+
+/// What a `serve` process does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Role {
+    /// The API and the worker.
+    #[default]
+    All,
+    /// The API, webhooks and the UI; steps run elsewhere.
+    Api,
+    /// Runs steps and schedules; answers only /healthz, /readyz, /metrics.
+    Worker,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::All => "all",
+            Role::Api => "api",
+            Role::Worker => "worker",
+        }
+    }
 }
 
 /// n8n's port, so habits carry over.
@@ -48,6 +89,9 @@ impl ServeArgs {
             .max_in_flight
             .or(config.max_in_flight)
             .or(Some(defaults.max_in_flight));
+        self.role = self.role.or(config.role);
+        self.database_url = self.database_url.or_else(|| config.database_url.clone());
+        self.redis_url = self.redis_url.or_else(|| config.redis_url.clone());
         if self.egress.egress_allow_private.is_empty()
             && let Some(list) = &config.egress_allow_private
         {
@@ -71,28 +115,43 @@ pub(crate) async fn serve(
     data_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
     let args = args.resolve(config);
-    let listen = args
-        .listen
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5678)));
+    let listen = args.listen.unwrap_or(DEFAULT_LISTEN);
+    let role = args.role.unwrap_or_default();
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
-    let store = Store::open_sqlite(&data_dir.join("n8n-work.db")).await?;
-    let catalog = crate::workflow::catalog(data_dir, &args.egress.egress_allow_private).await?;
-    let config = EngineConfig::default();
-    let owner = config.owner.clone();
-    let engine = Engine::new(
-        store.clone(),
-        catalog,
-        Arc::new(SystemClock),
-        config,
-        Arc::new(StaticCredentials::default()),
-    );
-    // The embedded store is this process's alone: steps a previous process
-    // left running go back to the queue now.
-    store
-        .reclaim(n8n_work_store::now_millis(), Some(&owner))
-        .await?;
-    if store.api_key_count().await? == 0 {
+    let store = match &args.database_url {
+        Some(url) => Store::open(url)
+            .await
+            .with_context(|| format!("opening the database at {}", redacted(url)))?,
+        None => Store::open_sqlite(&data_dir.join("n8n-work.db")).await?,
+    };
+    let shared = args.database_url.is_some();
+    if !shared && role != Role::All {
+        bail!(
+            "--role {} needs a shared database: set --database-url (N8N_WORK_DATABASE_URL) to PostgreSQL; the embedded store serves one process",
+            role.as_str()
+        );
+    }
+    let vault = open_vault(&store, data_dir).await?;
+    let engine = crate::workflow::engine(
+        &store,
+        data_dir,
+        &args.egress.egress_allow_private,
+        Arc::new(VaultCredentials(vault.clone())),
+        EngineConfig {
+            // With Redis, changes wake idle workers; polling is the fallback.
+            idle_poll_ms: if args.redis_url.is_some() {
+                5_000
+            } else {
+                1_000
+            },
+            ..EngineConfig::default()
+        },
+        // Only the embedded store is this process's alone.
+        !shared,
+    )
+    .await?;
+    if role != Role::Worker && store.api_key_count().await? == 0 {
         let key = n8n_work_api::new_key();
         store
             .add_api_key(
@@ -111,36 +170,62 @@ pub(crate) async fn serve(
         );
         println!("  {key}");
     }
+    let redis = match &args.redis_url {
+        Some(url) => Some(
+            redis::Client::open(url.as_str())
+                .with_context(|| format!("the Redis URL {}", redacted(url)))?,
+        ),
+        None => None,
+    };
     let state = n8n_work_api::AppState::new(engine.clone(), args.webhook_limits())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let state = state.with_vault(vault);
+    let state = match &redis {
+        Some(client) => state.with_redis(client.clone()),
+        None => state,
+    };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| {
-            format!(
-                "listening on {}; is another server using it? Pick another with --listen",
-                listen
-            )
+            format!("listening on {listen}; is another server using it? Pick another with --listen")
         })?;
     let address = listener.local_addr()?;
     println!(
-        "n8n-work listening on http://{address} (data in {})",
-        data_dir.display()
+        "n8n-work listening on http://{address} (role {}, data in {})",
+        role.as_str(),
+        match &args.database_url {
+            Some(url) => redacted(url),
+            None => data_dir.display().to_string(),
+        }
     );
     let shutdown = CancellationToken::new();
-    let worker = tokio::spawn({
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(client) = redis {
         let (engine, shutdown) = (engine.clone(), shutdown.clone());
-        async move { engine.serve(shutdown).await }
-    });
-    let schedules = tokio::spawn({
-        let (engine, shutdown) = (engine.clone(), shutdown.clone());
-        async move {
-            engine
-                .run_schedules(shutdown, std::time::Duration::from_secs(60))
+        tasks.spawn(async move {
+            crate::bus::run(client, engine, shutdown).await;
+            Ok(())
+        });
+    }
+    if role != Role::Api {
+        let (worker, stop) = (engine.clone(), shutdown.clone());
+        tasks.spawn(async move { worker.serve(stop).await });
+        // Each tick's run has a fixed id, so schedulers in several workers
+        // start it once.
+        let (scheduler, stop) = (engine.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            scheduler
+                .run_schedules(stop, std::time::Duration::from_secs(60))
                 .await
-        }
-    });
-    axum::serve(listener, n8n_work_api::router(state))
+        });
+    }
+    let router = if role == Role::Worker {
+        n8n_work_api::operations_router(state)
+    } else {
+        n8n_work_api::router(state)
+    };
+    axum::serve(listener, router)
         .with_graceful_shutdown({
             let shutdown = shutdown.clone();
             async move {
@@ -151,9 +236,107 @@ pub(crate) async fn serve(
         })
         .await?;
     shutdown.cancel();
-    worker.await??;
-    schedules.await??;
+    while let Some(result) = tasks.join_next().await {
+        result??;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The credential vault, with the master key from the environment or the
+/// key file; a key that does not open the stored data keys stops the start.
+async fn open_vault(store: &Store, data_dir: &Path) -> anyhow::Result<Arc<Vault>> {
+    let (key, origin) = MasterKeyConfig::from_env().load()?;
+    if let Some(file) = origin.file() {
+        for warning in [
+            key_file_warning(file, data_dir),
+            key_file_permission_warning(file),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            tracing::warn!("{warning}");
+            eprintln!("warning: {warning}");
+        }
+    }
+    if let MasterKeyOrigin::DefaultFile {
+        path,
+        created: true,
+    } = &origin
+    {
+        println!(
+            "Created the master key for credentials in {} (back it up: without it stored credentials cannot be read)",
+            path.display()
+        );
+    }
+    let vault = Arc::new(Vault::new(store.clone(), Arc::new(key)));
+    vault.check().await?;
+    Ok(vault)
+}
+
+/// The engine's credentials: by name, from the vault of the run's tenant.
+struct VaultCredentials(Arc<Vault>);
+
+impl Credentials for VaultCredentials {
+    fn get<'a>(&'a self, tenant: &'a str, name: &'a str) -> BoxFuture<'a, Option<Value>> {
+        Box::pin(async move {
+            let summary = self
+                .0
+                .list(tenant)
+                .await
+                .ok()?
+                .into_iter()
+                .find(|c| c.name == name)?;
+            match self.0.get(tenant, &summary.id).await {
+                Ok(credential) => Some(credential.value.expose().clone()),
+                Err(e) => {
+                    tracing::error!(error = %e, credential = name, "a credential could not be read");
+                    None
+                }
+            }
+        })
+    }
+}
+
+/// A database or Redis URL without its password, for messages.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// `n8n-work migrate`: brings the database's schema up to this binary's
+/// and exits (Kubernetes runs it as a Job before rolling out).
+pub(crate) async fn migrate(args: MigrateArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
+    let target = match &args.database_url {
+        Some(url) => {
+            Store::open(url).await?;
+            redacted(url)
+        }
+        None => {
+            std::fs::create_dir_all(data_dir)?;
+            let path = data_dir.join("n8n-work.db");
+            Store::open_sqlite(&path).await?;
+            path.display().to_string()
+        }
+    };
+    println!("the schema of {target} is up to date");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `n8n-work migrate`.
+#[derive(Debug, Args)]
+pub(crate) struct MigrateArgs {
+    /// The database: a PostgreSQL URL (default: the embedded store in the
+    /// data directory).
+    #[arg(long, env = "N8N_WORK_DATABASE_URL")]
+    database_url: Option<String>,
 }
 
 /// Ctrl-C, or SIGTERM (what service managers and Kubernetes send).

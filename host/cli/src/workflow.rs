@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use n8n_work_engine::{Catalog, Engine, EngineConfig, StaticCredentials, SystemClock};
+use n8n_work_engine::{Catalog, Credentials, Engine, EngineConfig, StaticCredentials, SystemClock};
 use n8n_work_model::{ControlKind, Workflow};
 use n8n_work_runtime::{EgressConfig, Item, PrivateAllowlist, Runtime, RuntimeConfig};
 use n8n_work_store::{DEFAULT_TENANT, ExecutionStatus, Store};
@@ -83,6 +83,34 @@ pub(crate) async fn catalog(data_dir: &Path, allow_private: &str) -> anyhow::Res
     Ok(Arc::new(Catalog::builtins(Arc::new(runtime)).await?))
 }
 
+/// An engine over `store` with the built-in components. With `exclusive`
+/// (a store only this process uses), steps a previous process left
+/// running go back to the queue at once instead of when their lease ends.
+pub(crate) async fn engine(
+    store: &Store,
+    data_dir: &Path,
+    allow_private: &str,
+    credentials: Arc<dyn Credentials>,
+    config: EngineConfig,
+    exclusive: bool,
+) -> anyhow::Result<Engine> {
+    let catalog = catalog(data_dir, allow_private).await?;
+    let owner = config.owner.clone();
+    let engine = Engine::new(
+        store.clone(),
+        catalog,
+        Arc::new(SystemClock),
+        config,
+        credentials,
+    );
+    if exclusive {
+        store
+            .reclaim(n8n_work_store::now_millis(), Some(&owner))
+            .await?;
+    }
+    Ok(engine)
+}
+
 pub(crate) async fn workflow(
     command: WorkflowCommand,
     data_dir: &Path,
@@ -155,16 +183,15 @@ pub(crate) async fn run(args: RunArgs, data_dir: &Path) -> anyhow::Result<ExitCo
         }
     };
     let store = Store::open_sqlite(&dir.join("n8n-work.db")).await?;
-    let catalog = catalog(data_dir, &args.egress.egress_allow_private).await?;
-    let config = EngineConfig::default();
-    let owner = config.owner.clone();
-    let engine = Engine::new(
-        store.clone(),
-        catalog,
-        Arc::new(SystemClock),
-        config,
+    let engine = engine(
+        &store,
+        data_dir,
+        &args.egress.egress_allow_private,
         Arc::new(StaticCredentials(credentials)),
-    );
+        EngineConfig::default(),
+        true,
+    )
+    .await?;
     for file in &args.with {
         let other = read_workflow(file)?;
         engine
@@ -188,11 +215,6 @@ pub(crate) async fn run(args: RunArgs, data_dir: &Path) -> anyhow::Result<ExitCo
         input
     };
     let items = Item::list_from_value(input).map_err(|e| anyhow::anyhow!("--input: {e}"))?;
-    // This process alone uses the store: steps a killed run left running go
-    // back to the queue now rather than when their lease runs out.
-    store
-        .reclaim(n8n_work_store::now_millis(), Some(&owner))
-        .await?;
     let id = engine
         .start(DEFAULT_TENANT, &version, items, args.id.clone())
         .await?;

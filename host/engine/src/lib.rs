@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use n8n_work_expr::{ExprContext, ExprError, WorkflowInfo};
 use n8n_work_model::{ControlKind, NodeType, OnError, Plan, ValidationError, Workflow};
 use n8n_work_runtime::{Grant, Item, StepError, StepOutcome, StepRequest};
@@ -54,10 +55,10 @@ pub enum EngineError {
     Request(String),
 }
 
-/// Where stored credentials come from (the vault, once it exists).
+/// Where stored credentials come from: the vault, or values given up front.
 pub trait Credentials: Send + Sync {
     /// The credential stored as `name` in `tenant`.
-    fn get(&self, tenant: &str, name: &str) -> Option<Value>;
+    fn get<'a>(&'a self, tenant: &'a str, name: &'a str) -> BoxFuture<'a, Option<Value>>;
 }
 
 /// Credentials given up front, by name (the CLI's `--credential`).
@@ -65,8 +66,8 @@ pub trait Credentials: Send + Sync {
 pub struct StaticCredentials(pub BTreeMap<String, Value>);
 
 impl Credentials for StaticCredentials {
-    fn get(&self, _tenant: &str, name: &str) -> Option<Value> {
-        self.0.get(name).cloned()
+    fn get<'a>(&'a self, _tenant: &'a str, name: &'a str) -> BoxFuture<'a, Option<Value>> {
+        Box::pin(async move { self.0.get(name).cloned() })
     }
 }
 
@@ -190,7 +191,7 @@ struct Inner {
 /// A run changed: it started, a step started or ended, or it ended. Live
 /// views ([`Engine::changes`]) read what changed from the store, so a
 /// missed or lagged notice loses nothing.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Change {
     /// The run's tenant.
     pub tenant: String,
@@ -198,6 +199,8 @@ pub struct Change {
     pub workflow_id: String,
     /// The run.
     pub execution_id: String,
+    /// The engine (worker owner) the change happened in.
+    pub origin: String,
 }
 
 /// What running one node on pinned input gave.
@@ -284,7 +287,23 @@ impl Engine {
             tenant: tenant.to_owned(),
             workflow_id: workflow_id.to_owned(),
             execution_id: execution_id.to_owned(),
+            origin: self.inner.config.owner.clone(),
         });
+    }
+
+    /// A change another process made (told through Redis): live views here
+    /// look again, this worker looks for new work, and those waiting for
+    /// the run here check whether it ended.
+    pub fn remote_change(&self, change: Change) {
+        let execution = change.execution_id.clone();
+        let _ = self.inner.changes.send(change);
+        self.inner.wake.notify_one();
+        self.ended(&execution);
+    }
+
+    /// This engine's worker name: changes it makes carry it as `origin`.
+    pub fn owner(&self) -> &str {
+        &self.inner.config.owner
     }
 
     /// Validates `workflow` and stores it as a new version (or returns the
@@ -664,6 +683,7 @@ impl Engine {
         let mut heartbeat = tokio::time::interval(Duration::from_millis((lease / 3).max(1) as u64));
         heartbeat.tick().await;
         let mut pruned_at = inner.clock.now();
+        let mut reclaimed_at = inner.clock.now();
         loop {
             let free = inner.slots.available_permits();
             let mut claimed = 0;
@@ -687,6 +707,7 @@ impl Engine {
                 if until_idle {
                     return Ok(());
                 }
+                self.reclaim_expired(&mut reclaimed_at).await;
                 if inner.clock.now() - pruned_at >= inner.config.prune_every_ms {
                     pruned_at = inner.clock.now();
                     match self.prune().await {
@@ -715,6 +736,7 @@ impl Engine {
                 _ = heartbeat.tick() => {
                     let until = inner.clock.now() + lease;
                     inner.store.heartbeat(&inner.config.owner, until).await?;
+                    self.reclaim_expired(&mut reclaimed_at).await;
                 }
                 _ = inner.wake.notified(), if free > claimed => {}
                 _ = shutdown.cancelled() => {
@@ -726,6 +748,21 @@ impl Engine {
                     return Ok(());
                 }
             }
+        }
+    }
+
+    /// Returns steps whose worker stopped heartbeating to the queue, once
+    /// per lease period: on a shared store, another worker died.
+    async fn reclaim_expired(&self, last: &mut Millis) {
+        let now = self.inner.clock.now();
+        if now - *last < self.inner.config.lease_ms {
+            return;
+        }
+        *last = now;
+        match self.inner.store.reclaim(now, None).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(steps = n, "took back steps whose worker's lease expired"),
+            Err(e) => tracing::warn!(error = %e, "could not take back expired leases"),
         }
     }
 
@@ -1340,13 +1377,13 @@ impl Engine {
             .map_err(|e| Failure::config(e.to_string()))?;
         let mut credentials = BTreeMap::new();
         for (slot, name) in &node.credentials {
-            match self.inner.credentials.get(&step.key.tenant, name) {
+            match self.inner.credentials.get(&step.key.tenant, name).await {
                 Some(value) => {
                     credentials.insert(slot.clone(), value);
                 }
                 None => {
                     return Err(Failure::config(format!(
-                        "credential `{name}` (slot `{slot}`) is not stored; add it (with `n8n-work run`, `--credential {name}=JSON`)"
+                        "credential `{name}` (slot `{slot}`) is not stored; add it (POST /api/v1/credentials, or with `n8n-work run`, `--credential {name}=JSON`)"
                     )));
                 }
             }

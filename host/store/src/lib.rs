@@ -16,6 +16,7 @@
 //! the steps of a dead worker to the queue.
 
 mod api;
+mod credentials;
 mod ops;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -29,6 +30,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
 
+pub use credentials::{CredentialRow, CredentialSummary, DataKeyRow};
 pub use types::*;
 use writer::Writer;
 

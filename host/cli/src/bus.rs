@@ -1,0 +1,86 @@
+//! Redis between processes (ARCHITECTURE.md decision 1): each engine's run
+//! changes are published, and every other process hears them, so an idle
+//! worker wakes when an API replica starts a run, SSE streams on any
+//! replica follow runs that workers advance, and a synchronous webhook
+//! hears that its run ended on a worker.
+//!
+//! Redis only speeds things up: the store stays the truth. While Redis is
+//! unreachable, workers find work by polling (every idle interval) and the
+//! bus says so in the log, then reconnects.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use n8n_work_engine::{Change, Engine};
+use tokio_util::sync::CancellationToken;
+
+/// The channel run changes go through.
+const CHANNEL: &str = "n8n-work:changes";
+
+/// Publishes this engine's changes and applies everyone else's, until
+/// `shutdown`; reconnects with backoff while Redis is away.
+pub(crate) async fn run(client: redis::Client, engine: Engine, shutdown: CancellationToken) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match connected(&client, &engine, &shutdown).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    retry_in_ms = backoff.as_millis() as u64,
+                    "Redis is unreachable; workers poll the store until it is back"
+                );
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+async fn connected(
+    client: &redis::Client,
+    engine: &Engine,
+    shutdown: &CancellationToken,
+) -> redis::RedisResult<()> {
+    let mut publish = client.get_multiplexed_async_connection().await?;
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.subscribe(CHANNEL).await?;
+    let mut heard = pubsub.into_on_message();
+    let mut local = engine.changes();
+    tracing::info!("connected to Redis: run changes are shared with the other processes");
+    loop {
+        tokio::select! {
+            change = local.recv() => match change {
+                Ok(change) if change.origin == engine.owner() => {
+                    let payload = serde_json::to_string(&change).unwrap_or_default();
+                    redis::cmd("PUBLISH")
+                        .arg(CHANNEL)
+                        .arg(payload)
+                        .query_async::<()>(&mut publish)
+                        .await?;
+                }
+                // Heard from elsewhere and re-broadcast here: not ours to send.
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "run changes came faster than Redis took them; others see them at their next poll");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+            message = heard.next() => {
+                let Some(message) = message else {
+                    return Err(redis::RedisError::from((redis::ErrorKind::Io, "the subscription ended")));
+                };
+                let Ok(change) = serde_json::from_slice::<Change>(message.get_payload_bytes()) else {
+                    continue;
+                };
+                if change.origin != engine.owner() {
+                    engine.remote_change(change);
+                }
+            }
+            _ = shutdown.cancelled() => return Ok(()),
+        }
+    }
+}

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use crate::client::{ClientOptions, RegistryClient, UploadProgress, is_loopback, parse_reference};
+use crate::marketplace::{FsMarketplaceStore, Marketplace};
 use crate::plugin::{PluginArtifact, PluginSpec};
 use crate::server::{Action, AuthSettings, RepositoryPattern, StaticAuthenticator, TokenIssuer};
 use crate::signature::{
@@ -111,6 +112,101 @@ pub enum PluginCommand {
         #[command(flatten)]
         login: RegistryLogin,
     },
+    /// Search the marketplace by words in the name or description, keyword tag and category.
+    Search {
+        /// Words that must all appear.
+        query: Vec<String>,
+        /// A keyword tag (or a version tag).
+        #[arg(long)]
+        tag: Option<String>,
+        /// A category.
+        #[arg(long)]
+        category: Option<String>,
+        /// Where and as whom.
+        #[command(flatten)]
+        market: MarketArgs,
+    },
+    /// Show a plugin: its versions, publisher, verified badge, capabilities and installs.
+    Info {
+        /// The repository (`plugins/slack`).
+        repository: String,
+        /// Where and as whom.
+        #[command(flatten)]
+        market: MarketArgs,
+    },
+    /// Ask to install a plugin in the tenant: REPOSITORY:TAG or REPOSITORY@DIGEST.
+    Install {
+        /// The plugin (`plugins/slack:1.0.0`).
+        reference: String,
+        /// Where and as whom.
+        #[command(flatten)]
+        market: MarketArgs,
+    },
+    /// List the tenant's installed plugins (and, with --requests, its install requests).
+    List {
+        /// Show install requests too.
+        #[arg(long)]
+        requests: bool,
+        /// Where and as whom.
+        #[command(flatten)]
+        market: MarketArgs,
+    },
+    /// Upgrade an installed plugin: to REPOSITORY:TAG, or to the newest version.
+    Upgrade {
+        /// The plugin (`plugins/slack` or `plugins/slack:2.0.0`).
+        reference: String,
+        /// Where and as whom.
+        #[command(flatten)]
+        market: MarketArgs,
+    },
+    /// Remove an installed plugin from the tenant.
+    Remove {
+        /// The repository or node name.
+        repository: String,
+        /// Where and as whom.
+        #[command(flatten)]
+        market: MarketArgs,
+    },
+    /// Approve a pending install request (admins).
+    Approve {
+        /// The request's id (`plugin list --requests`).
+        id: u64,
+        /// Why, for the audit list.
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Where and as whom.
+        #[command(flatten)]
+        market: MarketArgs,
+    },
+    /// Reject a pending install request (admins), with a reason.
+    Reject {
+        /// The request's id.
+        id: u64,
+        /// Why, for the audit list and the requester.
+        #[arg(long)]
+        reason: String,
+        /// Where and as whom.
+        #[command(flatten)]
+        market: MarketArgs,
+    },
+}
+
+/// Which marketplace to talk to, as whom, for which tenant.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MarketArgs {
+    /// The registry's URL.
+    #[arg(
+        long = "registry",
+        env = "N8N_WORK_REGISTRY_URL",
+        default_value = "http://127.0.0.1:5000"
+    )]
+    pub registry: String,
+    /// The tenant to act in.
+    #[arg(long, env = "N8N_WORK_TENANT", default_value = "default")]
+    pub tenant: String,
+    /// Who is acting (recorded in the audit list).
+    #[arg(long = "as", env = "N8N_WORK_USER", default_value = "cli")]
+    pub actor: String,
 }
 
 /// `n8n-work registry …`: the OCI registry on its own.
@@ -326,6 +422,130 @@ impl PluginCommand {
                     describe(&pulled.verification)
                 );
             }
+            Self::Search {
+                query,
+                tag,
+                category,
+                market,
+            } => {
+                let mut params = vec![("q", query.join(" ")), ("tenant", market.tenant.clone())];
+                params.extend(tag.map(|t| ("tag", t)));
+                params.extend(category.map(|c| ("category", c)));
+                let found = market_call(&market, "GET", "/search", &params, None).await?;
+                let plugins = found["plugins"].as_array().cloned().unwrap_or_default();
+                if plugins.is_empty() {
+                    println!("no plugin matches");
+                }
+                for p in plugins {
+                    let newest = &p["versions"][0];
+                    println!(
+                        "{}  {}  {}{}  {} installs\n    {}",
+                        p["repository"].as_str().unwrap_or_default(),
+                        newest["version"].as_str().unwrap_or_default(),
+                        newest["publisher"].as_str().unwrap_or("unknown publisher"),
+                        if newest["verified"] == true {
+                            " ✓ verified"
+                        } else {
+                            ""
+                        },
+                        p["installs"],
+                        p["description"].as_str().unwrap_or_default(),
+                    );
+                }
+            }
+            Self::Info { repository, market } => {
+                let params = [
+                    ("repository", repository),
+                    ("tenant", market.tenant.clone()),
+                ];
+                let p = market_call(&market, "GET", "/plugin", &params, None).await?;
+                println!(
+                    "{} ({}): {}",
+                    p["displayName"].as_str().unwrap_or_default(),
+                    p["repository"].as_str().unwrap_or_default(),
+                    p["description"].as_str().unwrap_or_default()
+                );
+                println!("installs: {}", p["installs"]);
+                for v in p["versions"].as_array().cloned().unwrap_or_default() {
+                    println!(
+                        "  {:<10} {}  {}{}\n             asks for {}",
+                        v["tag"].as_str().unwrap_or_default(),
+                        v["digest"].as_str().unwrap_or_default(),
+                        v["publisher"].as_str().unwrap_or("unknown publisher"),
+                        if v["verified"] == true {
+                            " ✓ verified"
+                        } else {
+                            ""
+                        },
+                        capabilities(&v["capabilities"]),
+                    );
+                }
+            }
+            Self::Install { reference, market } => {
+                request_install(&market, &reference).await?;
+            }
+            Self::Upgrade { reference, market } => {
+                let reference = if reference.contains(':') || reference.contains('@') {
+                    reference
+                } else {
+                    let params = [
+                        ("repository", reference.clone()),
+                        ("tenant", market.tenant.clone()),
+                    ];
+                    let p = market_call(&market, "GET", "/plugin", &params, None).await?;
+                    let Some(tag) = p["versions"][0]["tag"].as_str() else {
+                        bail!("{reference} has no versions in the registry");
+                    };
+                    format!("{reference}:{tag}")
+                };
+                request_install(&market, &reference).await?;
+            }
+            Self::List { requests, market } => {
+                let path = format!("/tenants/{}/installed", market.tenant);
+                let listed = market_call(&market, "GET", &path, &[], None).await?;
+                let installed = listed["installed"].as_array().cloned().unwrap_or_default();
+                if installed.is_empty() {
+                    println!("no plugins installed in tenant {}", market.tenant);
+                }
+                for i in installed {
+                    println!(
+                        "{}  {}  {}  (approved by {})",
+                        i["repository"].as_str().unwrap_or_default(),
+                        i["version"].as_str().unwrap_or_default(),
+                        i["digest"].as_str().unwrap_or_default(),
+                        i["approvedBy"].as_str().unwrap_or_default(),
+                    );
+                }
+                if requests {
+                    let path = format!("/tenants/{}/requests", market.tenant);
+                    let listed = market_call(&market, "GET", &path, &[], None).await?;
+                    for r in listed["requests"].as_array().cloned().unwrap_or_default() {
+                        println!("{}", request_line(&r));
+                    }
+                }
+            }
+            Self::Remove { repository, market } => {
+                let path = format!("/tenants/{}/installed", market.tenant);
+                let params = [("repository", repository)];
+                let removed = market_call(&market, "DELETE", &path, &params, None).await?;
+                println!(
+                    "removed {} {}",
+                    removed["repository"].as_str().unwrap_or_default(),
+                    removed["version"].as_str().unwrap_or_default()
+                );
+            }
+            Self::Approve { id, reason, market } => {
+                let path = format!("/tenants/{}/requests/{id}/approve", market.tenant);
+                let body = serde_json::json!({ "reason": reason });
+                let r = market_call(&market, "POST", &path, &[], Some(body)).await?;
+                println!("{}", request_line(&r));
+            }
+            Self::Reject { id, reason, market } => {
+                let path = format!("/tenants/{}/requests/{id}/reject", market.tenant);
+                let body = serde_json::json!({ "reason": reason });
+                let r = market_call(&market, "POST", &path, &[], Some(body)).await?;
+                println!("{}", request_line(&r));
+            }
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -436,11 +656,143 @@ impl RegistryCommand {
                     "registry serving http://{listen}/v2/ from {}",
                     root.display()
                 );
-                axum::serve(listener, crate::router(registry))
+                let mut app = crate::router(registry.clone());
+                // The marketplace has no auth of its own: on its own the
+                // registry serves it only without --users (loopback); the
+                // platform mounts it behind its auth.
+                if users.is_none() {
+                    let dir = data_dir.join("marketplace");
+                    let store = FsMarketplaceStore::open(&dir).await.with_context(|| {
+                        format!("cannot open marketplace storage in {}", dir.display())
+                    })?;
+                    let marketplace =
+                        Marketplace::new(Arc::clone(registry.storage()), Arc::new(store));
+                    app = app.merge(crate::marketplace_router(marketplace));
+                }
+                axum::serve(listener, app)
                     .await
                     .context("registry server stopped")?;
             }
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// Calls a marketplace route; a refusal becomes an error with the server's message.
+async fn market_call(
+    market: &MarketArgs,
+    method: &str,
+    path: &str,
+    params: &[(&str, String)],
+    body: Option<serde_json::Value>,
+) -> anyhow::Result<serde_json::Value> {
+    let base = market.registry.trim_end_matches('/');
+    let mut url = url::Url::parse(&format!("{base}/v2/_marketplace{path}")).with_context(|| {
+        format!(
+            "--registry `{}` is not a URL; give one like http://127.0.0.1:5000",
+            market.registry
+        )
+    })?;
+    for (k, v) in params {
+        url.query_pairs_mut().append_pair(k, v);
+    }
+    let method: http::Method = method.parse().expect("a valid method");
+    let mut request = reqwest::Client::new()
+        .request(method, url.clone())
+        .header(crate::marketplace::ACTOR_HEADER, &market.actor);
+    if let Some(body) = body {
+        request = request
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(serde_json::to_vec(&body).expect("JSON serializes"));
+    }
+    let response = request.send().await.with_context(|| {
+        format!(
+            "cannot reach the marketplace at {url}; is `n8n-work registry serve` running there?"
+        )
+    })?;
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .context("reading the marketplace's answer")?;
+    let value: serde_json::Value = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("{url} answered {status} with something that is not JSON"))?
+    };
+    if !status.is_success() {
+        match value["error"]["message"].as_str() {
+            Some(message) => bail!("{message}"),
+            None => bail!("{url} answered {status}"),
+        }
+    }
+    Ok(value)
+}
+
+async fn request_install(market: &MarketArgs, reference: &str) -> anyhow::Result<()> {
+    let path = format!("/tenants/{}/requests", market.tenant);
+    let body = serde_json::json!({ "reference": reference });
+    let outcome = market_call(market, "POST", &path, &[], Some(body)).await?;
+    let r = &outcome["request"];
+    match outcome["status"].as_str().unwrap_or_default() {
+        "pending" => {
+            println!("{}", request_line(r));
+            if let Some(added) = r.get("addedCapabilities") {
+                println!("  this upgrade asks for more: {}", capabilities(added));
+            }
+            println!(
+                "  an admin approves it with `n8n-work plugin approve {}`",
+                r["id"]
+            );
+        }
+        "unchanged" => println!(
+            "{reference} is already installed at {}",
+            r["digest"].as_str().unwrap_or_default()
+        ),
+        _ => println!(
+            "installed {} {} pinned at {}",
+            r["repository"].as_str().unwrap_or_default(),
+            r["version"].as_str().unwrap_or_default(),
+            r["digest"].as_str().unwrap_or_default()
+        ),
+    }
+    Ok(())
+}
+
+fn capabilities(c: &serde_json::Value) -> String {
+    let list = |k: &str| {
+        c[k].as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    format!(
+        "egress [{}], credentials [{}]",
+        list("egress"),
+        list("credentialTypes")
+    )
+}
+
+fn request_line(r: &serde_json::Value) -> String {
+    let mut line = format!(
+        "request {}: {} {} ({}) {} — {}",
+        r["id"],
+        r["repository"].as_str().unwrap_or_default(),
+        r["version"].as_str().unwrap_or_default(),
+        r["digest"].as_str().unwrap_or_default(),
+        r["status"].as_str().unwrap_or_default(),
+        r["verification"].as_str().unwrap_or_default(),
+    );
+    if let Some(reason) = r["reason"].as_str() {
+        line.push_str(&format!(
+            "; {}: {reason}",
+            r["decidedBy"].as_str().unwrap_or("")
+        ));
+    }
+    line
 }

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod client;
 pub mod digest;
 pub mod manifest;
+pub mod marketplace;
 pub mod media_types;
 pub mod names;
 pub mod plugin;
@@ -22,6 +23,7 @@ pub mod signature;
 pub mod storage;
 
 pub use digest::Digest;
+pub use marketplace::{Marketplace, marketplace_router};
 pub use names::{RepositoryName, Tag};
 pub use server::{Registry, RegistryConfig, router};
 

@@ -235,6 +235,30 @@ impl RegistryStorage for FsStorage {
         remove_optional(&self.layer_link(repository, digest)).await
     }
 
+    async fn repositories(&self) -> Result<Vec<RepositoryName>, StorageError> {
+        // Names nest (`plugins/slack`), so walk down until a `_manifests` folder.
+        let mut found = Vec::new();
+        let mut pending = vec![String::new()];
+        while let Some(prefix) = pending.pop() {
+            let dir = self.root.join("repositories").join(&prefix);
+            for entry in self.list_dir(&dir).await? {
+                if entry == "_manifests" {
+                    if let Ok(name) = RepositoryName::new(&prefix) {
+                        found.push(name);
+                    }
+                } else if !entry.starts_with('_') && dir.join(&entry).is_dir() {
+                    pending.push(if prefix.is_empty() {
+                        entry
+                    } else {
+                        format!("{prefix}/{entry}")
+                    });
+                }
+            }
+        }
+        found.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(found)
+    }
+
     async fn repository_exists(&self, repository: &RepositoryName) -> Result<bool, StorageError> {
         let dir = self.repo_dir(repository);
         Ok(exists(&dir.join("_manifests")).await? || exists(&dir.join("_layers")).await?)

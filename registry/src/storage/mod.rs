@@ -3,6 +3,8 @@
 //! ([`FsStorage`]) is the default implementation.
 
 mod fs;
+#[cfg(feature = "s3")]
+mod object;
 
 use std::io;
 
@@ -15,6 +17,8 @@ use crate::digest::Digest;
 use crate::names::{RepositoryName, Tag};
 
 pub use fs::FsStorage;
+#[cfg(feature = "s3")]
+pub use object::{ObjectStorage, S3Config};
 
 /// A stream of bytes read from, or written to, the store.
 pub type ByteStream = BoxStream<'static, io::Result<Bytes>>;
@@ -166,6 +170,10 @@ pub trait RegistryStorage: Send + Sync + 'static {
         repository: &RepositoryName,
         digest: &Digest,
     ) -> Result<bool, StorageError>;
+
+    /// Every repository that holds a manifest, sorted; the marketplace index
+    /// walks these.
+    async fn repositories(&self) -> Result<Vec<RepositoryName>, StorageError>;
 
     /// Whether anything was ever pushed to `repository` and not deleted.
     async fn repository_exists(&self, repository: &RepositoryName) -> Result<bool, StorageError>;

@@ -1,0 +1,187 @@
+//! The marketplace's JSON routes, under `/v2/_marketplace/`. Repository
+//! components cannot start with `_`, so these never collide with a
+//! repository's routes.
+//!
+//! Who acts is taken from the `x-n8n-work-actor` header; the platform's auth
+//! in front of these routes sets it (and decides who may approve).
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{KeyRecord, MarketError, Marketplace, PolicyRecord, SearchQuery};
+
+/// The header naming who acts (an admin for approvals).
+pub const ACTOR_HEADER: &str = "x-n8n-work-actor";
+
+impl IntoResponse for MarketError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            MarketError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            MarketError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            MarketError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            MarketError::Refused(_) => (StatusCode::FORBIDDEN, "refused"),
+            MarketError::Tampered { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "tampered"),
+            MarketError::Storage(e) => {
+                tracing::error!(error = %e, "marketplace storage failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "storage")
+            }
+        };
+        (
+            status,
+            Json(json!({"error": {"code": code, "message": self.to_string()}})),
+        )
+            .into_response()
+    }
+}
+
+type Result<T> = std::result::Result<T, MarketError>;
+
+fn actor(headers: &HeaderMap) -> String {
+    headers
+        .get(ACTOR_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .unwrap_or("anonymous")
+        .to_owned()
+}
+
+/// The marketplace's routes. Merge them into the app beside
+/// [`crate::router`] (`Router::merge`).
+pub fn marketplace_router(marketplace: Marketplace) -> Router {
+    Router::new()
+        .route("/v2/_marketplace/search", get(search))
+        .route("/v2/_marketplace/plugin", get(info))
+        .route("/v2/_marketplace/publishers", post(add_publisher))
+        .route(
+            "/v2/_marketplace/tenants/{tenant}/policy",
+            get(get_policy).put(put_policy),
+        )
+        .route(
+            "/v2/_marketplace/tenants/{tenant}/requests",
+            get(requests).post(request_install),
+        )
+        .route(
+            "/v2/_marketplace/tenants/{tenant}/requests/{id}/{decision}",
+            post(decide),
+        )
+        .route(
+            "/v2/_marketplace/tenants/{tenant}/installed",
+            get(installed).delete(remove),
+        )
+        .route("/v2/_marketplace/tenants/{tenant}/audit", get(audit))
+        .with_state(marketplace)
+}
+
+async fn search(State(m): State<Marketplace>, Query(q): Query<SearchQuery>) -> Result<Response> {
+    Ok(Json(json!({"plugins": m.search(&q).await?})).into_response())
+}
+
+#[derive(Deserialize)]
+struct InfoQuery {
+    repository: String,
+    tenant: Option<String>,
+}
+
+async fn info(State(m): State<Marketplace>, Query(q): Query<InfoQuery>) -> Result<Response> {
+    Ok(Json(m.info(&q.repository, q.tenant.as_deref()).await?).into_response())
+}
+
+async fn add_publisher(
+    State(m): State<Marketplace>,
+    Json(publisher): Json<KeyRecord>,
+) -> Result<Response> {
+    let key_id = m.add_publisher(publisher).await?;
+    Ok(Json(json!({"keyId": key_id})).into_response())
+}
+
+async fn get_policy(State(m): State<Marketplace>, Path(tenant): Path<String>) -> Result<Response> {
+    Ok(Json(m.policy(&tenant).await?).into_response())
+}
+
+async fn put_policy(
+    State(m): State<Marketplace>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    Json(policy): Json<PolicyRecord>,
+) -> Result<Response> {
+    m.set_policy(&tenant, &actor(&headers), policy).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn requests(State(m): State<Marketplace>, Path(tenant): Path<String>) -> Result<Response> {
+    Ok(Json(json!({"requests": m.requests(&tenant).await?})).into_response())
+}
+
+#[derive(Deserialize)]
+struct InstallBody {
+    reference: String,
+}
+
+async fn request_install(
+    State(m): State<Marketplace>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<InstallBody>,
+) -> Result<Response> {
+    let outcome = m
+        .request_install(&tenant, &body.reference, &actor(&headers))
+        .await?;
+    let status = if outcome.status == "pending" {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(outcome)).into_response())
+}
+
+#[derive(Deserialize)]
+struct DecisionBody {
+    #[serde(default)]
+    reason: String,
+}
+
+async fn decide(
+    State(m): State<Marketplace>,
+    Path((tenant, id, decision)): Path<(String, u64, String)>,
+    headers: HeaderMap,
+    Json(body): Json<DecisionBody>,
+) -> Result<Response> {
+    let admin = actor(&headers);
+    let request = match decision.as_str() {
+        "approve" => m.approve(&tenant, id, &admin, &body.reason).await?,
+        "reject" => m.reject(&tenant, id, &admin, &body.reason).await?,
+        other => {
+            return Err(MarketError::NotFound(format!(
+                "`{other}` is not a decision; use `approve` or `reject`"
+            )));
+        }
+    };
+    Ok(Json(request).into_response())
+}
+
+async fn installed(State(m): State<Marketplace>, Path(tenant): Path<String>) -> Result<Response> {
+    Ok(Json(json!({"installed": m.installed(&tenant).await?})).into_response())
+}
+
+#[derive(Deserialize)]
+struct RemoveQuery {
+    repository: String,
+}
+
+async fn remove(
+    State(m): State<Marketplace>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<RemoveQuery>,
+) -> Result<Response> {
+    Ok(Json(m.remove(&tenant, &q.repository, &actor(&headers)).await?).into_response())
+}
+
+async fn audit(State(m): State<Marketplace>, Path(tenant): Path<String>) -> Result<Response> {
+    Ok(Json(json!({"audit": m.audit(&tenant).await?})).into_response())
+}

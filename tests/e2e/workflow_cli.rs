@@ -312,3 +312,46 @@ async fn a_run_killed_mid_step_finishes_after_a_restart_without_repeating_steps(
     assert_eq!(second[0], "crash-run/second/0");
     assert_eq!(calls("/third").len(), 1);
 }
+
+#[tokio::test]
+async fn an_n8n_code_node_imports_and_runs_in_the_wasm_code_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let exported = dir.path().join("exported.json");
+    std::fs::write(
+        &exported,
+        json!({
+            "name": "code",
+            "nodes": [
+                { "name": "Start", "type": "n8n-nodes-base.manualTrigger", "typeVersion": 1, "position": [0, 0], "parameters": {} },
+                { "name": "Double", "type": "n8n-nodes-base.code", "typeVersion": 2, "position": [200, 0],
+                  "parameters": { "mode": "runOnceForEachItem", "jsCode": "console.log('doubling', $json.n);\nreturn { json: { n: $json.n * 2, first: $('Start').first().json.n } };" } }
+            ],
+            "connections": { "Start": { "main": [[{ "node": "Double", "type": "main", "index": 0 }]] } }
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let converted = dir.path().join("code.yaml");
+    let out = n8n_work(&[
+        "import",
+        "n8n",
+        exported.to_str().unwrap(),
+        "--out",
+        converted.to_str().unwrap(),
+    ])
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let yaml = std::fs::read_to_string(&converted).unwrap();
+    assert!(yaml.contains("builtin:code"), "{yaml}");
+    let out = n8n_work(&[
+        "run",
+        converted.to_str().unwrap(),
+        "--input",
+        r#"[{"n":1},{"n":5}]"#,
+    ])
+    .await;
+    assert_eq!(
+        items(&out),
+        json!([{ "n": 2, "first": 1 }, { "n": 10, "first": 1 }])
+    );
+}

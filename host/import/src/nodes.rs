@@ -41,7 +41,7 @@ impl Converted {
 }
 
 /// The n8n node types with a converter; the table must list each of them.
-pub(crate) const CONVERTED: [&str; 21] = [
+pub(crate) const CONVERTED: [&str; 22] = [
     "n8n-nodes-base.manualTrigger",
     "n8n-nodes-base.webhook",
     "n8n-nodes-base.respondToWebhook",
@@ -63,6 +63,7 @@ pub(crate) const CONVERTED: [&str; 21] = [
     "n8n-nodes-base.splitInBatches",
     "n8n-nodes-base.httpRequest",
     "n8n-nodes-base.slack",
+    "n8n-nodes-base.code",
 ];
 
 /// Converts one node; `None` when the type has no converter.
@@ -206,8 +207,30 @@ pub(crate) fn convert(
         }
         "n8n-nodes-base.httpRequest" => components::http(p, credentials),
         "n8n-nodes-base.slack" => components::slack(p, version, credentials),
+        "n8n-nodes-base.code" => code(p),
         _ => return None,
     })
+}
+
+/// The Code node runs in the wasm Code component (`builtin:code`), with
+/// n8n's modes; only JavaScript runs there.
+fn code(p: &mut Taker<'_>) -> Converted {
+    let language = p.text("language", "javaScript");
+    if language != "javaScript" {
+        p.note(
+            NoteKind::Partial,
+            format!("language `{language}` does not run here, only JavaScript; the step fails until the code is rewritten in JavaScript"),
+        );
+    }
+    let mode = p.text("mode", "runOnceForAllItems");
+    let code = p
+        .take("jsCode")
+        .unwrap_or_else(|| json!("return $input.all();"));
+    p.ignore("pythonCode", "Python Code nodes do not run here");
+    Converted::new(
+        "builtin:code",
+        json!({ "code": code, "mode": mode, "language": "javaScript" }),
+    )
 }
 
 /// Moves each of `keys` that is set from `p` into `params`.

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `n8n-work` binary, as a user runs it.
 
+mod access;
 mod api;
 mod node_cli;
 mod scale;

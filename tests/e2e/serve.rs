@@ -28,10 +28,16 @@ pub(crate) async fn start(data: &Path) -> Server {
 
 /// Starts `serve` on a free port with `flags`; waits until it listens.
 pub(crate) async fn start_with(data: &Path, flags: &[&str]) -> Server {
+    start_env(data, flags, &[]).await
+}
+
+/// A server started with `flags` and environment variables `env`.
+pub(crate) async fn start_env(data: &Path, flags: &[&str], env: &[(String, String)]) -> Server {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_n8n-work"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(flags)
         .env("N8N_WORK_DATA_DIR", data)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()

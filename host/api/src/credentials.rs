@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{Extensions, StatusCode};
+use n8n_work_auth::Action;
 use n8n_work_vault::{CredentialChange, Vault, VaultError};
 use serde_json::{Value, json};
 
@@ -104,6 +105,16 @@ pub(crate) async fn create(
     let created = vault(&state)?
         .create(&caller.tenant, body.name.trim(), &body.kind, &body.value)
         .await?;
+    let after = serde_json::to_value(&created).unwrap_or_default();
+    state
+        .record(
+            &caller,
+            Action::CredentialWrite,
+            format!("credential:{}", created.id),
+            None,
+            Some(&after),
+        )
+        .await;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::to_value(created).unwrap_or_default()),
@@ -131,8 +142,20 @@ pub(crate) async fn update(
         kind: body.kind,
         value: body.value,
     };
+    let before = summary_of(&state, &caller.tenant, &id).await?;
     let updated = vault(&state)?.update(&caller.tenant, &id, change).await?;
-    Ok(Json(serde_json::to_value(updated).unwrap_or_default()))
+    // Metadata only: a hash of a secret value could be guessed offline.
+    let after = serde_json::to_value(&updated).unwrap_or_default();
+    state
+        .record(
+            &caller,
+            Action::CredentialWrite,
+            format!("credential:{id}"),
+            before.as_ref(),
+            Some(&after),
+        )
+        .await;
+    Ok(Json(after))
 }
 
 #[utoipa::path(delete, path = "/api/v1/credentials/{id}", tag = "credentials", params(("id" = String, Path)), responses((status = 204), (status = 404, body = serde_json::Value)))]
@@ -142,6 +165,26 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let caller = caller(&extensions)?;
+    let before = summary_of(&state, &caller.tenant, &id).await?;
     vault(&state)?.delete(&caller.tenant, &id).await?;
+    state
+        .record(
+            &caller,
+            Action::CredentialWrite,
+            format!("credential:{id}"),
+            before.as_ref(),
+            None,
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A credential's metadata (never its value), as the audit log hashes it.
+async fn summary_of(state: &AppState, tenant: &str, id: &str) -> ApiResult<Option<Value>> {
+    Ok(vault(state)?
+        .list(tenant)
+        .await?
+        .into_iter()
+        .find(|c| c.id == id)
+        .map(|c| serde_json::to_value(c).unwrap_or_default()))
 }

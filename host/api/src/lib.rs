@@ -8,6 +8,7 @@
 //! Errors leave in one JSON shape, `{"error": {"code", "message",
 //! "details"}}`, built in one place ([`ApiError`]).
 
+mod access;
 mod credentials;
 mod events;
 mod executions;
@@ -18,11 +19,11 @@ mod ui;
 mod webhooks;
 mod workflows;
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use n8n_work_engine::{Engine, EngineError};
 use n8n_work_store::StoreError;
@@ -30,6 +31,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 pub use webhooks::WebhookLimits;
+
+use access::caller;
 
 /// An error as the API reports it.
 #[derive(Debug)]
@@ -120,14 +123,14 @@ pub struct AppState {
     hooks: webhooks::Hooks,
     metrics: std::sync::Arc<metrics::Metrics>,
     vault: Option<std::sync::Arc<n8n_work_vault::Vault>>,
+    inner: std::sync::Arc<Access>,
 }
 
-/// The tenant and role a request acts for, from its API key or session.
-#[derive(Clone, Debug)]
-struct Caller {
-    tenant: String,
-    #[allow(dead_code)] // Roles are decided by policies in the security issue.
-    role: String,
+/// What deciding and recording access needs.
+struct Access {
+    policies: n8n_work_auth::Policies,
+    policy_cache: access::PolicyCache,
+    audit: Option<access::AuditTrail>,
 }
 
 /// The SHA-256 of a key, as stored.
@@ -158,6 +161,11 @@ impl AppState {
             engine,
             hooks: webhooks::Hooks::new(limits),
             vault: None,
+            inner: std::sync::Arc::new(Access {
+                policies: n8n_work_auth::Policies::new(),
+                policy_cache: access::PolicyCache::default(),
+                audit: None,
+            }),
         };
         state.reload_hooks().await?;
         Ok(state)
@@ -166,6 +174,17 @@ impl AppState {
     /// Serves credentials from `vault`.
     pub fn with_vault(mut self, vault: std::sync::Arc<n8n_work_vault::Vault>) -> AppState {
         self.vault = Some(vault);
+        self
+    }
+
+    /// Records changes in the audit log, chained with HMACs under `key` (32
+    /// bytes kept outside the database), its head checkpointed to `head_file`.
+    pub fn with_audit(mut self, key: [u8; 32], head_file: std::path::PathBuf) -> AppState {
+        self.inner = std::sync::Arc::new(Access {
+            policies: self.inner.policies.clone(),
+            policy_cache: access::PolicyCache::default(),
+            audit: Some(access::AuditTrail::new(key, head_file)),
+        });
         self
     }
 
@@ -233,7 +252,18 @@ pub fn router(state: AppState) -> Router {
             "/variables/{name}",
             put(executions::set_variable).delete(executions::delete_variable),
         )
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .route("/tenants", post(access::create_tenant))
+        .route("/keys", get(access::list_keys).post(access::create_key))
+        .route("/keys/{id}", delete(access::revoke_key))
+        .route(
+            "/policies",
+            get(access::get_policies).put(access::set_policies),
+        )
+        .route("/audit", get(access::audit))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            access::authorize,
+        ))
         .route("/openapi.json", get(openapi))
         // Signing in needs no session; it makes one.
         .route(
@@ -275,6 +305,8 @@ pub fn router(state: AppState) -> Router {
         events::execution_events, events::workflow_events,
         session::sign_in, session::current, session::sign_out,
         credentials::list, credentials::create, credentials::update, credentials::delete,
+        access::create_tenant, access::list_keys, access::create_key, access::revoke_key,
+        access::get_policies, access::set_policies, access::audit,
     ),
     modifiers(&BearerKey),
     security(("api_key" = []))
@@ -303,73 +335,4 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 async fn ready(State(state): State<AppState>) -> ApiResult<&'static str> {
     state.engine.store().tenants().await?;
     Ok("ready")
-}
-
-/// Who calls: an API key (`Authorization: Bearer`), or the UI's session
-/// cookie, which must come with `X-Requested-With: n8n-work` on anything
-/// but a read, so another site cannot make the browser send it.
-async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let (method, headers) = (request.method().clone(), request.headers().clone());
-    match caller_of(&state, &method, &headers).await {
-        Ok(caller) => {
-            request.extensions_mut().insert(caller);
-            next.run(request).await
-        }
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn caller_of(state: &AppState, method: &Method, headers: &HeaderMap) -> ApiResult<Caller> {
-    let store = state.engine.store();
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    if let Some(key) = bearer {
-        return match store.api_key(&key_hash(key)).await? {
-            Some((tenant, role)) => Ok(Caller { tenant, role }),
-            None => Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "the API key is unknown or revoked",
-            )),
-        };
-    }
-    if let Some(token) = session::cookie(headers) {
-        let Some((tenant, role)) = store
-            .session(&key_hash(&token), n8n_work_store::now_millis())
-            .await?
-        else {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "the session expired or was signed out; sign in again",
-            ));
-        };
-        let safe = matches!(*method, Method::GET | Method::HEAD);
-        let marked = headers
-            .get("x-requested-with")
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"n8n-work"));
-        if !safe && !marked {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "csrf",
-                "a request signed in by cookie must send `X-Requested-With: n8n-work`",
-            ));
-        }
-        return Ok(Caller { tenant, role });
-    }
-    Err(ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "send an API key as `Authorization: Bearer <key>`; the first start printed one and saved it in <data dir>/cli.key",
-    ))
-}
-
-fn caller(extensions: &axum::http::Extensions) -> ApiResult<Caller> {
-    extensions
-        .get::<Caller>()
-        .cloned()
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "no API key"))
 }

@@ -45,17 +45,17 @@ pub(crate) async fn sign_in(
         ));
     };
     let store = state.engine.store();
-    let Some((tenant, role)) = store.api_key(&key_hash(body.key.trim())).await? else {
+    let now = n8n_work_store::now_millis();
+    let Some(key) = store.api_key(&key_hash(body.key.trim()), now).await? else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "the API key is unknown or revoked",
+            "the API key is unknown, expired or revoked",
         ));
     };
     let token = random_hex();
-    let now = n8n_work_store::now_millis();
     store
-        .add_session(&key_hash(&token), &tenant, &role, now, now + SESSION_MS)
+        .add_session(&key_hash(&token), &key, now, now + SESSION_MS)
         .await?;
     let cookie = format!(
         "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
@@ -63,7 +63,7 @@ pub(crate) async fn sign_in(
     );
     Ok((
         [(header::SET_COOKIE, cookie)],
-        Json(json!({ "tenant": tenant, "role": role })),
+        Json(json!({ "tenant": key.tenant, "role": key.role })),
     )
         .into_response())
 }
@@ -85,7 +85,7 @@ pub(crate) async fn current(
         None => None,
     };
     match signed_in {
-        Some((tenant, role)) => Ok(Json(json!({ "tenant": tenant, "role": role }))),
+        Some(key) => Ok(Json(json!({ "tenant": key.tenant, "role": key.role }))),
         None => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

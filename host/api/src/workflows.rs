@@ -6,6 +6,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{Extensions, HeaderMap, StatusCode, header};
+use n8n_work_auth::Action;
 use n8n_work_engine::EngineError;
 use n8n_work_model::{ValidationError, Workflow};
 use n8n_work_runtime::Item;
@@ -100,6 +101,22 @@ pub(crate) async fn create(
         &workflow,
         state.engine.deploy(&caller.tenant, &workflow).await,
     )?;
+    let after = state_of(
+        &state,
+        &caller.tenant,
+        &version.workflow_id,
+        version.version,
+    )
+    .await;
+    state
+        .record(
+            &caller,
+            Action::WorkflowWrite,
+            format!("workflow:{}", version.workflow_id),
+            None,
+            after.as_ref(),
+        )
+        .await;
     Ok((StatusCode::CREATED, Json(summary(&version))))
 }
 
@@ -114,10 +131,27 @@ pub(crate) async fn update(
 ) -> ApiResult<Json<Value>> {
     let caller = caller(&extensions)?;
     let workflow = parse(&headers, &body)?;
+    let latest = state
+        .engine
+        .store()
+        .workflow_summary(&caller.tenant, &id)
+        .await?
+        .latest_version;
+    let before = state_of(&state, &caller.tenant, &id, latest).await;
     let version = stored(
         &workflow,
         state.engine.update(&caller.tenant, &id, &workflow).await,
     )?;
+    let after = state_of(&state, &caller.tenant, &id, version.version).await;
+    state
+        .record(
+            &caller,
+            Action::WorkflowWrite,
+            format!("workflow:{id}"),
+            before.as_ref(),
+            after.as_ref(),
+        )
+        .await;
     Ok(Json(summary(&version)))
 }
 
@@ -264,6 +298,7 @@ pub(crate) async fn activate(
 ) -> ApiResult<Json<Value>> {
     let caller = caller(&extensions)?;
     let body = body.map(|Json(b)| b).unwrap_or_default();
+    let before = active_state(&state, &caller.tenant, &id).await?;
     let version = state
         .engine
         .store()
@@ -275,6 +310,15 @@ pub(crate) async fn activate(
         )
         .await?;
     state.activations_changed().await?;
+    state
+        .record(
+            &caller,
+            Action::WorkflowActivate,
+            format!("workflow:{id}"),
+            Some(&before),
+            Some(&json!({ "activeVersion": version })),
+        )
+        .await;
     Ok(Json(json!({ "id": id, "activeVersion": version })))
 }
 
@@ -286,13 +330,40 @@ pub(crate) async fn deactivate(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let caller = caller(&extensions)?;
+    let before = active_state(&state, &caller.tenant, &id).await?;
     state
         .engine
         .store()
         .deactivate(&caller.tenant, &id, n8n_work_store::now_millis())
         .await?;
     state.activations_changed().await?;
+    state
+        .record(
+            &caller,
+            Action::WorkflowActivate,
+            format!("workflow:{id}"),
+            Some(&before),
+            Some(&json!({ "activeVersion": null })),
+        )
+        .await;
     Ok(Json(json!({ "id": id, "activeVersion": null })))
+}
+
+/// A version's definition, as the audit log hashes it.
+async fn state_of(state: &AppState, tenant: &str, id: &str, version: i64) -> Option<Value> {
+    state
+        .engine
+        .store()
+        .workflow_version(tenant, id, version)
+        .await
+        .ok()
+        .map(|v| v.definition)
+}
+
+/// Which version is active, as the audit log hashes it.
+async fn active_state(state: &AppState, tenant: &str, id: &str) -> ApiResult<Value> {
+    let summary = state.engine.store().workflow_summary(tenant, id).await?;
+    Ok(json!({ "activeVersion": summary.active_version }))
 }
 
 /// The version a manual run uses: the active one, else the latest.

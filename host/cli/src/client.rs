@@ -64,7 +64,7 @@ impl Client {
 
     /// Sends a request; a non-2xx answer becomes an error with the
     /// server's message.
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -105,7 +105,12 @@ impl Client {
         Ok(value)
     }
 
-    async fn json(&self, method: Method, path: &str, body: Value) -> anyhow::Result<Value> {
+    pub(crate) async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        body: Value,
+    ) -> anyhow::Result<Value> {
         self.call(method, path, Some(("application/json", body.to_string())))
             .await
     }

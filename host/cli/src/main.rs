@@ -1,6 +1,7 @@
 //! The `n8n-work` binary: command-line parsing, configuration and wiring.
 //! The work itself lives in the library crates (`n8n-work-runtime`, ...).
 
+mod access;
 mod bus;
 mod client;
 mod config;
@@ -59,6 +60,18 @@ enum Command {
     /// Sign, verify, publish and pull plugins (signed OCI artifacts).
     #[command(subcommand)]
     Plugin(n8n_work_registry::cli::PluginCommand),
+    /// Make a tenant and its owner key (the platform owner only).
+    #[command(subcommand)]
+    Tenant(access::TenantCommand),
+    /// Make, list and revoke API keys in your tenant.
+    #[command(subcommand)]
+    Key(access::KeyCommand),
+    /// Read or replace your tenant's Cedar policies.
+    #[command(subcommand)]
+    Policy(access::PolicyCommand),
+    /// Verify or export the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(access::AuditCommand),
     /// Run the OCI registry on its own.
     #[command(subcommand)]
     Registry(n8n_work_registry::cli::RegistryCommand),
@@ -129,6 +142,21 @@ fn main() -> ExitCode {
             Command::Execution(command) => {
                 let client = client::Client::new(&cli.server, &data_dir)?;
                 client::execution(command, &client).await
+            }
+            Command::Tenant(command) => {
+                access::tenant(command, &client::Client::new(&cli.server, &data_dir)?).await
+            }
+            Command::Key(command) => {
+                access::key(command, &client::Client::new(&cli.server, &data_dir)?).await
+            }
+            Command::Policy(command) => {
+                access::policy(command, &client::Client::new(&cli.server, &data_dir)?).await
+            }
+            Command::Audit(command) => {
+                access::audit(command, &data_dir, || {
+                    client::Client::new(&cli.server, &data_dir)
+                })
+                .await
             }
             Command::Plugin(command) => command.run(&data_dir).await,
             Command::Registry(command) => command.run(&data_dir).await,

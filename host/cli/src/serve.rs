@@ -155,17 +155,22 @@ pub(crate) async fn serve(
         let key = n8n_work_api::new_key();
         store
             .add_api_key(
-                DEFAULT_TENANT,
-                &key[..12],
-                &n8n_work_api::key_hash(&key),
-                "owner",
+                n8n_work_store::NewApiKey {
+                    tenant: DEFAULT_TENANT.to_owned(),
+                    name: "owner".to_owned(),
+                    prefix: key[..12].to_owned(),
+                    hash: n8n_work_api::key_hash(&key),
+                    role: "owner".to_owned(),
+                    scopes: vec!["*".to_owned()],
+                    expires_at: None,
+                },
                 n8n_work_store::now_millis(),
             )
             .await?;
         let path = data_dir.join("cli.key");
         write_private(&path, &key)?;
         println!(
-            "Created the owner API key (shown once; saved for the CLI in {}):",
+            "Created the tenant `{DEFAULT_TENANT}` and its owner API key (shown once; saved for the CLI in {}):",
             path.display()
         );
         println!("  {key}");
@@ -180,7 +185,9 @@ pub(crate) async fn serve(
     let state = n8n_work_api::AppState::new(engine.clone(), args.webhook_limits())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let state = state.with_vault(vault);
+    let state = state
+        .with_vault(vault)
+        .with_audit(audit_key()?, audit_head_file(data_dir));
     let state = match &redis {
         Some(client) => state.with_redis(client.clone()),
         None => state,
@@ -225,16 +232,19 @@ pub(crate) async fn serve(
     } else {
         n8n_work_api::router(state)
     };
-    axum::serve(listener, router)
-        .with_graceful_shutdown({
-            let shutdown = shutdown.clone();
-            async move {
-                stop_signal().await;
-                println!("n8n-work stopping: finishing requests and steps in flight");
-                shutdown.cancel();
-            }
-        })
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown({
+        let shutdown = shutdown.clone();
+        async move {
+            stop_signal().await;
+            println!("n8n-work stopping: finishing requests and steps in flight");
+            shutdown.cancel();
+        }
+    })
+    .await?;
     shutdown.cancel();
     while let Some(result) = tasks.join_next().await {
         result??;
@@ -271,6 +281,27 @@ async fn open_vault(store: &Store, data_dir: &Path) -> anyhow::Result<Arc<Vault>
     let vault = Arc::new(Vault::new(store.clone(), Arc::new(key)));
     vault.check().await?;
     Ok(vault)
+}
+
+/// The audit log's HMAC key, from outside the database (see
+/// `n8n_work_vault::audit_key`); says so when it is made.
+pub(crate) fn audit_key() -> anyhow::Result<[u8; 32]> {
+    let (key, origin, created) = n8n_work_vault::audit_key()?;
+    if created {
+        println!(
+            "Created the audit log's HMAC key in {origin} (back it up: `n8n-work audit verify` needs it)"
+        );
+    }
+    Ok(*key)
+}
+
+/// Where the audit log's head is checkpointed: `N8N_WORK_AUDIT_HEAD_FILE`,
+/// or `audit.head` in the data directory (outside the database file).
+pub(crate) fn audit_head_file(data_dir: &Path) -> std::path::PathBuf {
+    std::env::var_os("N8N_WORK_AUDIT_HEAD_FILE")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| data_dir.join("audit.head"))
 }
 
 /// The engine's credentials: by name, from the vault of the run's tenant.

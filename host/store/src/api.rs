@@ -245,67 +245,6 @@ impl Store {
             .await
     }
 
-    /// Stores a browser session by the hash of its token.
-    pub async fn add_session(
-        &self,
-        hash: &str,
-        tenant: &str,
-        role: &str,
-        now: Millis,
-        expires_at: Millis,
-    ) -> Result<()> {
-        let (hash, tenant, role) = (hash.to_owned(), tenant.to_owned(), role.to_owned());
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    // Expired sessions go as new ones come.
-                    sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
-                        .bind(now)
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query(
-                        "INSERT INTO sessions (hash, tenant_id, role, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(&hash)
-                    .bind(&tenant)
-                    .bind(&role)
-                    .bind(now)
-                    .bind(expires_at)
-                    .execute(&mut *conn)
-                    .await?;
-                    Ok(())
-                })
-            })
-            .await
-    }
-
-    /// The tenant and role of the unexpired session with this hash.
-    pub async fn session(&self, hash: &str, now: Millis) -> Result<Option<(String, String)>> {
-        sqlx::query("SELECT tenant_id, role FROM sessions WHERE hash = $1 AND expires_at > $2")
-            .bind(hash)
-            .bind(now)
-            .fetch_optional(self.pool())
-            .await?
-            .map(|row| Ok((row.try_get("tenant_id")?, row.try_get("role")?)))
-            .transpose()
-    }
-
-    /// Ends a session.
-    pub async fn delete_session(&self, hash: &str) -> Result<()> {
-        let hash = hash.to_owned();
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    sqlx::query("DELETE FROM sessions WHERE hash = $1")
-                        .bind(&hash)
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(())
-                })
-            })
-            .await
-    }
-
     /// The last tick a schedule trigger fired, if it ever did.
     pub async fn last_tick(
         &self,
@@ -657,60 +596,6 @@ impl Store {
             ))
         })
         .collect()
-    }
-
-    /// Stores an API key by its hash; the key itself is never stored.
-    pub async fn add_api_key(
-        &self,
-        tenant: &str,
-        prefix: &str,
-        hash: &str,
-        role: &str,
-        now: Millis,
-    ) -> Result<String> {
-        let (tenant, prefix, hash, role) = (
-            tenant.to_owned(),
-            prefix.to_owned(),
-            hash.to_owned(),
-            role.to_owned(),
-        );
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let id = crate::new_id();
-                    sqlx::query(
-                        "INSERT INTO api_keys (tenant_id, id, prefix, hash, role, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(&tenant)
-                    .bind(&id)
-                    .bind(&prefix)
-                    .bind(&hash)
-                    .bind(&role)
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await?;
-                    Ok(id)
-                })
-            })
-            .await
-    }
-
-    /// The tenant and role of the unrevoked key with this hash.
-    pub async fn api_key(&self, hash: &str) -> Result<Option<(String, String)>> {
-        sqlx::query("SELECT tenant_id, role FROM api_keys WHERE hash = $1 AND revoked_at IS NULL")
-            .bind(hash)
-            .fetch_optional(self.pool())
-            .await?
-            .map(|row| Ok((row.try_get("tenant_id")?, row.try_get("role")?)))
-            .transpose()
-    }
-
-    /// How many keys exist (revoked or not).
-    pub async fn api_key_count(&self) -> Result<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM api_keys")
-            .fetch_one(self.pool())
-            .await?
-            .try_get("n")?)
     }
 
     /// Runs, newest first, optionally of one workflow and in one status;

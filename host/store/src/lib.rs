@@ -15,7 +15,9 @@
 //! successors ready in the same transaction, and [`Store::reclaim`] returns
 //! the steps of a dead worker to the queue.
 
+mod access;
 mod api;
+pub mod audit;
 mod credentials;
 mod ops;
 #[cfg(feature = "testing")]
@@ -30,6 +32,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
 
+pub use access::{ApiKeyRow, NewApiKey, tenant_slug};
 pub use credentials::{CredentialRow, CredentialSummary, DataKeyRow};
 pub use types::*;
 use writer::Writer;

@@ -132,70 +132,23 @@ impl LocalMasterKey {
     /// The key written as base64 text (`N8N_WORK_MASTER_KEY`'s format);
     /// `origin` names where it came from in the error.
     pub fn from_base64(text: &str, origin: &str) -> Result<LocalMasterKey, VaultError> {
-        let bytes = Zeroizing::new(STANDARD.decode(text.trim()).map_err(|e| {
-            VaultError::MasterKey(format!(
-                "{origin} is not base64 ({e}); it must hold 32 random bytes in base64, e.g. from `openssl rand -base64 32`"
-            ))
-        })?);
-        let array: Zeroizing<[u8; 32]> =
-            Zeroizing::new(bytes.as_slice().try_into().map_err(|_| {
-                VaultError::MasterKey(format!(
-                    "{origin} decodes to {} bytes; the master key is 32 bytes, e.g. from `openssl rand -base64 32`",
-                    bytes.len()
-                ))
-            })?);
-        Ok(LocalMasterKey::from_bytes(&array))
+        Ok(LocalMasterKey::from_bytes(&*decode_secret(text, origin)?))
     }
 
     /// Reads a key file: the key in base64 on one line.
     pub fn from_file(path: &Path) -> Result<LocalMasterKey, VaultError> {
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-            VaultError::MasterKey(format!(
-                "cannot read the master key file {} ({e}); check the path and its permissions",
-                path.display()
-            ))
-        })?);
-        LocalMasterKey::from_base64(&text, &format!("the master key file {}", path.display()))
+        Ok(LocalMasterKey::from_bytes(&*read_secret_file(
+            path,
+            "master key",
+        )?))
     }
 
     /// Writes a new random key to `path` (mode 0600, its directory 0700) and
     /// returns it; an existing file is left alone and read instead, so two
     /// processes starting at once end up with one key.
     pub fn create_file(path: &Path) -> Result<(LocalMasterKey, bool), VaultError> {
-        if path.exists() {
-            return Ok((LocalMasterKey::from_file(path)?, false));
-        }
-        let io = |e: std::io::Error| {
-            VaultError::MasterKey(format!(
-                "cannot create the master key file {} ({e}); set {MASTER_KEY_ENV} or {MASTER_KEY_FILE_ENV} instead",
-                path.display()
-            ))
-        };
-        let dir = path.parent().unwrap_or(Path::new("."));
-        create_private_dir(dir).map_err(io)?;
-        let bytes: Zeroizing<[u8; 32]> = Zeroizing::new(Key::<Aes256Gcm>::generate().into());
-        let text = Zeroizing::new(format!("{}\n", STANDARD.encode(*bytes)));
-        // Written whole under a temporary name, then linked into place: a
-        // reader never sees half a key, and linking fails if another process
-        // made the file first.
-        let temp = dir.join(format!(
-            ".master.key.{}.tmp",
-            hex::encode(&Key::<Aes256Gcm>::generate()[..8])
-        ));
-        let written = (|| {
-            let mut file = private_file(&temp)?;
-            file.write_all(text.as_bytes())?;
-            file.sync_all()?;
-            std::fs::hard_link(&temp, path)
-        })();
-        let _ = std::fs::remove_file(&temp);
-        match written {
-            Ok(()) => Ok((LocalMasterKey::from_bytes(&bytes), true)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Ok((LocalMasterKey::from_file(path)?, false))
-            }
-            Err(e) => Err(io(e)),
-        }
+        let (bytes, created) = create_secret_file(path, "master key")?;
+        Ok((LocalMasterKey::from_bytes(&bytes), created))
     }
 
     /// Wraps with AES-256-GCM: the nonce, then the ciphertext and tag.
@@ -229,6 +182,110 @@ impl KeyProvider for LocalMasterKey {
             DataKey::from_bytes(&plain)
         })
     }
+}
+
+/// 32 secret bytes written as base64 text; `origin` names where they came
+/// from in the error.
+pub fn decode_secret(text: &str, origin: &str) -> Result<Zeroizing<[u8; 32]>, VaultError> {
+    let bytes = Zeroizing::new(STANDARD.decode(text.trim()).map_err(|e| {
+        VaultError::MasterKey(format!(
+            "{origin} is not base64 ({e}); it must hold 32 random bytes in base64, e.g. from `openssl rand -base64 32`"
+        ))
+    })?);
+    let array: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+        VaultError::MasterKey(format!(
+            "{origin} decodes to {} bytes; it must be 32 bytes, e.g. from `openssl rand -base64 32`",
+            bytes.len()
+        ))
+    })?;
+    Ok(Zeroizing::new(array))
+}
+
+/// Reads a key file holding 32 bytes in base64; `what` names the key in
+/// errors.
+pub fn read_secret_file(path: &Path, what: &str) -> Result<Zeroizing<[u8; 32]>, VaultError> {
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+        VaultError::MasterKey(format!(
+            "cannot read the {what} file {} ({e}); check the path and its permissions",
+            path.display()
+        ))
+    })?);
+    decode_secret(&text, &format!("the {what} file {}", path.display()))
+}
+
+/// Writes 32 new random bytes in base64 to `path` (mode 0600, its directory
+/// 0700) and returns them, or reads the file if it exists; whether it was
+/// made now.
+pub fn create_secret_file(
+    path: &Path,
+    what: &str,
+) -> Result<(Zeroizing<[u8; 32]>, bool), VaultError> {
+    if path.exists() {
+        return Ok((read_secret_file(path, what)?, false));
+    }
+    let io = |e: std::io::Error| {
+        VaultError::MasterKey(format!(
+            "cannot create the {what} file {} ({e}); set its environment variable instead",
+            path.display()
+        ))
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    create_private_dir(dir).map_err(io)?;
+    let bytes: Zeroizing<[u8; 32]> = Zeroizing::new(Key::<Aes256Gcm>::generate().into());
+    let text = Zeroizing::new(format!("{}\n", STANDARD.encode(*bytes)));
+    // Written whole under a temporary name, then linked into place: a
+    // reader never sees half a key, and linking fails if another process
+    // made the file first.
+    let temp = dir.join(format!(
+        ".key.{}.tmp",
+        hex::encode(&Key::<Aes256Gcm>::generate()[..8])
+    ));
+    let written = (|| {
+        let mut file = private_file(&temp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::hard_link(&temp, path)
+    })();
+    let _ = std::fs::remove_file(&temp);
+    match written {
+        Ok(()) => Ok((bytes, true)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok((read_secret_file(path, what)?, false))
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
+/// The environment variable holding the audit log's HMAC key (base64, 32
+/// bytes).
+pub const AUDIT_KEY_ENV: &str = "N8N_WORK_AUDIT_KEY";
+/// The environment variable naming a file that holds it.
+pub const AUDIT_KEY_FILE_ENV: &str = "N8N_WORK_AUDIT_KEY_FILE";
+
+/// The audit log's HMAC key, kept outside the database like the master key:
+/// from `N8N_WORK_AUDIT_KEY`, `N8N_WORK_AUDIT_KEY_FILE`, or `audit.key`
+/// beside the default master key file (made on first use). Where it came
+/// from, and whether it was made now.
+pub fn audit_key() -> Result<(Zeroizing<[u8; 32]>, String, bool), VaultError> {
+    if let Some(text) = std::env::var(AUDIT_KEY_ENV).ok().filter(|v| !v.is_empty()) {
+        return Ok((
+            decode_secret(&text, AUDIT_KEY_ENV)?,
+            AUDIT_KEY_ENV.into(),
+            false,
+        ));
+    }
+    let path = match std::env::var_os(AUDIT_KEY_FILE_ENV).filter(|v| !v.is_empty()) {
+        Some(path) => PathBuf::from(path),
+        None => dirs::config_dir()
+            .map(|dir| dir.join("n8n-work").join("audit.key"))
+            .ok_or_else(|| {
+                VaultError::MasterKey(format!(
+                    "no audit key: {AUDIT_KEY_ENV} and {AUDIT_KEY_FILE_ENV} are unset and this user has no config directory; set one of them"
+                ))
+            })?,
+    };
+    let (bytes, created) = create_secret_file(&path, "audit key")?;
+    Ok((bytes, path.display().to_string(), created))
 }
 
 #[cfg(unix)]

@@ -29,8 +29,10 @@ use n8n_work_store::{CredentialRow, DataKeyRow, Store, StoreError, new_id, now_m
 use serde_json::Value;
 
 pub use keys::{
-    DataKey, KeyProvider, LocalMasterKey, MASTER_KEY_ENV, MASTER_KEY_FILE_ENV, MasterKeyConfig,
-    MasterKeyOrigin, default_key_file, key_file_permission_warning, key_file_warning,
+    AUDIT_KEY_ENV, AUDIT_KEY_FILE_ENV, DataKey, KeyProvider, LocalMasterKey, MASTER_KEY_ENV,
+    MASTER_KEY_FILE_ENV, MasterKeyConfig, MasterKeyOrigin, audit_key, create_secret_file,
+    decode_secret, default_key_file, key_file_permission_warning, key_file_warning,
+    read_secret_file,
 };
 pub use n8n_work_store::CredentialSummary;
 

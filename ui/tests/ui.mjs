@@ -225,6 +225,27 @@ try {
   await page.locator('.summary .badge.st-succeeded').waitFor();
   await page.locator('svg.gantt .bar.st-done[data-node="pass"]').waitFor();
 
+  step('a failed step, its cause fixed, retried from that step in the same run');
+  const shouty = await rest('POST', '/workflows', [
+    'name: shouty',
+    'nodes:',
+    '  - {id: start, type: manual}',
+    `  - {id: shout, type: set, params: {fields: {word: '{{ $vars.word.toUpperCase() }}'}}}`,
+    'connections:',
+    '  - {from: start, to: shout}',
+  ].join('\n'), 'application/yaml');
+  const broken = await rest('POST', `/workflows/${shouty.id}/run?wait=false`, '{}');
+  await page.goto(`${base}/executions/${broken.executionId}`);
+  await page.locator('.summary .badge.st-failed').waitFor();
+  await page.getByRole('button', { name: 'shout', exact: true }).click();
+  await page.locator('.step-error').waitFor();
+  await rest('PUT', '/variables/word', '{"value": "loud"}');
+  await page.getByRole('button', { name: 'Retry from the failed step' }).click();
+  await page.locator('.summary .badge.st-succeeded').waitFor();
+  assert.ok(page.url().endsWith(`/executions/${broken.executionId}`), 'retrying from the failed step goes on in the same run');
+  await page.getByRole('button', { name: 'shout', exact: true }).last().click();
+  await page.locator('.step-detail pre.json').filter({ hasText: '"LOUD"' }).waitFor();
+
   step('a run parked on a Wait is cancelled from its page');
   const parked = await rest('POST', '/workflows', [
     'name: parked',
@@ -309,12 +330,89 @@ try {
   await page.locator('.step-detail pre.json').filter({ hasText: 'hi Cy' }).waitFor();
   await shot(page, '13-built-in-editor');
 
+  step('credentials: create one, give it to a node, see who uses it, update it, delete it; its value never comes back');
+  const secret = 's3cret-ui-token';
+  await page.getByRole('link', { name: 'Credentials', exact: true }).click();
+  await page.getByRole('heading', { name: 'Credentials', level: 1 }).waitFor();
+  await page.getByText('No credentials yet.').waitFor();
+  await page.getByLabel('Credential name').fill('crm');
+  await page.getByLabel('Credential type').fill('http-bearer');
+  await page.getByLabel('Credential type').press('Tab');
+  assert.equal(await page.getByLabel('Field 1 name').inputValue(), 'token', 'a known type brings its fields');
+  assert.equal(await page.getByLabel('Field 1 value').getAttribute('type'), 'password', 'values are typed into password boxes');
+  await page.getByLabel('Field 1 value').fill(secret);
+  await page.getByRole('button', { name: 'Create credential' }).click();
+  const credRow = page.locator('tr[data-credential="crm"]');
+  await credRow.getByText('no workflow').waitFor();
+  await credRow.getByText('http-bearer').waitFor();
+  assert.equal(await page.getByLabel('Field 1 value').inputValue(), '', 'the form is emptied after creating');
+
+  const synced = await rest('POST', '/workflows', [
+    'name: crm-sync',
+    'nodes:',
+    '  - {id: start, type: manual}',
+    "  - {id: call, type: 'builtin:http', params: {url: 'https://crm.example.com/me'}, egress: ['https://crm.example.com']}",
+    'connections:',
+    '  - {from: start, to: call}',
+  ].join('\n'), 'application/yaml');
+  await page.goto(`${base}/workflows/${synced.id}`);
+  await node('call').click();
+  await page.getByRole('heading', { name: /^call/ }).waitFor();
+  const slot = page.getByLabel('Credential for auth');
+  await slot.locator('option[value="crm"]').waitFor({ state: 'attached' });
+  await slot.selectOption('crm');
+  await page.getByRole('button', { name: 'Save as new version' }).click();
+  await page.getByText('version 2').first().waitFor();
+  const saved = (await rest('GET', `/workflows/${synced.id}`)).definition.nodes.find((n) => n.id === 'call');
+  assert.deepEqual(saved.credentials, { auth: 'crm' }, 'the picked credential is saved on the node');
+
+  await page.getByRole('link', { name: 'Manage credentials' }).click();
+  await credRow.getByRole('link', { name: 'crm-sync' }).waitFor();
+  assert.ok(!(await page.content()).includes(secret), 'the value is not on the page');
+  await accessible(page, 'credentials');
+  await shot(page, '16-credentials');
+
+  await page.getByRole('button', { name: 'Edit crm' }).click();
+  await page.getByRole('heading', { name: 'Edit crm' }).waitFor();
+  assert.equal(await page.getByLabel('Credential name').inputValue(), 'crm');
+  assert.equal(await page.getByLabel('Field 1 value').inputValue(), '', 'editing never shows the stored value');
+  await page.getByLabel('Credential type').fill('http-header');
+  await page.getByLabel('Credential type').press('Tab');
+  assert.equal(await page.getByLabel('Field 2 name').inputValue(), 'value', 'the new type brings its fields');
+  await page.getByLabel('Field 1 value').fill('X-Api-Key');
+  await page.getByLabel('Field 2 value').fill('n3w-ui-token');
+  await accessible(page, 'credential edit');
+  await shot(page, '17-credential-edit');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await credRow.getByText('http-header').waitFor();
+  await page.getByRole('heading', { name: 'New credential' }).waitFor();
+  const listed = await rest('GET', '/credentials');
+  assert.equal(listed.items.length, 1);
+  assert.equal(listed.items[0].type, 'http-header', 'the update reached the server');
+  assert.ok(!JSON.stringify(listed).includes('n3w-ui-token'), 'the API never returns values');
+
+  await page.getByRole('button', { name: 'Delete crm' }).click();
+  await credRow.getByText('Used by 1 workflow').waitFor();
+  await page.getByRole('button', { name: 'Yes, delete crm' }).click();
+  await page.getByText('No credentials yet.').waitFor();
+  assert.deepEqual((await rest('GET', '/credentials')).items, [], 'the credential is gone');
+
+  step('layout holds at 1280x800 and 1920x1080 on every page');
+  const pages = [
+    ['workflows', '/workflows'],
+    ['workflow', `/workflows/${created.id}`],
+    ['executions', '/executions'],
+    ['execution', `/executions/${latest}`],
+    ['credentials', '/credentials'],
+  ];
   for (const [width, height] of [[1280, 800], [1920, 1080]]) {
     await page.setViewportSize({ width, height });
-    for (const path of ['/workflows', `/workflows/${created.id}`, '/executions']) {
+    for (const [name, path] of pages) {
       await page.goto(base + path);
       await page.locator('h1').first().waitFor();
+      await page.locator('[aria-busy="true"]').first().waitFor({ state: 'detached' });
       await fitsWidth(page, `${path} at ${width}x${height}`);
+      if (width === 1920) await shot(page, `18-${name}-1920x1080`);
     }
   }
   assert.deepEqual(consoleErrors, [], 'no uncaught errors in the page');

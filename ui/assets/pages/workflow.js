@@ -48,7 +48,7 @@ export function render(main, { id }, { signal, navigate }) {
   const info = h('p', { class: 'muted meta', 'aria-live': 'polite' });
   const actions = h('div', { class: 'actions' });
   const tabs = h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Workflow views' });
-  const panels = h('div', { class: 'tab-panels' });
+  const panels = h('div', { class: 'tab-panels' }, h('p', { class: 'muted' }, 'Loading the workflow…'));
   const problemList = h('div', { class: 'problems', 'aria-live': 'polite' });
   const graphHost = h('div', { class: 'graph-host' });
   const side = h('aside', { class: 'side', 'aria-label': 'Inspector' });
@@ -309,6 +309,7 @@ export function render(main, { id }, { signal, navigate }) {
       field('Node id', idInput, 'Connections and $("id") expressions use it.'),
       h('h3', {}, 'Parameters'),
       params,
+      credentialSection(node, described),
       h('details', {}, h('summary', {}, 'Errors and retries'), field('On error', onError), field('Attempts (with retries)', attempts)),
       h('h3', {}, 'Connections out'),
       outgoing.length ? h('ul', { class: 'conns' }, outgoing.map((c) => h('li', {},
@@ -323,6 +324,47 @@ export function render(main, { id }, { signal, navigate }) {
         h('button', { type: 'submit', class: 'secondary' }, 'Connect')) : null,
       runNodeSection(node),
       h('button', { type: 'button', class: 'danger', onclick: () => removeNode(node.id) }, `Remove ${node.id}`));
+    return box;
+  }
+
+  /** The stored credentials (names and types only), once per page. */
+  let credentialsPromise = null;
+  function loadCredentials() {
+    credentialsPromise ||= api('GET', '/credentials', { signal }).then((d) => d.items || []).catch(() => []);
+    return credentialsPromise;
+  }
+
+  /** One picker per credential slot the node type has (or the node names). */
+  function credentialSection(node, described) {
+    const slots = described?.credentials || [];
+    const named = Object.keys(node.credentials || {}).filter((n) => !slots.some((sl) => sl.name === n));
+    if (!slots.length && !named.length) return null;
+    const box = h('fieldset', { class: 'group creds' }, h('legend', {}, 'Credentials'));
+    for (const slot of [...slots, ...named.map((name) => ({ name, types: [], unknown: true }))]) {
+      const current = node.credentials?.[slot.name] || '';
+      const select = h('select', { name: `credential-${slot.name}` },
+        h('option', { value: '' }, slot.required ? '— choose one —' : '— none —'),
+        current ? h('option', { value: current, selected: true }, current) : null);
+      loadCredentials().then((list) => {
+        for (const c of list) {
+          if (c.name === current) { select.querySelector(`option[value="${CSS.escape(current)}"]`).textContent = `${c.name} (${c.type})`; continue; }
+          if (slot.types?.length && !slot.types.includes(c.type)) continue;
+          select.append(h('option', { value: c.name }, `${c.name} (${c.type})`));
+        }
+      });
+      select.addEventListener('change', () => {
+        node.credentials = { ...(node.credentials || {}) };
+        if (select.value) node.credentials[slot.name] = select.value;
+        else delete node.credentials[slot.name];
+        if (!Object.keys(node.credentials).length) delete node.credentials;
+        changed({ redraw: false });
+      });
+      const hint = slot.unknown
+        ? `${node.type} has no slot \`${slot.name}\`.`
+        : [slot.description, slot.types?.length ? `Accepts ${slot.types.join(', ')}.` : ''].filter(Boolean).join(' ');
+      box.append(field(`Credential for ${slot.name}`, select, hint || null));
+    }
+    box.append(h('p', { class: 'hint' }, 'Values stay in the vault. ', h('a', { href: '/credentials' }, 'Manage credentials')));
     return box;
   }
 
@@ -443,7 +485,8 @@ export function render(main, { id }, { signal, navigate }) {
     const stop = follow(`/executions/${encodeURIComponent(executionId)}/events`, (name, data) => {
       if (name === 'step.started' && data.node) graph?.setStatus(data.node, 'running');
       if (name === 'step.finished' && data.node) graph?.setStatus(data.node, data.status || 'done');
-      if (name === 'run.finished') finish(data.status || 'succeeded');
+      if (name === 'run.finished') { finish(data.status || 'succeeded'); return true; }
+      return false;
     }, async () => {
       const ex = await api('GET', `/executions/${encodeURIComponent(executionId)}`);
       for (const step of ex.steps || []) graph?.setStatus(step.node_id, step.status);

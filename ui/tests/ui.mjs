@@ -6,7 +6,7 @@
 // CHROMIUM (default /usr/bin/chromium). Exits non-zero on the first
 // failed expectation, naming it.
 
-import { readFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
@@ -22,7 +22,10 @@ if (!base || !key) {
   process.exit(2);
 }
 const shots = process.env.N8N_WORK_SCREENSHOTS || join(repo, 'target', 'ui-screenshots');
+// Only this run's screenshots: the folder is the test's own.
+rmSync(shots, { recursive: true, force: true });
 mkdirSync(shots, { recursive: true });
+const taken = [];
 const TIMEOUT = 20_000;
 
 async function rest(method, path, body, type = 'application/json') {
@@ -38,6 +41,7 @@ async function rest(method, path, body, type = 'application/json') {
 
 async function shot(page, name) {
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: false });
+  taken.push(`${name}.png`);
 }
 
 /** No serious or critical axe-core violations on the page as it is. */
@@ -121,6 +125,14 @@ try {
   await page.getByRole('button', { name: 'Zoom in' }).click();
   const after = await box('large');
   assert.ok(after.width > before.width, 'zoom in makes nodes larger');
+  const canvas = await page.locator('svg.graph').boundingBox();
+  await page.mouse.move(canvas.x + 12, canvas.y + canvas.height - 12);
+  await page.mouse.down();
+  await page.mouse.move(canvas.x + 92, canvas.y + canvas.height - 52, { steps: 6 });
+  await page.mouse.up();
+  const panned = await box('large');
+  assert.ok(Math.abs(panned.x - after.x - 80) < 2 && Math.abs(panned.y - after.y + 40) < 2,
+    `dragging the background pans the graph: ${JSON.stringify([after, panned])}`);
 
   step('positions a workflow carries are kept');
   const placed = await rest('POST', '/workflows', JSON.stringify({
@@ -186,6 +198,16 @@ try {
   await page.getByText('No executions match.').waitFor();
   await page.getByLabel('Status').selectOption('succeeded');
   await page.locator('table.list .badge.st-succeeded').first().waitFor();
+  await page.getByLabel('Workflow').selectOption({ label: 'placed' });
+  await page.getByText('No executions match.').waitFor();
+  await page.getByLabel('Workflow').selectOption({ label: 'hello' });
+  await page.locator('table.list tbody tr').first().waitFor();
+  const shownWorkflows = await page.locator('table.list tbody td a[data-workflow]').allTextContents();
+  assert.ok(shownWorkflows.length >= 2 && shownWorkflows.every((n) => n === 'hello'), `only hello's runs: ${shownWorkflows}`);
+  await page.getByLabel('Started after').fill('2099-01-01T00:00');
+  await page.getByText('No executions match.').waitFor();
+  await page.getByLabel('Started after').fill('');
+  await page.locator('table.list tbody tr').first().waitFor();
   await page.goto(`${base}/executions?limit=1`);
   const firstPage = await page.locator('table.list tbody a.mono').first().textContent();
   await page.getByRole('button', { name: 'Next page' }).click();
@@ -294,6 +316,9 @@ try {
   step('save as a new version, compare the two');
   await page.getByRole('button', { name: 'Save as new version' }).click();
   await page.getByText('version 2').first().waitFor();
+  await page.getByRole('button', { name: 'Activate v2' }).click();
+  await page.getByText('active: v2').waitFor();
+  assert.equal((await rest('GET', `/workflows/${created.id}`)).activeVersion, 2, 'activating from the editor reaches the server');
   await page.getByRole('tab', { name: 'Versions' }).click();
   await page.getByRole('button', { name: 'Compare' }).click();
   await page.locator('pre.diff .d-add').filter({ hasText: 'hi ' }).waitFor();
@@ -319,6 +344,11 @@ try {
   await page.getByLabel('fields: value of greeting').fill('{{ "hi " + $json.who }}');
   await page.getByLabel('fields: value of greeting').press('Tab');
   assert.equal(await page.locator('svg.graph .edge').count(), 1, 'start connects to set');
+  const [added, view] = [await box('set'), await page.locator('svg.graph').boundingBox()];
+  assert.ok(added.x >= view.x && added.x + added.width <= view.x + view.width && added.y >= view.y && added.y + added.height <= view.y + view.height,
+    `an added node is in view: ${JSON.stringify([added, view])}`);
+  await accessible(page, 'new workflow');
+  await shot(page, '13-new-workflow');
   await page.getByRole('button', { name: 'Save', exact: true }).click();
   await page.waitForURL(/\/workflows\/(?!new$)[^/]+$/);
   await node('set').waitFor();
@@ -328,7 +358,7 @@ try {
   await page.getByRole('link', { name: 'Open the execution' }).click();
   await page.getByRole('button', { name: 'set', exact: true }).click();
   await page.locator('.step-detail pre.json').filter({ hasText: 'hi Cy' }).waitFor();
-  await shot(page, '13-built-in-editor');
+  await shot(page, '13-new-workflow-ran');
 
   step('credentials: create one, give it to a node, see who uses it, update it, delete it; its value never comes back');
   const secret = 's3cret-ui-token';
@@ -370,7 +400,7 @@ try {
   await credRow.getByRole('link', { name: 'crm-sync' }).waitFor();
   assert.ok(!(await page.content()).includes(secret), 'the value is not on the page');
   await accessible(page, 'credentials');
-  await shot(page, '16-credentials');
+  await shot(page, '15-credentials');
 
   await page.getByRole('button', { name: 'Edit crm' }).click();
   await page.getByRole('heading', { name: 'Edit crm' }).waitFor();
@@ -382,7 +412,7 @@ try {
   await page.getByLabel('Field 1 value').fill('X-Api-Key');
   await page.getByLabel('Field 2 value').fill('n3w-ui-token');
   await accessible(page, 'credential edit');
-  await shot(page, '17-credential-edit');
+  await shot(page, '16-credential-edit');
   await page.getByRole('button', { name: 'Save changes' }).click();
   await credRow.getByText('http-header').waitFor();
   await page.getByRole('heading', { name: 'New credential' }).waitFor();
@@ -412,7 +442,7 @@ try {
       await page.locator('h1').first().waitFor();
       await page.locator('[aria-busy="true"]').first().waitFor({ state: 'detached' });
       await fitsWidth(page, `${path} at ${width}x${height}`);
-      if (width === 1920) await shot(page, `18-${name}-1920x1080`);
+      if (width === 1920) await shot(page, `17-${name}-1920x1080`);
     }
   }
   assert.deepEqual(consoleErrors, [], 'no uncaught errors in the page');
@@ -456,4 +486,6 @@ if (failures.length) {
   console.error(`UI test failed: ${failures[0].stack || failures[0]}`);
   process.exit(1);
 }
-console.log(`UI test passed; screenshots in ${shots}`);
+const listed = readdirSync(shots).filter((f) => f.endsWith('.png')).sort();
+assert.deepEqual(listed, [...taken].sort(), 'every screenshot taken is in the folder');
+console.log(`UI test passed; ${listed.length} screenshots in ${shots}:\n${listed.map((f) => `  ${f}`).join('\n')}`);

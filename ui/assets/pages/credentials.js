@@ -75,6 +75,19 @@ export function render(main, _params, { signal }) {
             h('button', { type: 'button', class: 'small danger', 'aria-label': `Delete ${c.name}`, onclick: () => { confirming = c.id; draw(); focusRow(c.name, 'Yes, delete'); } }, 'Delete')]))))));
   }
 
+  async function remove(c) {
+    try {
+      await api('DELETE', `/credentials/${encodeURIComponent(c.id)}`);
+      toast(`Deleted ${c.name}`);
+      confirming = null;
+      if (editing?.id === c.id) { editing = null; drawForm(); }
+      await load();
+      main.querySelector('#cred-list-title')?.focus();
+    } catch (e) {
+      toast(`Not deleted: ${e.message}`, 'error');
+    }
+  }
+
   function focusRow(name, label) {
     const row = body.querySelector(`tr[data-credential="${CSS.escape(name)}"]`);
     const button = [...(row?.querySelectorAll('button') || [])].find((b) => (b.getAttribute('aria-label') || b.textContent).startsWith(label));
@@ -151,6 +164,10 @@ export function render(main, _params, { signal }) {
           editing = null;
           drawForm();
           await load();
+          // Keyboard users carry on where they were: the edited row, or a
+          // fresh form for the next credential.
+          if (existing) focusRow(saved.name, 'Edit');
+          else formBox.querySelector('input[name="credential-name"]')?.focus();
         } catch (err) {
           error.textContent = err.status === 409
             ? `There is already a credential named “${payload.name}”; pick another name or edit that one.`
@@ -184,7 +201,7 @@ export function render(main, _params, { signal }) {
       h('div', {}, h('h1', {}, 'Credentials'),
         h('p', { class: 'muted' }, 'Secrets that nodes use (API tokens, passwords). Values are encrypted and never shown back.')),
       h('button', { type: 'button', class: 'secondary', onclick: load }, 'Refresh')),
-    h('div', { class: 'credentials-page' }, formBox, h('section', { 'aria-labelledby': 'cred-list-title' }, h('h2', { id: 'cred-list-title' }, 'Stored credentials'), body)));
+    h('div', { class: 'credentials-page' }, formBox, h('section', { 'aria-labelledby': 'cred-list-title' }, h('h2', { id: 'cred-list-title', tabindex: -1 }, 'Stored credentials'), body)));
   drawForm();
   load();
 }

@@ -60,15 +60,18 @@ export function render(main, { id }, { signal, navigate }) {
 
   // ---- loading --------------------------------------------------------
   async function load() {
-    catalog = await loadCatalog();
+    // The catalog and the workflow load at the same time.
+    const catalogLoad = loadCatalog();
     if (!id) {
+      catalog = await catalogLoad;
       wf = { name: '', description: '', nodes: [{ id: 'start', type: 'manual' }], connections: [] };
       dirty = true;
       show();
       return;
     }
     try {
-      const data = await api('GET', `/workflows/${encodeURIComponent(id)}`, { signal });
+      const [data, cat] = await Promise.all([api('GET', `/workflows/${encodeURIComponent(id)}`, { signal }), catalogLoad]);
+      catalog = cat;
       wf = data.definition;
       meta = { id: data.id, version: data.version, activeVersion: data.activeVersion ?? null, name: data.name };
     } catch (e) {
@@ -236,6 +239,7 @@ export function render(main, { id }, { signal, navigate }) {
     selected = nodeId;
     changed();
     graph.select(nodeId, { quiet: true });
+    graph.reveal(nodeId);
     inspector();
     side.querySelector('input[name="node-id"]')?.focus();
   }

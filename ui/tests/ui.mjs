@@ -396,6 +396,8 @@ try {
   const saved = (await rest('GET', `/workflows/${synced.id}`)).definition.nodes.find((n) => n.id === 'call');
   assert.deepEqual(saved.credentials, { auth: 'crm' }, 'the picked credential is saved on the node');
 
+  await slot.scrollIntoViewIfNeeded();
+  await shot(page, '15-node-credential');
   await page.getByRole('link', { name: 'Manage credentials' }).click();
   await credRow.getByRole('link', { name: 'crm-sync' }).waitFor();
   assert.ok(!(await page.content()).includes(secret), 'the value is not on the page');
@@ -477,6 +479,23 @@ try {
   });
   assert.ok(focused, 'the focused node is visible');
   await shot(kp, '14-keyboard');
+
+  step('keyboard only: create and delete a credential');
+  await kp.goto(`${base}/credentials`);
+  await kp.getByRole('heading', { name: 'Credentials', level: 1 }).waitFor();
+  await kp.getByText('No credentials yet.').waitFor();
+  await tabTo(() => document.activeElement?.name === 'credential-name', 'the credential name');
+  await kp.keyboard.type('kb');
+  await tabTo(() => document.activeElement?.name === 'field-value', 'the first value');
+  await kp.keyboard.type('kb-secret-value');
+  await kp.keyboard.press('Enter');
+  await kp.locator('tr[data-credential="kb"]').waitFor();
+  assert.equal(await kp.evaluate(() => document.activeElement?.name), 'credential-name', 'focus returns to a fresh form');
+  await tabTo(() => document.activeElement?.getAttribute('aria-label') === 'Delete kb', 'Delete kb');
+  await kp.keyboard.press('Enter');
+  assert.equal(await kp.evaluate(() => document.activeElement?.textContent), 'Yes, delete kb', 'focus moves to the confirmation');
+  await kp.keyboard.press('Enter');
+  await kp.getByText('No credentials yet.').waitFor();
 } catch (e) {
   failures.push(e);
 } finally {

@@ -111,7 +111,7 @@ export function render(main, { id }, { signal, navigate }) {
       dirty ? ' · unsaved changes' : '');
     replace(actions,
       meta.version ? null : field('Workflow name', nameInput, 'Shown in lists; saving again under the same name adds a version.'),
-      h('button', { type: 'button', onclick: save, 'aria-keyshortcuts': 'Control+S' }, meta.version ? 'Save as new version' : 'Save'),
+      h('button', { type: 'button', class: 'save-button', onclick: save, 'aria-keyshortcuts': 'Control+S', disabled: saving }, saving ? 'Saving…' : meta.version ? 'Save as new version' : 'Save'),
       meta.version ? h('button', { type: 'button', class: 'secondary', onclick: () => activate(meta.version) }, `Activate v${meta.version}`) : null,
       meta.activeVersion ? h('button', { type: 'button', class: 'secondary', onclick: deactivate }, 'Deactivate') : null);
   }
@@ -311,9 +311,9 @@ export function render(main, { id }, { signal, navigate }) {
       described?.description ? h('p', { class: 'muted small' }, described.description) : null,
       nodeProblems(node.id, mine),
       field('Node id', idInput, 'Connections and $("id") expressions use it.'),
+      credentialSection(node, described),
       h('h3', {}, 'Parameters'),
       params,
-      credentialSection(node, described),
       h('details', {}, h('summary', {}, 'Errors and retries'), field('On error', onError), field('Attempts (with retries)', attempts)),
       h('h3', {}, 'Connections out'),
       outgoing.length ? h('ul', { class: 'conns' }, outgoing.map((c) => h('li', {},
@@ -365,7 +365,7 @@ export function render(main, { id }, { signal, navigate }) {
       });
       const hint = slot.unknown
         ? `${node.type} has no slot \`${slot.name}\`.`
-        : [slot.description, slot.types?.length ? `Accepts ${slot.types.join(', ')}.` : ''].filter(Boolean).join(' ');
+        : [slot.description ? slot.description.replace(/\.?$/, '.') : '', slot.types?.length ? `Accepts ${slot.types.join(', ')}.` : ''].filter(Boolean).join(' ');
       box.append(field(`Credential for ${slot.name}`, select, hint || null));
     }
     box.append(h('p', { class: 'hint' }, 'Values stay in the vault. ', h('a', { href: '/credentials' }, 'Manage credentials')));
@@ -423,6 +423,7 @@ export function render(main, { id }, { signal, navigate }) {
           result.error ? h('p', { class: 'error', role: 'alert' }, `Error: ${result.error.message}`) : h('p', { class: 'ok' }, 'Ran.'),
           Object.entries(result.outputs || {}).map(([port, list]) => [h('h4', {}, `Output ${port} (${list.length} item${list.length === 1 ? '' : 's'})`), jsonBlock(list, `Output ${port}`)]),
           result.logs?.length ? [h('h4', {}, 'Logs'), jsonBlock(result.logs, 'Logs')] : null);
+        out.scrollIntoView({ block: 'nearest' });
       } catch (e) {
         replace(out, h('p', { class: 'error', role: 'alert' }, missing(e) ? 'This server cannot run a single node yet (POST /api/v1/workflows/{id}/nodes/{node}/run).' : e.message));
       } finally {
@@ -527,12 +528,19 @@ export function render(main, { id }, { signal, navigate }) {
     if (box) box.replaceWith(nodeProblems(box.dataset.node, problemMap().get(box.dataset.node) || []));
   }
 
+  let saving = false;
   async function save() {
     if (!wf.name) {
       toast('Name the workflow first.', 'error');
       nameInput.focus();
       return false;
     }
+    // One save at a time: a second click while the first is on its way
+    // would add a second version.
+    if (saving) return false;
+    saving = true;
+    const button = actions.querySelector('.save-button');
+    if (button) { button.disabled = true; button.textContent = 'Saving…'; }
     try {
       const body = wf;
       const result = meta.version
@@ -557,6 +565,9 @@ export function render(main, { id }, { signal, navigate }) {
         toast(`Not saved: ${missing(e) ? 'this server cannot save a new version of a workflow yet (PUT /api/v1/workflows/{id}).' : e.message}`, 'error');
       }
       return false;
+    } finally {
+      saving = false;
+      if (button?.isConnected) { button.disabled = false; button.textContent = meta.version ? 'Save as new version' : 'Save'; }
     }
   }
 

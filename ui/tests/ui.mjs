@@ -447,6 +447,21 @@ try {
       if (width === 1920) await shot(page, `17-${name}-1920x1080`);
     }
   }
+  step('a slow request blocks nothing: pages say they are loading and stay usable');
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  const slow = /\/api\/v1\/executions(\?|\/[^/]+$)/;
+  await page.route(slow, async (route) => { await held; await route.continue().catch(() => {}); });
+  await page.goto(`${base}/executions`);
+  await page.getByText('Loading executions…').waitFor();
+  await page.getByLabel('Status').selectOption('failed');
+  await page.goto(`${base}/executions/${latest}`);
+  await page.getByText('Loading the execution…').waitFor();
+  await page.getByRole('link', { name: 'Workflows', exact: true }).click();
+  await page.getByRole('link', { name: 'hello', exact: true }).waitFor();
+  release();
+  await page.unroute(slow);
+
   assert.deepEqual(consoleErrors, [], 'no uncaught errors in the page');
 
   step('keyboard only: open a workflow and select a node at 1280x800');
@@ -466,6 +481,7 @@ try {
     }
     assert.fail(`Tab never reached ${what}`);
   };
+  await kp.getByRole('link', { name: 'hello', exact: true }).waitFor();
   await tabTo(() => document.activeElement?.textContent === 'hello' && document.activeElement.tagName === 'A', 'the hello link');
   await kp.keyboard.press('Enter');
   await kp.locator('svg.graph g.node[data-node="greet"]').waitFor();

@@ -122,7 +122,9 @@ export function render(main, { id }, { signal, navigate }) {
       }),
       steps.map((st, i) => {
         const start = st.started_at || st.created_at;
-        const stop = st.finished_at || (FINAL.has(ex.status) ? start : Date.now());
+        // A step parked on a Wait stays open until the run goes on.
+        const parked = st.status === 'waiting' && !FINAL.has(ex.status);
+        const stop = (!parked && st.finished_at) || (FINAL.has(ex.status) ? start : Date.now());
         const y = i * ROW + 4;
         return s('g', { class: `bar st-${st.status}`, 'data-seq': st.seq, 'data-node': st.node_id },
           s('text', { x: 4, y: y + 14, class: 'bar-label' }, `${st.node_id}${st.iteration ? ` #${st.iteration}` : ''}`),

@@ -112,7 +112,7 @@ export function render(main, { id }, { signal, navigate }) {
     replace(actions,
       meta.version ? null : field('Workflow name', nameInput, 'Shown in lists; saving again under the same name adds a version.'),
       h('button', { type: 'button', class: 'save-button', onclick: save, 'aria-keyshortcuts': 'Control+S', disabled: saving }, saving ? 'Saving…' : meta.version ? 'Save as new version' : 'Save'),
-      meta.version ? h('button', { type: 'button', class: 'secondary', onclick: () => activate(meta.version) }, `Activate v${meta.version}`) : null,
+      meta.version && meta.activeVersion !== meta.version ? h('button', { type: 'button', class: 'secondary', onclick: () => activate(meta.version) }, `Activate v${meta.version}`) : null,
       meta.activeVersion ? h('button', { type: 'button', class: 'secondary', onclick: deactivate }, 'Deactivate') : null);
   }
 

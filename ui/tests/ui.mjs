@@ -268,7 +268,7 @@ try {
   await page.getByRole('button', { name: 'shout', exact: true }).last().click();
   await page.locator('.step-detail pre.json').filter({ hasText: '"LOUD"' }).waitFor();
 
-  step('a run parked on a Wait is cancelled from its page');
+  step('a run parked on a Wait: the open page follows it when resumed; another is cancelled from its page');
   const parked = await rest('POST', '/workflows', [
     'name: parked',
     'nodes:',
@@ -279,6 +279,16 @@ try {
     '  - {from: start, to: pause}',
     '  - {from: pause, to: after}',
   ].join('\n'), 'application/yaml');
+  const resumed = await rest('POST', `/workflows/${parked.id}/run?wait=false`, '{}');
+  await page.goto(`${base}/executions/${resumed.executionId}`);
+  await page.locator('svg.gantt .bar.st-waiting[data-node="pause"]').waitFor();
+  const resumeUrl = await page.locator('.steps code').filter({ hasText: '/resume/' }).textContent();
+  const resumeCall = await fetch(new URL(resumeUrl, base), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+  assert.ok(resumeCall.ok, `resuming the Wait: ${resumeCall.status}`);
+  // The open page follows the run as it goes on: no reload.
+  await page.locator('svg.gantt .bar.st-done[data-node="after"]').waitFor();
+  await page.locator('.summary .badge.st-succeeded').waitFor();
+
   const waiting = await rest('POST', `/workflows/${parked.id}/run?wait=false`, '{}');
   await page.goto(`${base}/executions/${waiting.executionId}`);
   await page.locator('svg.gantt .bar.st-waiting[data-node="pause"]').waitFor();

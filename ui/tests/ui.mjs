@@ -407,6 +407,7 @@ try {
   assert.deepEqual(saved.credentials, { auth: 'crm' }, 'the picked credential is saved on the node');
 
   await slot.scrollIntoViewIfNeeded();
+  await accessible(page, 'node credentials');
   await shot(page, '15-node-credential');
   await page.getByRole('link', { name: 'Manage credentials' }).click();
   await credRow.getByRole('link', { name: 'crm-sync' }).waitFor();
@@ -435,6 +436,7 @@ try {
 
   await page.getByRole('button', { name: 'Delete crm' }).click();
   await credRow.getByText('Used by 1 workflow').waitFor();
+  await accessible(page, 'credential delete confirmation');
   await page.getByRole('button', { name: 'Yes, delete crm' }).click();
   await page.getByText('No credentials yet.').waitFor();
   assert.deepEqual((await rest('GET', '/credentials')).items, [], 'the credential is gone');

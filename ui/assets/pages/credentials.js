@@ -179,7 +179,9 @@ export function render(main, _params, { signal }) {
     },
     h('h2', { id: 'cred-form-title' }, existing ? `Edit ${existing.name}` : 'New credential'),
     h('div', { class: 'row' },
-      field('Credential name', name, 'Nodes name it: credentials: {slot: NAME}.'),
+      field('Credential name', name, existing?.usedBy?.length
+        ? `Used by name in ${existing.usedBy.map((w) => w.name || w.id).join(', ')}; renaming it breaks their runs until they name it anew.`
+        : 'Nodes name it: credentials: {slot: NAME}.'),
       field('Credential type', type, 'e.g. http-bearer, http-basic, http-header')),
     typeList,
     h('fieldset', { class: 'group' },

@@ -143,7 +143,7 @@ const EVENT_NAMES = ['run.started', 'step.started', 'step.finished', 'run.finish
 
 /**
  * Follows an event stream (`/executions/{id}/events`). `onEvent(name, data)`
- * gets each event. When the stream cannot be had (no cookie session, or
+ * gets each event and returns true to stop following. When the stream cannot be had (no cookie session, or
  * the server lacks it), `poll()` is called every `everyMs` until it
  * resolves true. Returns a function that stops either.
  */
@@ -170,10 +170,9 @@ export function follow(path, onEvent, poll, everyMs = 700) {
       source.addEventListener(name, (event) => {
         let data = {};
         try { data = JSON.parse(event.data); } catch { /* keep {} */ }
-        onEvent(name, data);
-        if (name === 'run.finished' && path.startsWith('/executions/')) {
-          source.close();
-        }
+        // The page says when it has seen enough (returns true): a run
+        // retried from its failed step goes on after its first run.finished.
+        if (onEvent(name, data) === true) source.close();
       });
     }
     source.onerror = () => {

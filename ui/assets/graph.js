@@ -350,6 +350,15 @@ export function drawGraph(host, workflow, options = {}) {
       for (const [id, p] of kept) if (positions.has(id) && !readPosition(workflow.nodes.find((n) => n.id === id) || {})) positions.set(id, p);
       render();
     },
+    /** Fits the graph to the view when node `id` is (partly) outside it. */
+    reveal(id) {
+      const p = positions.get(id);
+      const r = svg.getBoundingClientRect();
+      if (!p || !r.width) return;
+      const [left, top] = [view.x + p.x * view.k, view.y + p.y * view.k];
+      const [right, bottom] = [left + NODE_W * view.k, top + NODE_H * view.k];
+      if (left < 0 || top < 0 || right > r.width || bottom > r.height) fit();
+    },
     /** Where each node is drawn now. */
     positions: () => new Map(positions),
     setStatus(id, status) { statuses.set(id, status); refreshClasses(); },

@@ -6,7 +6,7 @@
 // CHROMIUM (default /usr/bin/chromium). Exits non-zero on the first
 // failed expectation, naming it.
 
-import { readFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
@@ -22,7 +22,10 @@ if (!base || !key) {
   process.exit(2);
 }
 const shots = process.env.N8N_WORK_SCREENSHOTS || join(repo, 'target', 'ui-screenshots');
+// Only this run's screenshots: the folder is the test's own.
+rmSync(shots, { recursive: true, force: true });
 mkdirSync(shots, { recursive: true });
+const taken = [];
 const TIMEOUT = 20_000;
 
 async function rest(method, path, body, type = 'application/json') {
@@ -38,6 +41,7 @@ async function rest(method, path, body, type = 'application/json') {
 
 async function shot(page, name) {
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: false });
+  taken.push(`${name}.png`);
 }
 
 /** No serious or critical axe-core violations on the page as it is. */
@@ -121,6 +125,14 @@ try {
   await page.getByRole('button', { name: 'Zoom in' }).click();
   const after = await box('large');
   assert.ok(after.width > before.width, 'zoom in makes nodes larger');
+  const canvas = await page.locator('svg.graph').boundingBox();
+  await page.mouse.move(canvas.x + 12, canvas.y + canvas.height - 12);
+  await page.mouse.down();
+  await page.mouse.move(canvas.x + 92, canvas.y + canvas.height - 52, { steps: 6 });
+  await page.mouse.up();
+  const panned = await box('large');
+  assert.ok(Math.abs(panned.x - after.x - 80) < 2 && Math.abs(panned.y - after.y + 40) < 2,
+    `dragging the background pans the graph: ${JSON.stringify([after, panned])}`);
 
   step('positions a workflow carries are kept');
   const placed = await rest('POST', '/workflows', JSON.stringify({
@@ -186,6 +198,16 @@ try {
   await page.getByText('No executions match.').waitFor();
   await page.getByLabel('Status').selectOption('succeeded');
   await page.locator('table.list .badge.st-succeeded').first().waitFor();
+  await page.getByLabel('Workflow').selectOption({ label: 'placed' });
+  await page.getByText('No executions match.').waitFor();
+  await page.getByLabel('Workflow').selectOption({ label: 'hello' });
+  await page.locator('table.list tbody tr').first().waitFor();
+  const shownWorkflows = await page.locator('table.list tbody td a[data-workflow]').allTextContents();
+  assert.ok(shownWorkflows.length >= 2 && shownWorkflows.every((n) => n === 'hello'), `only hello's runs: ${shownWorkflows}`);
+  await page.getByLabel('Started after').fill('2099-01-01T00:00');
+  await page.getByText('No executions match.').waitFor();
+  await page.getByLabel('Started after').fill('');
+  await page.locator('table.list tbody tr').first().waitFor();
   await page.goto(`${base}/executions?limit=1`);
   const firstPage = await page.locator('table.list tbody a.mono').first().textContent();
   await page.getByRole('button', { name: 'Next page' }).click();
@@ -225,7 +247,28 @@ try {
   await page.locator('.summary .badge.st-succeeded').waitFor();
   await page.locator('svg.gantt .bar.st-done[data-node="pass"]').waitFor();
 
-  step('a run parked on a Wait is cancelled from its page');
+  step('a failed step, its cause fixed, retried from that step in the same run');
+  const shouty = await rest('POST', '/workflows', [
+    'name: shouty',
+    'nodes:',
+    '  - {id: start, type: manual}',
+    `  - {id: shout, type: set, params: {fields: {word: '{{ $vars.word.toUpperCase() }}'}}}`,
+    'connections:',
+    '  - {from: start, to: shout}',
+  ].join('\n'), 'application/yaml');
+  const broken = await rest('POST', `/workflows/${shouty.id}/run?wait=false`, '{}');
+  await page.goto(`${base}/executions/${broken.executionId}`);
+  await page.locator('.summary .badge.st-failed').waitFor();
+  await page.getByRole('button', { name: 'shout', exact: true }).click();
+  await page.locator('.step-error').waitFor();
+  await rest('PUT', '/variables/word', '{"value": "loud"}');
+  await page.getByRole('button', { name: 'Retry from the failed step' }).click();
+  await page.locator('.summary .badge.st-succeeded').waitFor();
+  assert.ok(page.url().endsWith(`/executions/${broken.executionId}`), 'retrying from the failed step goes on in the same run');
+  await page.getByRole('button', { name: 'shout', exact: true }).last().click();
+  await page.locator('.step-detail pre.json').filter({ hasText: '"LOUD"' }).waitFor();
+
+  step('a run parked on a Wait: the open page follows it when resumed; another is cancelled from its page');
   const parked = await rest('POST', '/workflows', [
     'name: parked',
     'nodes:',
@@ -236,6 +279,16 @@ try {
     '  - {from: start, to: pause}',
     '  - {from: pause, to: after}',
   ].join('\n'), 'application/yaml');
+  const resumed = await rest('POST', `/workflows/${parked.id}/run?wait=false`, '{}');
+  await page.goto(`${base}/executions/${resumed.executionId}`);
+  await page.locator('svg.gantt .bar.st-waiting[data-node="pause"]').waitFor();
+  const resumeUrl = await page.locator('.steps code').filter({ hasText: '/resume/' }).textContent();
+  const resumeCall = await fetch(new URL(resumeUrl, base), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+  assert.ok(resumeCall.ok, `resuming the Wait: ${resumeCall.status}`);
+  // The open page follows the run as it goes on: no reload.
+  await page.locator('svg.gantt .bar.st-done[data-node="after"]').waitFor();
+  await page.locator('.summary .badge.st-succeeded').waitFor();
+
   const waiting = await rest('POST', `/workflows/${parked.id}/run?wait=false`, '{}');
   await page.goto(`${base}/executions/${waiting.executionId}`);
   await page.locator('svg.gantt .bar.st-waiting[data-node="pause"]').waitFor();
@@ -273,6 +326,9 @@ try {
   step('save as a new version, compare the two');
   await page.getByRole('button', { name: 'Save as new version' }).click();
   await page.getByText('version 2').first().waitFor();
+  await page.getByRole('button', { name: 'Activate v2' }).click();
+  await page.getByText('active: v2').waitFor();
+  assert.equal((await rest('GET', `/workflows/${created.id}`)).activeVersion, 2, 'activating from the editor reaches the server');
   await page.getByRole('tab', { name: 'Versions' }).click();
   await page.getByRole('button', { name: 'Compare' }).click();
   await page.locator('pre.diff .d-add').filter({ hasText: 'hi ' }).waitFor();
@@ -298,6 +354,11 @@ try {
   await page.getByLabel('fields: value of greeting').fill('{{ "hi " + $json.who }}');
   await page.getByLabel('fields: value of greeting').press('Tab');
   assert.equal(await page.locator('svg.graph .edge').count(), 1, 'start connects to set');
+  const [added, view] = [await box('set'), await page.locator('svg.graph').boundingBox()];
+  assert.ok(added.x >= view.x && added.x + added.width <= view.x + view.width && added.y >= view.y && added.y + added.height <= view.y + view.height,
+    `an added node is in view: ${JSON.stringify([added, view])}`);
+  await accessible(page, 'new workflow');
+  await shot(page, '13-new-workflow');
   await page.getByRole('button', { name: 'Save', exact: true }).click();
   await page.waitForURL(/\/workflows\/(?!new$)[^/]+$/);
   await node('set').waitFor();
@@ -307,16 +368,112 @@ try {
   await page.getByRole('link', { name: 'Open the execution' }).click();
   await page.getByRole('button', { name: 'set', exact: true }).click();
   await page.locator('.step-detail pre.json').filter({ hasText: 'hi Cy' }).waitFor();
-  await shot(page, '13-built-in-editor');
+  await shot(page, '13-new-workflow-ran');
 
+  step('credentials: create one, give it to a node, see who uses it, update it, delete it; its value never comes back');
+  const secret = 's3cret-ui-token';
+  await page.getByRole('link', { name: 'Credentials', exact: true }).click();
+  await page.getByRole('heading', { name: 'Credentials', level: 1 }).waitFor();
+  await page.getByText('No credentials yet.').waitFor();
+  await page.getByLabel('Credential name').fill('crm');
+  await page.getByLabel('Credential type').fill('http-bearer');
+  await page.getByLabel('Credential type').press('Tab');
+  assert.equal(await page.getByLabel('Field 1 name').inputValue(), 'token', 'a known type brings its fields');
+  assert.equal(await page.getByLabel('Field 1 value').getAttribute('type'), 'password', 'values are typed into password boxes');
+  await page.getByLabel('Field 1 value').fill(secret);
+  await page.getByRole('button', { name: 'Create credential' }).click();
+  const credRow = page.locator('tr[data-credential="crm"]');
+  await credRow.getByText('no workflow').waitFor();
+  await credRow.getByText('http-bearer').waitFor();
+  assert.equal(await page.getByLabel('Field 1 value').inputValue(), '', 'the form is emptied after creating');
+
+  const synced = await rest('POST', '/workflows', [
+    'name: crm-sync',
+    'nodes:',
+    '  - {id: start, type: manual}',
+    "  - {id: call, type: 'builtin:http', params: {url: 'https://crm.example.com/me'}, egress: ['https://crm.example.com']}",
+    'connections:',
+    '  - {from: start, to: call}',
+  ].join('\n'), 'application/yaml');
+  await page.goto(`${base}/workflows/${synced.id}`);
+  await node('call').click();
+  await page.getByRole('heading', { name: /^call/ }).waitFor();
+  const slot = page.getByLabel('Credential for auth');
+  await slot.locator('option[value="crm"]').waitFor({ state: 'attached' });
+  await slot.selectOption('crm');
+  await page.getByRole('button', { name: 'Save as new version' }).click();
+  await page.getByText('version 2').first().waitFor();
+  const saved = (await rest('GET', `/workflows/${synced.id}`)).definition.nodes.find((n) => n.id === 'call');
+  assert.deepEqual(saved.credentials, { auth: 'crm' }, 'the picked credential is saved on the node');
+
+  await slot.scrollIntoViewIfNeeded();
+  await accessible(page, 'node credentials');
+  await shot(page, '15-node-credential');
+  await page.getByRole('link', { name: 'Manage credentials' }).click();
+  await credRow.getByRole('link', { name: 'crm-sync' }).waitFor();
+  assert.ok(!(await page.content()).includes(secret), 'the value is not on the page');
+  await accessible(page, 'credentials');
+  await shot(page, '15-credentials');
+
+  await page.getByRole('button', { name: 'Edit crm' }).click();
+  await page.getByRole('heading', { name: 'Edit crm' }).waitFor();
+  assert.equal(await page.getByLabel('Credential name').inputValue(), 'crm');
+  assert.equal(await page.getByLabel('Field 1 value').inputValue(), '', 'editing never shows the stored value');
+  await page.getByLabel('Credential type').fill('http-header');
+  await page.getByLabel('Credential type').press('Tab');
+  assert.equal(await page.getByLabel('Field 2 name').inputValue(), 'value', 'the new type brings its fields');
+  await page.getByLabel('Field 1 value').fill('X-Api-Key');
+  await page.getByLabel('Field 2 value').fill('n3w-ui-token');
+  await accessible(page, 'credential edit');
+  await shot(page, '16-credential-edit');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await credRow.getByText('http-header').waitFor();
+  await page.getByRole('heading', { name: 'New credential' }).waitFor();
+  const listed = await rest('GET', '/credentials');
+  assert.equal(listed.items.length, 1);
+  assert.equal(listed.items[0].type, 'http-header', 'the update reached the server');
+  assert.ok(!JSON.stringify(listed).includes('n3w-ui-token'), 'the API never returns values');
+
+  await page.getByRole('button', { name: 'Delete crm' }).click();
+  await credRow.getByText('Used by 1 workflow').waitFor();
+  await accessible(page, 'credential delete confirmation');
+  await page.getByRole('button', { name: 'Yes, delete crm' }).click();
+  await page.getByText('No credentials yet.').waitFor();
+  assert.deepEqual((await rest('GET', '/credentials')).items, [], 'the credential is gone');
+
+  step('layout holds at 1280x800 and 1920x1080 on every page');
+  const pages = [
+    ['workflows', '/workflows'],
+    ['workflow', `/workflows/${created.id}`],
+    ['executions', '/executions'],
+    ['execution', `/executions/${latest}`],
+    ['credentials', '/credentials'],
+  ];
   for (const [width, height] of [[1280, 800], [1920, 1080]]) {
     await page.setViewportSize({ width, height });
-    for (const path of ['/workflows', `/workflows/${created.id}`, '/executions']) {
+    for (const [name, path] of pages) {
       await page.goto(base + path);
       await page.locator('h1').first().waitFor();
+      await page.locator('[aria-busy="true"]').first().waitFor({ state: 'detached' });
       await fitsWidth(page, `${path} at ${width}x${height}`);
+      if (width === 1920) await shot(page, `17-${name}-1920x1080`);
     }
   }
+  step('a slow request blocks nothing: pages say they are loading and stay usable');
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  const slow = /\/api\/v1\/executions(\?|\/[^/]+$)/;
+  await page.route(slow, async (route) => { await held; await route.continue().catch(() => {}); });
+  await page.goto(`${base}/executions`);
+  await page.getByText('Loading executions…').waitFor();
+  await page.getByLabel('Status').selectOption('failed');
+  await page.goto(`${base}/executions/${latest}`);
+  await page.getByText('Loading the execution…').waitFor();
+  await page.getByRole('link', { name: 'Workflows', exact: true }).click();
+  await page.getByRole('link', { name: 'hello', exact: true }).waitFor();
+  release();
+  await page.unroute(slow);
+
   assert.deepEqual(consoleErrors, [], 'no uncaught errors in the page');
 
   step('keyboard only: open a workflow and select a node at 1280x800');
@@ -336,6 +493,7 @@ try {
     }
     assert.fail(`Tab never reached ${what}`);
   };
+  await kp.getByRole('link', { name: 'hello', exact: true }).waitFor();
   await tabTo(() => document.activeElement?.textContent === 'hello' && document.activeElement.tagName === 'A', 'the hello link');
   await kp.keyboard.press('Enter');
   await kp.locator('svg.graph g.node[data-node="greet"]').waitFor();
@@ -349,6 +507,23 @@ try {
   });
   assert.ok(focused, 'the focused node is visible');
   await shot(kp, '14-keyboard');
+
+  step('keyboard only: create and delete a credential');
+  await kp.goto(`${base}/credentials`);
+  await kp.getByRole('heading', { name: 'Credentials', level: 1 }).waitFor();
+  await kp.getByText('No credentials yet.').waitFor();
+  await tabTo(() => document.activeElement?.name === 'credential-name', 'the credential name');
+  await kp.keyboard.type('kb');
+  await tabTo(() => document.activeElement?.name === 'field-value', 'the first value');
+  await kp.keyboard.type('kb-secret-value');
+  await kp.keyboard.press('Enter');
+  await kp.locator('tr[data-credential="kb"]').waitFor();
+  assert.equal(await kp.evaluate(() => document.activeElement?.name), 'credential-name', 'focus returns to a fresh form');
+  await tabTo(() => document.activeElement?.getAttribute('aria-label') === 'Delete kb', 'Delete kb');
+  await kp.keyboard.press('Enter');
+  assert.equal(await kp.evaluate(() => document.activeElement?.textContent), 'Yes, delete kb', 'focus moves to the confirmation');
+  await kp.keyboard.press('Enter');
+  await kp.getByText('No credentials yet.').waitFor();
 } catch (e) {
   failures.push(e);
 } finally {
@@ -358,4 +533,6 @@ if (failures.length) {
   console.error(`UI test failed: ${failures[0].stack || failures[0]}`);
   process.exit(1);
 }
-console.log(`UI test passed; screenshots in ${shots}`);
+const listed = readdirSync(shots).filter((f) => f.endsWith('.png')).sort();
+assert.deepEqual(listed, [...taken].sort(), 'every screenshot taken is in the folder');
+console.log(`UI test passed; ${listed.length} screenshots in ${shots}:\n${listed.map((f) => `  ${f}`).join('\n')}`);

@@ -24,7 +24,7 @@ export function render(main, { id }, { signal, navigate }) {
   let workflowName = null;
 
   const title = h('h1', {}, 'Execution ', h('span', { class: 'mono' }, id.slice(0, 13)));
-  const summary = h('div', { class: 'summary', 'aria-live': 'polite' });
+  const summary = h('div', { class: 'summary', 'aria-live': 'polite' }, h('span', { class: 'muted' }, 'Loading the execution…'));
   const actions = h('div', { class: 'actions' });
   const timeline = h('section', { class: 'timeline card', 'aria-labelledby': 'timeline-title' });
   const graphBox = h('section', { class: 'card run-graph', 'aria-label': 'The run on its graph' });
@@ -122,7 +122,9 @@ export function render(main, { id }, { signal, navigate }) {
       }),
       steps.map((st, i) => {
         const start = st.started_at || st.created_at;
-        const stop = st.finished_at || (FINAL.has(ex.status) ? start : Date.now());
+        // A step parked on a Wait stays open until the run goes on.
+        const parked = st.status === 'waiting' && !FINAL.has(ex.status);
+        const stop = (!parked && st.finished_at) || (FINAL.has(ex.status) ? start : Date.now());
         const y = i * ROW + 4;
         return s('g', { class: `bar st-${st.status}`, 'data-seq': st.seq, 'data-node': st.node_id },
           s('text', { x: 4, y: y + 14, class: 'bar-label' }, `${st.node_id}${st.iteration ? ` #${st.iteration}` : ''}`),
@@ -205,19 +207,26 @@ export function render(main, { id }, { signal, navigate }) {
     } catch (e) { toast(`Not cancelled: ${e.message}`, 'error'); }
   }
 
+  let stopFollowing = null;
   const refresh = (() => {
     let pending = false;
     return () => {
       if (pending) return;
       pending = true;
-      // One reload per animation frame however many events arrive.
-      requestAnimationFrame(async () => { pending = false; await load(); });
+      // One reload per animation frame however many events arrive; the
+      // stream stops once the run, as stored, has ended (its replayed
+      // history may hold an earlier run.finished of a retried run).
+      requestAnimationFrame(async () => {
+        pending = false;
+        if (await load() && stopFollowing) { stopFollowing(); stopFollowing = null; }
+      });
     };
   })();
 
   load().then((done) => {
     if (done || signal.aborted) return;
-    stops.push(follow(`/executions/${encodeURIComponent(id)}/events`, () => refresh(), load));
+    stopFollowing = follow(`/executions/${encodeURIComponent(id)}/events`, () => { refresh(); return false; }, load);
+    stops.push(() => stopFollowing?.());
   });
   return () => stops.forEach((f) => f());
 }

@@ -19,7 +19,7 @@ export function render(main, _params, { signal }) {
     STATUSES.map((s) => h('option', { value: s, selected: q.get('status') === s }, s)));
   const since = h('input', { type: 'datetime-local', name: 'since', value: toLocalInput(q.get('since')) });
   const until = h('input', { type: 'datetime-local', name: 'until', value: toLocalInput(q.get('until')) });
-  const body = h('div', { class: 'table-wrap', 'aria-live': 'polite' });
+  const body = h('div', { class: 'table-wrap', 'aria-live': 'polite' }, h('p', { class: 'muted' }, 'Loading executions…'));
   const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' });
   const cursors = [null];
   let page = 0;

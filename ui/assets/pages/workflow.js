@@ -48,7 +48,7 @@ export function render(main, { id }, { signal, navigate }) {
   const info = h('p', { class: 'muted meta', 'aria-live': 'polite' });
   const actions = h('div', { class: 'actions' });
   const tabs = h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Workflow views' });
-  const panels = h('div', { class: 'tab-panels' });
+  const panels = h('div', { class: 'tab-panels' }, h('p', { class: 'muted' }, 'Loading the workflow…'));
   const problemList = h('div', { class: 'problems', 'aria-live': 'polite' });
   const graphHost = h('div', { class: 'graph-host' });
   const side = h('aside', { class: 'side', 'aria-label': 'Inspector' });
@@ -60,15 +60,18 @@ export function render(main, { id }, { signal, navigate }) {
 
   // ---- loading --------------------------------------------------------
   async function load() {
-    catalog = await loadCatalog();
+    // The catalog and the workflow load at the same time.
+    const catalogLoad = loadCatalog();
     if (!id) {
+      catalog = await catalogLoad;
       wf = { name: '', description: '', nodes: [{ id: 'start', type: 'manual' }], connections: [] };
       dirty = true;
       show();
       return;
     }
     try {
-      const data = await api('GET', `/workflows/${encodeURIComponent(id)}`, { signal });
+      const [data, cat] = await Promise.all([api('GET', `/workflows/${encodeURIComponent(id)}`, { signal }), catalogLoad]);
+      catalog = cat;
       wf = data.definition;
       meta = { id: data.id, version: data.version, activeVersion: data.activeVersion ?? null, name: data.name };
     } catch (e) {
@@ -108,8 +111,8 @@ export function render(main, { id }, { signal, navigate }) {
       dirty ? ' · unsaved changes' : '');
     replace(actions,
       meta.version ? null : field('Workflow name', nameInput, 'Shown in lists; saving again under the same name adds a version.'),
-      h('button', { type: 'button', onclick: save, 'aria-keyshortcuts': 'Control+S' }, meta.version ? 'Save as new version' : 'Save'),
-      meta.version ? h('button', { type: 'button', class: 'secondary', onclick: () => activate(meta.version) }, `Activate v${meta.version}`) : null,
+      h('button', { type: 'button', class: 'save-button', onclick: save, 'aria-keyshortcuts': 'Control+S', disabled: saving }, saving ? 'Saving…' : meta.version ? 'Save as new version' : 'Save'),
+      meta.version && meta.activeVersion !== meta.version ? h('button', { type: 'button', class: 'secondary', onclick: () => activate(meta.version) }, `Activate v${meta.version}`) : null,
       meta.activeVersion ? h('button', { type: 'button', class: 'secondary', onclick: deactivate }, 'Deactivate') : null);
   }
 
@@ -236,6 +239,7 @@ export function render(main, { id }, { signal, navigate }) {
     selected = nodeId;
     changed();
     graph.select(nodeId, { quiet: true });
+    graph.reveal(nodeId);
     inspector();
     side.querySelector('input[name="node-id"]')?.focus();
   }
@@ -307,6 +311,7 @@ export function render(main, { id }, { signal, navigate }) {
       described?.description ? h('p', { class: 'muted small' }, described.description) : null,
       nodeProblems(node.id, mine),
       field('Node id', idInput, 'Connections and $("id") expressions use it.'),
+      credentialSection(node, described),
       h('h3', {}, 'Parameters'),
       params,
       h('details', {}, h('summary', {}, 'Errors and retries'), field('On error', onError), field('Attempts (with retries)', attempts)),
@@ -323,6 +328,47 @@ export function render(main, { id }, { signal, navigate }) {
         h('button', { type: 'submit', class: 'secondary' }, 'Connect')) : null,
       runNodeSection(node),
       h('button', { type: 'button', class: 'danger', onclick: () => removeNode(node.id) }, `Remove ${node.id}`));
+    return box;
+  }
+
+  /** The stored credentials (names and types only), once per page. */
+  let credentialsPromise = null;
+  function loadCredentials() {
+    credentialsPromise ||= api('GET', '/credentials', { signal }).then((d) => d.items || []).catch(() => []);
+    return credentialsPromise;
+  }
+
+  /** One picker per credential slot the node type has (or the node names). */
+  function credentialSection(node, described) {
+    const slots = described?.credentials || [];
+    const named = Object.keys(node.credentials || {}).filter((n) => !slots.some((sl) => sl.name === n));
+    if (!slots.length && !named.length) return null;
+    const box = h('fieldset', { class: 'group creds' }, h('legend', {}, 'Credentials'));
+    for (const slot of [...slots, ...named.map((name) => ({ name, types: [], unknown: true }))]) {
+      const current = node.credentials?.[slot.name] || '';
+      const select = h('select', { name: `credential-${slot.name}` },
+        h('option', { value: '' }, slot.required ? '— choose one —' : '— none —'),
+        current ? h('option', { value: current, selected: true }, current) : null);
+      loadCredentials().then((list) => {
+        for (const c of list) {
+          if (c.name === current) { select.querySelector(`option[value="${CSS.escape(current)}"]`).textContent = `${c.name} (${c.type})`; continue; }
+          if (slot.types?.length && !slot.types.includes(c.type)) continue;
+          select.append(h('option', { value: c.name }, `${c.name} (${c.type})`));
+        }
+      });
+      select.addEventListener('change', () => {
+        node.credentials = { ...(node.credentials || {}) };
+        if (select.value) node.credentials[slot.name] = select.value;
+        else delete node.credentials[slot.name];
+        if (!Object.keys(node.credentials).length) delete node.credentials;
+        changed({ redraw: false });
+      });
+      const hint = slot.unknown
+        ? `${node.type} has no slot \`${slot.name}\`.`
+        : [slot.description ? slot.description.replace(/\.?$/, '.') : '', slot.types?.length ? `Accepts ${slot.types.join(', ')}.` : ''].filter(Boolean).join(' ');
+      box.append(field(`Credential for ${slot.name}`, select, hint || null));
+    }
+    box.append(h('p', { class: 'hint' }, 'Values stay in the vault. ', h('a', { href: '/credentials' }, 'Manage credentials')));
     return box;
   }
 
@@ -377,6 +423,7 @@ export function render(main, { id }, { signal, navigate }) {
           result.error ? h('p', { class: 'error', role: 'alert' }, `Error: ${result.error.message}`) : h('p', { class: 'ok' }, 'Ran.'),
           Object.entries(result.outputs || {}).map(([port, list]) => [h('h4', {}, `Output ${port} (${list.length} item${list.length === 1 ? '' : 's'})`), jsonBlock(list, `Output ${port}`)]),
           result.logs?.length ? [h('h4', {}, 'Logs'), jsonBlock(result.logs, 'Logs')] : null);
+        out.scrollIntoView({ block: 'nearest' });
       } catch (e) {
         replace(out, h('p', { class: 'error', role: 'alert' }, missing(e) ? 'This server cannot run a single node yet (POST /api/v1/workflows/{id}/nodes/{node}/run).' : e.message));
       } finally {
@@ -443,7 +490,8 @@ export function render(main, { id }, { signal, navigate }) {
     const stop = follow(`/executions/${encodeURIComponent(executionId)}/events`, (name, data) => {
       if (name === 'step.started' && data.node) graph?.setStatus(data.node, 'running');
       if (name === 'step.finished' && data.node) graph?.setStatus(data.node, data.status || 'done');
-      if (name === 'run.finished') finish(data.status || 'succeeded');
+      if (name === 'run.finished') { finish(data.status || 'succeeded'); return true; }
+      return false;
     }, async () => {
       const ex = await api('GET', `/executions/${encodeURIComponent(executionId)}`);
       for (const step of ex.steps || []) graph?.setStatus(step.node_id, step.status);
@@ -480,12 +528,19 @@ export function render(main, { id }, { signal, navigate }) {
     if (box) box.replaceWith(nodeProblems(box.dataset.node, problemMap().get(box.dataset.node) || []));
   }
 
+  let saving = false;
   async function save() {
     if (!wf.name) {
       toast('Name the workflow first.', 'error');
       nameInput.focus();
       return false;
     }
+    // One save at a time: a second click while the first is on its way
+    // would add a second version.
+    if (saving) return false;
+    saving = true;
+    const button = actions.querySelector('.save-button');
+    if (button) { button.disabled = true; button.textContent = 'Saving…'; }
     try {
       const body = wf;
       const result = meta.version
@@ -510,6 +565,9 @@ export function render(main, { id }, { signal, navigate }) {
         toast(`Not saved: ${missing(e) ? 'this server cannot save a new version of a workflow yet (PUT /api/v1/workflows/{id}).' : e.message}`, 'error');
       }
       return false;
+    } finally {
+      saving = false;
+      if (button?.isConnected) { button.disabled = false; button.textContent = meta.version ? 'Save as new version' : 'Save'; }
     }
   }
 

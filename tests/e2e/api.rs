@@ -891,7 +891,7 @@ async fn the_readme_path_push_activate_call_and_list_from_the_cli() {
         data.path(),
         &["workflow", "list", "--api-key", "nwk_nope"],
     );
-    assert!(!ok && err.contains("unknown or revoked"), "{err}");
+    assert!(!ok && err.contains("unknown, expired or revoked"), "{err}");
 }
 
 /// A one-route HTTP server on loopback that answers each request with the

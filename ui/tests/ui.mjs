@@ -80,7 +80,7 @@ try {
   await page.waitForURL(/\/signin/);
   await page.getByLabel('Owner API key').fill('nwk_wrong');
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('alert').filter({ hasText: 'unknown or revoked' }).waitFor();
+  await page.getByRole('alert').filter({ hasText: 'unknown, expired or revoked' }).waitFor();
   await accessible(page, 'sign-in');
   await shot(page, '01-sign-in');
   await page.getByLabel('Owner API key').fill(key);

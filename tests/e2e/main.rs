@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `n8n-work` binary, as a user runs it.
 
 mod api;
+mod chaos;
 mod node_cli;
 mod scale;
 mod serve;

@@ -222,27 +222,41 @@ impl Vendor {
 
 /// `serve --role ROLE` on `database` and `redis`, with a short lease and
 /// loopback egress allowed (the vendor is on loopback).
-async fn process(
-    data: &std::path::Path,
-    role: &str,
+async fn process(data: &std::path::Path, role: &str, database: &str, redis: &str) -> Server {
+    start_with(
+        data,
+        &[
+            "--role",
+            role,
+            "--database-url",
+            database,
+            "--redis-url",
+            redis,
+            "--lease-ms",
+            LEASE_MS,
+            "--egress-allow-private",
+            "127.0.0.1",
+        ],
+    )
+    .await
+}
+
+/// One process per role, each with a data directory of its own. The first
+/// starts alone, so it is the one that makes (and holds) the owner key;
+/// the others start together.
+async fn cluster(
     database: &str,
     redis: &str,
-    extra: &[&str],
-) -> Server {
-    let mut flags = vec![
-        "--role",
-        role,
-        "--database-url",
-        database,
-        "--redis-url",
-        redis,
-        "--lease-ms",
-        LEASE_MS,
-        "--egress-allow-private",
-        "127.0.0.1",
-    ];
-    flags.extend_from_slice(extra);
-    start_with(data, &flags).await
+    roles: &[&str],
+) -> (Vec<tempfile::TempDir>, Vec<Server>) {
+    let dirs: Vec<_> = roles.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut servers = vec![process(dirs[0].path(), roles[0], database, redis).await];
+    let rest = dirs[1..]
+        .iter()
+        .zip(&roles[1..])
+        .map(|(dir, role)| process(dir.path(), role, database, redis));
+    servers.extend(futures::future::join_all(rest).await);
+    (dirs, servers)
 }
 
 /// Pushes and activates `yaml`; returns the workflow's id.
@@ -298,7 +312,11 @@ type Deliveries = Arc<Mutex<Vec<Delivery>>>;
 
 /// Posts orders to `/webhook/charge` on the given bases in turn, one every
 /// `every`, until `stop`; the task ends once every call is answered.
-fn load(bases: Vec<String>, every: Duration, stop: CancellationToken) -> (Deliveries, JoinHandle<()>) {
+fn load(
+    bases: Vec<String>,
+    every: Duration,
+    stop: CancellationToken,
+) -> (Deliveries, JoinHandle<()>) {
     let deliveries = Deliveries::default();
     let answers = deliveries.clone();
     let task = tokio::spawn(async move {
@@ -419,36 +437,49 @@ async fn a_worker_killed_mid_step_loses_no_run_and_reruns_no_finished_step() {
     let database = n8n_work_store::testing::postgres().await.unwrap();
     let redis = PrivateRedis::start().await;
     let (vendor, vendor_url) = Vendor::start(Duration::from_millis(700)).await;
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let api = process(dirs[0].path(), "api", &database.url, &redis.url(), &[]).await;
+    let (_dirs, mut servers) =
+        cluster(&database.url, &redis.url(), &["api", "worker", "worker"]).await;
+    let (survivor, mut doomed, api) = (
+        servers.pop().unwrap(),
+        servers.pop().unwrap(),
+        servers.pop().unwrap(),
+    );
     push_active(&api, &charging_workflow(&vendor_url)).await;
-    let mut doomed = process(dirs[1].path(), "worker", &database.url, &redis.url(), &[]).await;
-    let _survivor = process(dirs[2].path(), "worker", &database.url, &redis.url(), &[]).await;
 
     let stop = CancellationToken::new();
-    let (deliveries, sending) = load(vec![api.base.clone()], Duration::from_millis(40), stop.clone());
+    let (deliveries, sending) = load(
+        vec![api.base.clone()],
+        Duration::from_millis(40),
+        stop.clone(),
+    );
     // Kill once both workers hold running steps, so the doomed one dies
     // mid-step.
     let tenant = n8n_work_store::DEFAULT_TENANT;
-    until("both workers run steps", Duration::from_secs(30), || async {
-        let mut owners = HashSet::new();
-        for run in runs_so_far(&deliveries) {
-            for step in database.steps(tenant, &run).await.unwrap() {
-                if step.status == n8n_work_store::StepStatus::Running {
-                    owners.extend(step.lease_owner);
+    until(
+        "both workers run steps",
+        Duration::from_secs(30),
+        || async {
+            let mut owners = HashSet::new();
+            for run in runs_so_far(&deliveries) {
+                for step in database.steps(tenant, &run).await.unwrap() {
+                    if step.status == n8n_work_store::StepStatus::Running {
+                        owners.extend(step.lease_owner);
+                    }
                 }
             }
-        }
-        owners.len() >= 2
-    })
+            owners.len() >= 2
+        },
+    )
     .await;
     doomed.child.kill().await.unwrap();
     let killed_at = n8n_work_store::now_millis();
     // Runs keep arriving after the kill; then the load stops.
     let before = runs_so_far(&deliveries).len();
-    until("runs are accepted after the kill", Duration::from_secs(30), || async {
-        runs_so_far(&deliveries).len() >= before + 20
-    })
+    until(
+        "runs are accepted after the kill",
+        Duration::from_secs(30),
+        || async { runs_so_far(&deliveries).len() >= before + 20 },
+    )
     .await;
     stop.cancel();
     sending.await.unwrap();
@@ -485,7 +516,11 @@ async fn a_worker_killed_mid_step_loses_no_run_and_reruns_no_finished_step() {
         twice.len(),
         counts.values().sum::<usize>()
     );
-    assert_eq!(completed, runs.len(), "every accepted run completes: {statuses:?}");
+    assert_eq!(
+        completed,
+        runs.len(),
+        "every accepted run completes: {statuses:?}"
+    );
     assert!(
         reclaimed >= 1,
         "the killed worker held steps that another worker took over"
@@ -495,9 +530,12 @@ async fn a_worker_killed_mid_step_loses_no_run_and_reruns_no_finished_step() {
             !done_before_kill.contains(*key),
             "step {key} had completed before the kill, yet ran {n} times"
         );
-        assert_eq!(**n, 2, "a step in flight at the kill runs again once: {key}");
+        assert_eq!(
+            **n, 2,
+            "a step in flight at the kill runs again once: {key}"
+        );
     }
-    drop((api, doomed, database));
+    drop((api, doomed, survivor, database));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -505,33 +543,42 @@ async fn runs_arriving_while_redis_restarts_all_complete_by_polling() {
     let database = n8n_work_store::testing::postgres().await.unwrap();
     let mut redis = PrivateRedis::start().await;
     let (_vendor, vendor_url) = Vendor::start(Duration::from_millis(50)).await;
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let api = process(dirs[0].path(), "api", &database.url, &redis.url(), &[]).await;
+    let (_dirs, mut servers) = cluster(&database.url, &redis.url(), &["api", "worker"]).await;
+    let (worker, api) = (servers.pop().unwrap(), servers.pop().unwrap());
     push_active(&api, &charging_workflow(&vendor_url)).await;
-    let worker = process(dirs[1].path(), "worker", &database.url, &redis.url(), &[]).await;
     let connected = "n8n_work_redis_connected";
-    until("the worker is connected to Redis", Duration::from_secs(20), || async {
-        metric(&worker, connected).await == Some(1.0)
-    })
+    until(
+        "the worker is connected to Redis",
+        Duration::from_secs(20),
+        || async { metric(&worker, connected).await == Some(1.0) },
+    )
     .await;
 
     let stop = CancellationToken::new();
-    let (deliveries, sending) = load(vec![api.base.clone()], Duration::from_millis(100), stop.clone());
+    let (deliveries, sending) = load(
+        vec![api.base.clone()],
+        Duration::from_millis(100),
+        stop.clone(),
+    );
     until("runs are accepted", Duration::from_secs(20), || async {
         runs_so_far(&deliveries).len() >= 10
     })
     .await;
     redis.kill().await;
-    until("the worker reports Redis down", Duration::from_secs(20), || async {
-        metric(&worker, connected).await == Some(0.0)
-    })
+    until(
+        "the worker reports Redis down",
+        Duration::from_secs(20),
+        || async { metric(&worker, connected).await == Some(0.0) },
+    )
     .await;
     // With Redis down, nothing wakes the worker: a run accepted now is
     // found by its fallback poll of the store.
     let during = runs_so_far(&deliveries).len();
-    until("a run is accepted while Redis is down", Duration::from_secs(20), || async {
-        runs_so_far(&deliveries).len() > during
-    })
+    until(
+        "a run is accepted while Redis is down",
+        Duration::from_secs(20),
+        || async { runs_so_far(&deliveries).len() > during },
+    )
     .await;
     let polled = runs_so_far(&deliveries)[during].clone();
     let statuses = final_statuses(&api, std::slice::from_ref(&polled)).await;
@@ -543,14 +590,18 @@ async fn runs_arriving_while_redis_restarts_all_complete_by_polling() {
     );
 
     redis.restart().await;
-    until("the worker reconnects to Redis", Duration::from_secs(30), || async {
-        metric(&worker, connected).await == Some(1.0)
-    })
+    until(
+        "the worker reconnects to Redis",
+        Duration::from_secs(30),
+        || async { metric(&worker, connected).await == Some(1.0) },
+    )
     .await;
     let after = runs_so_far(&deliveries).len();
-    until("runs are accepted after the restart", Duration::from_secs(20), || async {
-        runs_so_far(&deliveries).len() >= after + 10
-    })
+    until(
+        "runs are accepted after the restart",
+        Duration::from_secs(20),
+        || async { runs_so_far(&deliveries).len() >= after + 10 },
+    )
     .await;
     stop.cancel();
     sending.await.unwrap();
@@ -602,13 +653,16 @@ async fn with_postgresql_cut_the_api_answers_503_then_recovers_and_loses_no_run(
         .replacen(&authority, &proxy.address.to_string(), 1);
     let redis = PrivateRedis::start().await;
     let (_vendor, vendor_url) = Vendor::start(Duration::from_millis(200)).await;
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let api = process(dirs[0].path(), "api", &through_proxy, &redis.url(), &[]).await;
+    let (_dirs, mut servers) = cluster(&through_proxy, &redis.url(), &["api", "worker"]).await;
+    let (worker, api) = (servers.pop().unwrap(), servers.pop().unwrap());
     push_active(&api, &charging_workflow(&vendor_url)).await;
-    let worker = process(dirs[1].path(), "worker", &through_proxy, &redis.url(), &[]).await;
 
     let stop = CancellationToken::new();
-    let (deliveries, sending) = load(vec![api.base.clone()], Duration::from_millis(100), stop.clone());
+    let (deliveries, sending) = load(
+        vec![api.base.clone()],
+        Duration::from_millis(100),
+        stop.clone(),
+    );
     until("runs are accepted", Duration::from_secs(20), || async {
         runs_so_far(&deliveries).len() >= 10
     })
@@ -633,14 +687,18 @@ async fn with_postgresql_cut_the_api_answers_503_then_recovers_and_loses_no_run(
     // The fault lasts ten seconds.
     tokio::time::sleep_until(cut_at + Duration::from_secs(10)).await;
     proxy.restore();
-    until("/readyz says 200 again", Duration::from_secs(30), || async {
-        ready(&api).await == 200
-    })
+    until(
+        "/readyz says 200 again",
+        Duration::from_secs(30),
+        || async { ready(&api).await == 200 },
+    )
     .await;
     let after = runs_so_far(&deliveries).len();
-    until("runs are accepted after the restore", Duration::from_secs(30), || async {
-        runs_so_far(&deliveries).len() >= after + 10
-    })
+    until(
+        "runs are accepted after the restore",
+        Duration::from_secs(30),
+        || async { runs_so_far(&deliveries).len() >= after + 10 },
+    )
     .await;
     stop.cancel();
     sending.await.unwrap();
@@ -664,11 +722,12 @@ async fn with_postgresql_cut_the_api_answers_503_then_recovers_and_loses_no_run(
 async fn a_synchronous_webhook_is_answered_through_either_api_replica() {
     let database = n8n_work_store::testing::postgres().await.unwrap();
     let redis = PrivateRedis::start().await;
-    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut servers = Vec::new();
-    for (dir, role) in dirs.iter().zip(["api", "api", "worker", "worker"]) {
-        servers.push(process(dir.path(), role, &database.url, &redis.url(), &[]).await);
-    }
+    let (_dirs, servers) = cluster(
+        &database.url,
+        &redis.url(),
+        &["api", "api", "worker", "worker"],
+    )
+    .await;
     let hello = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello.yaml"),
     )
@@ -707,10 +766,13 @@ async fn each_schedule_tick_fires_once_across_workers_and_none_is_lost_when_one_
     let database = n8n_work_store::testing::postgres().await.unwrap();
     let redis = PrivateRedis::start().await;
     let (vendor, vendor_url) = Vendor::start(Duration::ZERO).await;
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let api = process(dirs[0].path(), "api", &database.url, &redis.url(), &[]).await;
-    let mut doomed = process(dirs[1].path(), "worker", &database.url, &redis.url(), &[]).await;
-    let _survivor = process(dirs[2].path(), "worker", &database.url, &redis.url(), &[]).await;
+    let (_dirs, mut servers) =
+        cluster(&database.url, &redis.url(), &["api", "worker", "worker"]).await;
+    let (survivor, mut doomed, api) = (
+        servers.pop().unwrap(),
+        servers.pop().unwrap(),
+        servers.pop().unwrap(),
+    );
     // Both workers already run: they hear of the activation through Redis.
     push_active(
         &api,
@@ -739,15 +801,24 @@ connections:
         }
         ticks
     };
-    until("both workers fire ticks", Duration::from_secs(30), || async {
-        ticks().len() >= 3
-    })
+    let activated = std::time::Instant::now();
+    until(
+        "both workers fire ticks",
+        Duration::from_secs(30),
+        || async { ticks().len() >= 3 },
+    )
     .await;
+    println!(
+        "the workers fired their third tick {:?} after the activation",
+        activated.elapsed()
+    );
     doomed.child.kill().await.unwrap();
     let at_kill = ticks().len();
-    until("ticks fire after the kill", Duration::from_secs(30), || async {
-        ticks().len() >= at_kill + 5
-    })
+    until(
+        "ticks fire after the kill",
+        Duration::from_secs(30),
+        || async { ticks().len() >= at_kill + 5 },
+    )
     .await;
     // Runs may reach the vendor out of order: wait for every tick up to
     // the newest seen.
@@ -760,7 +831,11 @@ connections:
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while tokio::time::Instant::now() < deadline {
         let seen = ticks();
-        missing = expected.iter().filter(|t| !seen.contains_key(t)).copied().collect();
+        missing = expected
+            .iter()
+            .filter(|t| !seen.contains_key(t))
+            .copied()
+            .collect();
         if missing.is_empty() {
             break;
         }
@@ -776,5 +851,5 @@ connections:
     );
     assert!(missing.is_empty(), "ticks lost: {missing:?}");
     assert!(twice.is_empty(), "ticks fired twice: {twice:?}");
-    drop((api, doomed, database));
+    drop((api, doomed, survivor, database));
 }

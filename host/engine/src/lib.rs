@@ -28,8 +28,8 @@ use n8n_work_expr::{ExprContext, ExprError, WorkflowInfo};
 use n8n_work_model::{ControlKind, NodeType, OnError, Plan, ValidationError, Workflow};
 use n8n_work_runtime::{Grant, Item, StepError, StepOutcome, StepRequest};
 use n8n_work_store::{
-    Applied, Claimed, Completion, ExecutionRow, Millis, NewExecution, NewStep, Outcome, StepKey, StepKind,
-    Store, StoreError, Usage, WorkflowVersion,
+    Applied, Claimed, Completion, ExecutionRow, Millis, NewExecution, NewStep, Outcome, StepKey,
+    StepKind, Store, StoreError, Usage, WorkflowVersion,
 };
 use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore, broadcast, oneshot};

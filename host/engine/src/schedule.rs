@@ -352,7 +352,11 @@ mod tests {
         let hour = 3_600_000;
         // Down from just after 00:00 until 03:00:30: ticks 1h, 2h, 3h missed.
         let now = 3 * hour + 30_000;
-        assert_eq!(skip.due(0, now), Vec::<Millis>::new(), "skip drops missed ticks");
+        assert_eq!(
+            skip.due(0, now),
+            Vec::<Millis>::new(),
+            "skip drops missed ticks"
+        );
         assert_eq!(once.due(0, now), vec![3 * hour], "once runs the latest");
         // A tick a few seconds late is on time either way.
         assert_eq!(skip.due(2 * hour, 3 * hour + 2_000), vec![3 * hour]);

@@ -436,38 +436,72 @@ fn accepted(deliveries: &[Delivery], unavailable_ok: bool) -> Vec<String> {
 async fn a_worker_killed_mid_step_loses_no_run_and_reruns_no_finished_step() {
     let database = n8n_work_store::testing::postgres().await.unwrap();
     let redis = PrivateRedis::start().await;
-    let (vendor, vendor_url) = Vendor::start(Duration::from_millis(700)).await;
-    let (_dirs, mut servers) =
-        cluster(&database.url, &redis.url(), &["api", "worker", "worker"]).await;
-    let (survivor, mut doomed, api) = (
-        servers.pop().unwrap(),
-        servers.pop().unwrap(),
-        servers.pop().unwrap(),
-    );
+    // A slow vendor: a worker seen running a charge still runs it a moment
+    // later, when it is killed.
+    let (vendor, vendor_url) = Vendor::start(Duration::from_secs(3)).await;
+    let (_dirs, mut servers) = cluster(&database.url, &redis.url(), &["api", "worker"]).await;
+    let (mut doomed, api) = (servers.pop().unwrap(), servers.pop().unwrap());
     push_active(&api, &charging_workflow(&vendor_url)).await;
+    let tenant = n8n_work_store::DEFAULT_TENANT;
+    // Who holds the running charges of `runs`, and since when.
+    let running = |runs: Vec<String>| {
+        let database = &database;
+        async move {
+            let mut held = Vec::new();
+            for run in runs {
+                for step in database.steps(tenant, &run).await.unwrap() {
+                    if step.node_id == "pay" && step.status == n8n_work_store::StepStatus::Running {
+                        held.extend(step.lease_owner.zip(step.started_at));
+                    }
+                }
+            }
+            held
+        }
+    };
+    // A first run on the doomed worker alone warms it up (its first charge
+    // loads the HTTP node) and shows its name in leases.
+    let (status, first) = call(
+        Method::POST,
+        &format!("{}/webhook/charge", api.base),
+        None,
+        "application/json",
+        json!({ "order": "warm-up" }).to_string(),
+    )
+    .await;
+    assert_eq!(status, 202, "{first}");
+    let first = first["executionId"].as_str().unwrap().to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let doomed_name = loop {
+        if let Some((owner, _)) = running(vec![first.clone()]).await.pop() {
+            break owner;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first charge never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    final_statuses(&api, std::slice::from_ref(&first)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let survivor = process(dir.path(), "worker", &database.url, &redis.url()).await;
 
     let stop = CancellationToken::new();
     let (deliveries, sending) = load(
         vec![api.base.clone()],
-        Duration::from_millis(40),
+        Duration::from_millis(100),
         stop.clone(),
     );
-    // Kill once both workers hold running steps, so the doomed one dies
-    // mid-step.
-    let tenant = n8n_work_store::DEFAULT_TENANT;
+    // Kill while the doomed worker has had a charge in flight at the vendor
+    // for a while.
     until(
-        "both workers run steps",
-        Duration::from_secs(30),
+        "the doomed worker is mid-charge",
+        Duration::from_secs(60),
         || async {
-            let mut owners = HashSet::new();
-            for run in runs_so_far(&deliveries) {
-                for step in database.steps(tenant, &run).await.unwrap() {
-                    if step.status == n8n_work_store::StepStatus::Running {
-                        owners.extend(step.lease_owner);
-                    }
-                }
-            }
-            owners.len() >= 2
+            let now = n8n_work_store::now_millis();
+            running(runs_so_far(&deliveries))
+                .await
+                .iter()
+                .any(|(owner, since)| *owner == doomed_name && now - since > 1_000)
         },
     )
     .await;
@@ -524,6 +558,10 @@ async fn a_worker_killed_mid_step_loses_no_run_and_reruns_no_finished_step() {
     assert!(
         reclaimed >= 1,
         "the killed worker held steps that another worker took over"
+    );
+    assert!(
+        !twice.is_empty(),
+        "a charge in flight at the kill ran again, with the same idempotency key"
     );
     for (key, n) in &twice {
         assert!(

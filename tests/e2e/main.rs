@@ -2,6 +2,7 @@
 
 mod access;
 mod api;
+mod chaos;
 mod node_cli;
 mod scale;
 mod serve;

@@ -148,3 +148,18 @@ async fn split_roles_need_a_shared_database() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--database-url"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_lease_too_short_is_refused_by_name() {
+    let data = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_n8n-work"))
+        .args(["serve", "--lease-ms", "50", "--listen", "127.0.0.1:0"])
+        .env("N8N_WORK_DATA_DIR", data.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("lease-ms 50"), "{stderr}");
+    assert!(stderr.contains("300 or more"), "{stderr}");
+}

@@ -76,13 +76,32 @@ impl std::fmt::Display for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "code": self.code, "message": self.message, "details": self.details } });
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from_static(UNAVAILABLE_RETRY_AFTER_SECS),
+            );
+        }
+        response
     }
 }
+
+/// How long a client should wait before retrying while the database is
+/// unreachable.
+const UNAVAILABLE_RETRY_AFTER_SECS: &str = "5";
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "the database is unreachable; answering 503");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "the database is unreachable, so the request may not have taken effect; send it again after Retry-After seconds",
+                )
+            }
             StoreError::NotFound(_) => ApiError::not_found(e.to_string()),
             StoreError::Conflict(_) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())

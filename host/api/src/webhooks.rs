@@ -185,9 +185,25 @@ impl Hooks {
 }
 
 impl AppState {
-    /// Shares the webhook replay cache through Redis.
+    /// Shares the webhook replay cache through Redis, and reads the
+    /// webhook routes again when another replica changes activations (as
+    /// the engine hears through Redis). Call within a Tokio runtime.
     pub fn with_redis(mut self, client: redis::Client) -> AppState {
         self.hooks.redis = Some((client, Arc::new(OnceCell::new())));
+        let state = self.clone();
+        let mut activations = self.engine.activations();
+        tokio::spawn(async move {
+            loop {
+                match activations.recv().await {
+                    Ok(origin) if origin == state.engine.owner() => continue,
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+                if let Err(e) = state.reload_hooks().await {
+                    tracing::warn!(error = %e, "could not read the webhook routes after another replica changed activations");
+                }
+            }
+        });
         self
     }
 }

@@ -17,12 +17,17 @@ use tokio_util::sync::CancellationToken;
 /// The channel run changes go through.
 const CHANNEL: &str = "n8n-work:changes";
 
+/// The channel activation changes go through: the origin engine's name.
+const ACTIVATIONS: &str = "n8n-work:activations";
+
 /// Publishes this engine's changes and applies everyone else's, until
 /// `shutdown`; reconnects with backoff while Redis is away.
 pub(crate) async fn run(client: redis::Client, engine: Engine, shutdown: CancellationToken) {
     let mut backoff = Duration::from_millis(200);
     loop {
-        match connected(&client, &engine, &shutdown).await {
+        let result = connected(&client, &engine, &shutdown, &mut backoff).await;
+        engine.metrics().set_redis_connected(false);
+        match result {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(
@@ -44,12 +49,16 @@ async fn connected(
     client: &redis::Client,
     engine: &Engine,
     shutdown: &CancellationToken,
+    backoff: &mut Duration,
 ) -> redis::RedisResult<()> {
     let mut publish = client.get_multiplexed_async_connection().await?;
     let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(CHANNEL).await?;
+    pubsub.subscribe(&[CHANNEL, ACTIVATIONS]).await?;
     let mut heard = pubsub.into_on_message();
     let mut local = engine.changes();
+    let mut activations = engine.activations();
+    engine.metrics().set_redis_connected(true);
+    *backoff = Duration::from_millis(200);
     tracing::info!("connected to Redis: run changes are shared with the other processes");
     loop {
         tokio::select! {
@@ -69,10 +78,28 @@ async fn connected(
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
             },
+            origin = activations.recv() => match origin {
+                Ok(origin) if origin == engine.owner() => {
+                    redis::cmd("PUBLISH")
+                        .arg(ACTIVATIONS)
+                        .arg(origin)
+                        .query_async::<()>(&mut publish)
+                        .await?;
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+            },
             message = heard.next() => {
                 let Some(message) = message else {
                     return Err(redis::RedisError::from((redis::ErrorKind::Io, "the subscription ended")));
                 };
+                if message.get_channel_name() == ACTIVATIONS {
+                    let origin = String::from_utf8_lossy(message.get_payload_bytes()).into_owned();
+                    if origin != engine.owner() {
+                        engine.remote_activations_changed(origin);
+                    }
+                    continue;
+                }
                 let Ok(change) = serde_json::from_slice::<Change>(message.get_payload_bytes()) else {
                     continue;
                 };

@@ -28,6 +28,8 @@ pub(crate) struct FileConfig {
     pub(crate) database_url: Option<String>,
     /// `--redis-url`.
     pub(crate) redis_url: Option<String>,
+    /// `--lease-ms`.
+    pub(crate) lease_ms: Option<u64>,
 }
 
 /// The file named by `--config` (`N8N_WORK_CONFIG`), else `./n8n-work.toml`
@@ -43,7 +45,7 @@ pub(crate) fn load(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
         .with_context(|| format!("reading the configuration file {}", path.display()))?;
     toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
-            "{}: {e}the keys are data-dir, listen, role, database-url, redis-url, max-body-bytes, max-in-flight and egress-allow-private",
+            "{}: {e}the keys are data-dir, listen, role, database-url, redis-url, lease-ms, max-body-bytes, max-in-flight and egress-allow-private",
             path.display()
         )
     })
@@ -61,8 +63,13 @@ mod tests {
         let err = load(Some(&path)).unwrap_err().to_string();
         assert!(err.contains("listen-port"), "{err}");
         assert!(err.contains("line 2"), "{err}");
-        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nmax-in-flight = 8\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nmax-in-flight = 8\nlease-ms = 2000\n",
+        )
+        .unwrap();
         let config = load(Some(&path)).unwrap();
+        assert_eq!(config.lease_ms, Some(2000));
         assert_eq!(config.listen, Some("127.0.0.1:9000".parse().unwrap()));
         assert_eq!(config.max_in_flight, Some(8));
     }

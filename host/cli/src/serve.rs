@@ -45,6 +45,11 @@ pub(crate) struct ServeArgs {
     /// share live events and the webhook replay cache through it.
     #[arg(long, env = "N8N_WORK_REDIS_URL")]
     redis_url: Option<String>,
+    /// How long a worker's claim on a step holds without a heartbeat, in
+    /// milliseconds: when a worker dies, its steps run elsewhere after this
+    /// [default: 30000]. Heartbeats go every third of it.
+    #[arg(long, env = "N8N_WORK_LEASE_MS")]
+    lease_ms: Option<u64>,
     #[command(flatten)]
     egress: crate::EgressArgs,
 }
@@ -72,6 +77,9 @@ impl Role {
     }
 }
 
+/// The shortest step lease `--lease-ms` accepts.
+const MIN_LEASE_MS: u64 = 300;
+
 /// n8n's port, so habits carry over.
 const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 5678);
@@ -92,6 +100,7 @@ impl ServeArgs {
         self.role = self.role.or(config.role);
         self.database_url = self.database_url.or_else(|| config.database_url.clone());
         self.redis_url = self.redis_url.or_else(|| config.redis_url.clone());
+        self.lease_ms = self.lease_ms.or(config.lease_ms);
         if self.egress.egress_allow_private.is_empty()
             && let Some(list) = &config.egress_allow_private
         {
@@ -117,6 +126,13 @@ pub(crate) async fn serve(
     let args = args.resolve(config);
     let listen = args.listen.unwrap_or(DEFAULT_LISTEN);
     let role = args.role.unwrap_or_default();
+    if let Some(ms) = args.lease_ms
+        && ms < MIN_LEASE_MS
+    {
+        bail!(
+            "lease-ms {ms}: a lease that short lapses between heartbeats on a busy machine, and steps would run twice; use {MIN_LEASE_MS} or more (the default is 30000)"
+        );
+    }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
     let store = match &args.database_url {
@@ -145,6 +161,11 @@ pub(crate) async fn serve(
             } else {
                 1_000
             },
+            lease_ms: args
+                .lease_ms
+                .map_or(EngineConfig::default().lease_ms, |ms| {
+                    i64::try_from(ms).unwrap_or(i64::MAX)
+                }),
             ..EngineConfig::default()
         },
         // Only the embedded store is this process's alone.
@@ -182,6 +203,9 @@ pub(crate) async fn serve(
         ),
         None => None,
     };
+    if redis.is_some() {
+        engine.metrics().uses_redis();
+    }
     let state = n8n_work_api::AppState::new(engine.clone(), args.webhook_limits())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -28,8 +28,8 @@ use n8n_work_expr::{ExprContext, ExprError, WorkflowInfo};
 use n8n_work_model::{ControlKind, NodeType, OnError, Plan, ValidationError, Workflow};
 use n8n_work_runtime::{Grant, Item, StepError, StepOutcome, StepRequest};
 use n8n_work_store::{
-    Claimed, Completion, ExecutionRow, Millis, NewExecution, NewStep, Outcome, StepKey, StepKind,
-    Store, StoreError, Usage, WorkflowVersion,
+    Applied, Claimed, Completion, ExecutionRow, Millis, NewExecution, NewStep, Outcome, StepKey,
+    StepKind, Store, StoreError, Usage, WorkflowVersion,
 };
 use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore, broadcast, oneshot};
@@ -185,6 +185,9 @@ struct Inner {
     changes: broadcast::Sender<Change>,
     /// Activations changed: the schedule loop looks again.
     schedules_changed: Notify,
+    /// Activations changed, with the origin of each change: the bus tells
+    /// the other processes, and the webhook routes here are read again.
+    activations: broadcast::Sender<String>,
     metrics: EngineMetrics,
 }
 
@@ -256,6 +259,7 @@ impl Engine {
                 waiters: Mutex::new(HashMap::new()),
                 changes: broadcast::channel(1024).0,
                 schedules_changed: Notify::new(),
+                activations: broadcast::channel(64).0,
                 metrics: EngineMetrics::default(),
             }),
         }
@@ -299,6 +303,19 @@ impl Engine {
         let _ = self.inner.changes.send(change);
         self.inner.wake.notify_one();
         self.ended(&execution);
+    }
+
+    /// Notices that activations changed, each with the engine (process) it
+    /// happened in: this one's own, and others' told through Redis.
+    pub fn activations(&self) -> broadcast::Receiver<String> {
+        self.inner.activations.subscribe()
+    }
+
+    /// Activations changed in another process (told through Redis): the
+    /// schedule loop and the webhook routes here look again.
+    pub fn remote_activations_changed(&self, origin: String) {
+        self.inner.schedules_changed.notify_one();
+        let _ = self.inner.activations.send(origin);
     }
 
     /// This engine's worker name: changes it makes carry it as `origin`.
@@ -669,8 +686,29 @@ impl Engine {
 
     /// Works until `shutdown`: claims due steps, sleeps until the next due
     /// time or new work when there is none.
+    /// While the store is unreachable, says so in the log and tries again
+    /// with backoff: steps in flight keep running and record their
+    /// outcomes once it is back.
     pub async fn serve(&self, shutdown: CancellationToken) -> Result<(), EngineError> {
-        self.drive(false, shutdown).await
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.drive(false, shutdown.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(EngineError::Store(e)) if e.is_unavailable() => {
+                    tracing::warn!(
+                        error = %e,
+                        retry_in_ms = backoff.as_millis() as u64,
+                        "the store is unreachable; the worker claims nothing until it is back"
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = shutdown.cancelled() => return Ok(()),
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
     }
 
     async fn drive(
@@ -835,12 +873,7 @@ impl Engine {
                 self.inner.clock.now() + self.inner.config.lease_ms,
             )),
         };
-        match self
-            .inner
-            .store
-            .complete(completion, self.inner.clock.now())
-            .await
-        {
+        match self.record(completion).await {
             Ok(applied) => {
                 self.changed(&step.key.tenant, &step.workflow_id, &step.key.execution_id);
                 for next in applied.claimed {
@@ -863,6 +896,30 @@ impl Engine {
                 }
             }
             Err(e) => tracing::error!(error = %e, step = ?step.key, "could not record a step"),
+        }
+    }
+
+    /// Records a step's outcome; while the store is unreachable, tries
+    /// again, so a short outage does not cost the work done. Should the
+    /// lease have passed to another worker meanwhile, the store ignores
+    /// this late outcome.
+    async fn record(&self, mut completion: Completion) -> Result<Applied, StoreError> {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let now = self.inner.clock.now();
+            // Successors claimed with the outcome are leased from now, not
+            // from the first try.
+            if let Some((slots, _)) = completion.claim {
+                completion.claim = Some((slots, now + self.inner.config.lease_ms));
+            }
+            match self.inner.store.complete(completion.clone(), now).await {
+                Err(e) if e.is_unavailable() => {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "the store is unreachable; the step's outcome is recorded once it is back");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                other => return other,
+            }
         }
     }
 

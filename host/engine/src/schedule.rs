@@ -133,15 +133,37 @@ impl Schedule {
         }
     }
 
-    /// Which tick to fire at `now`, given the last one fired: the latest due
-    /// tick when it is on time, or missed and caught up once.
-    pub fn due(&self, last: Millis, now: Millis) -> Option<Millis> {
-        let next = self.next_after(last)?;
-        if next > now {
-            return None;
+    /// Which ticks to fire at `now`, given the last one fired, oldest
+    /// first: every tick still on time (so a scheduler that wakes late
+    /// loses none), or, when none is and ticks were missed, the latest
+    /// missed one under `catchUp: once`.
+    pub fn due(&self, last: Millis, now: Millis) -> Vec<Millis> {
+        let mut ticks = Vec::new();
+        let Some(first) = self.next_after(last) else {
+            return ticks;
+        };
+        if first > now {
+            return ticks;
         }
-        let latest = self.latest_at(now)?.max(next);
-        (self.catch_up == CatchUp::Once || now - latest <= ON_TIME_MS).then_some(latest)
+        // Only the on-time window is walked, however long ago `last` was.
+        let mut next = if now - first > ON_TIME_MS {
+            self.next_after(last.max(now - ON_TIME_MS - 1))
+        } else {
+            Some(first)
+        };
+        while let Some(tick) = next.filter(|t| *t <= now) {
+            ticks.push(tick);
+            next = self.next_after(tick);
+        }
+        let missed = first < now - ON_TIME_MS;
+        if ticks.is_empty()
+            && missed
+            && self.catch_up == CatchUp::Once
+            && let Some(latest) = self.latest_at(now)
+        {
+            ticks.push(latest);
+        }
+        ticks
     }
 }
 
@@ -230,7 +252,7 @@ impl Engine {
                 }
             };
             let mut fired = last;
-            if let Some(tick) = schedule.due(last, now) {
+            for tick in schedule.due(last, now) {
                 let item = json!({
                     "timestamp": datetime(tick).map(|t| t.to_rfc3339()),
                     "tick": tick,
@@ -272,7 +294,8 @@ impl Engine {
                 Ok((_, None)) => recheck,
                 Err(e) => {
                     tracing::warn!(error = %e, "schedules could not fire; trying again");
-                    recheck
+                    // Soon: a tick missed for long is no longer on time.
+                    recheck.min(Duration::from_secs(1))
                 }
             };
             tokio::select! {
@@ -283,9 +306,11 @@ impl Engine {
         }
     }
 
-    /// Tells the schedule loop that activations changed.
+    /// Tells the schedule loop, and through [`Engine::activations`] the
+    /// other processes, that activations changed.
     pub fn schedules_changed(&self) {
         self.inner.schedules_changed.notify_one();
+        let _ = self.inner.activations.send(self.owner().to_owned());
     }
 }
 
@@ -327,12 +352,30 @@ mod tests {
         let hour = 3_600_000;
         // Down from just after 00:00 until 03:00:30: ticks 1h, 2h, 3h missed.
         let now = 3 * hour + 30_000;
-        assert_eq!(skip.due(0, now), None, "skip drops missed ticks");
-        assert_eq!(once.due(0, now), Some(3 * hour), "once runs the latest");
+        assert_eq!(
+            skip.due(0, now),
+            Vec::<Millis>::new(),
+            "skip drops missed ticks"
+        );
+        assert_eq!(once.due(0, now), vec![3 * hour], "once runs the latest");
         // A tick a few seconds late is on time either way.
-        assert_eq!(skip.due(2 * hour, 3 * hour + 2_000), Some(3 * hour));
+        assert_eq!(skip.due(2 * hour, 3 * hour + 2_000), vec![3 * hour]);
+        assert_eq!(once.due(2 * hour, 3 * hour + 2_000), vec![3 * hour]);
         // Nothing due before the next tick.
-        assert_eq!(skip.due(3 * hour, 4 * hour - 1), None);
+        assert_eq!(skip.due(3 * hour, 4 * hour - 1), Vec::<Millis>::new());
+    }
+
+    #[test]
+    fn a_late_scheduler_fires_every_tick_still_on_time() {
+        let s = schedule(&json!({ "every": "1s" }));
+        // Woken 2.1 s after the last tick: both ticks since are on time.
+        assert_eq!(s.due(1_000, 3_100), vec![2_000, 3_000]);
+        // Down for an hour: only the ticks of the last ten seconds fire.
+        let now = 3_600_000 + 500;
+        let due = s.due(0, now);
+        assert_eq!(due.first(), Some(&(now - 500 - ON_TIME_MS + 1_000)));
+        assert_eq!(due.last(), Some(&3_600_000));
+        assert_eq!(due.len(), 10);
     }
 
     #[test]

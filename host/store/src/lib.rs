@@ -42,7 +42,7 @@ use writer::Writer;
 pub enum StoreError {
     /// The database refused or could not be reached.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] sqlx::Error),
     /// The schema could not be brought up to date.
     #[error("could not migrate the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -68,6 +68,50 @@ pub enum StoreError {
     /// The writer task has stopped.
     #[error("the store is closed")]
     Closed,
+    /// The database could not be reached, or the connection broke on the
+    /// way: try again once it is back.
+    #[error("the database is unreachable ({0}); try again shortly")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// Whether the database could not be reached (refused, lost or timed
+    /// out connections), rather than refusing the request: worth a retry.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) | StoreError::Closed => true,
+            StoreError::Database(e) => unreachable_database(e),
+            _ => false,
+        }
+    }
+}
+
+/// Connection-level failures: I/O, TLS, an exhausted or closed pool, or a
+/// server that says it is shutting down or cannot connect now (SQLSTATE
+/// class 08 and 57P0x).
+fn unreachable_database(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
+        _ => false,
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
+        if unreachable_database(&e) {
+            StoreError::Unavailable(e.to_string())
+        } else {
+            StoreError::Database(e)
+        }
+    }
 }
 
 /// Result of store operations.
@@ -128,7 +172,13 @@ impl Store {
         let options: AnyConnectOptions = url.parse()?;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
-            .acquire_timeout(Duration::from_secs(30))
+            // A PostgreSQL server that is down should cost a caller a few
+            // seconds and a 503, not a hung request.
+            .acquire_timeout(Duration::from_secs(if backend == Backend::Sqlite {
+                30
+            } else {
+                5
+            }))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

@@ -88,9 +88,14 @@ async fn run(
             Err((error, delivers)) => {
                 tracing::error!(%error, "group commit failed");
                 for deliver in delivers {
-                    deliver(Err(StoreError::Conflict(format!(
-                        "the write was rolled back: {error}"
-                    ))));
+                    deliver(Err(match &error {
+                        StoreError::Unavailable(message) => StoreError::Unavailable(format!(
+                            "the write may not have been committed: {message}"
+                        )),
+                        other => {
+                            StoreError::Conflict(format!("the write was rolled back: {other}"))
+                        }
+                    }));
                 }
             }
         }
@@ -108,19 +113,19 @@ async fn apply(
         Ok(conn) => conn,
         Err(e) => {
             for (_, fail) in batch.drain(..) {
-                let _ = fail.send(StoreError::Database(sqlx::Error::PoolTimedOut));
+                let _ = fail.send(StoreError::Unavailable(e.to_string()));
             }
-            return Err((StoreError::Database(e), Vec::new()));
+            return Err((StoreError::from(e), Vec::new()));
         }
     };
     let mut tx = match conn.begin().await {
         Ok(tx) => tx,
         Err(e) => {
-            let message = e.to_string();
+            let error = StoreError::from(e);
             for (_, fail) in batch.drain(..) {
-                let _ = fail.send(StoreError::Conflict(message.clone()));
+                let _ = fail.send(copy(&error));
             }
-            return Err((StoreError::Database(e), Vec::new()));
+            return Err((error, Vec::new()));
         }
     };
     let mut delivers = Vec::with_capacity(batch.len());
@@ -128,7 +133,7 @@ async fn apply(
         let mut savepoint = match tx.begin().await {
             Ok(savepoint) => savepoint,
             Err(e) => {
-                let _ = fail.send(StoreError::Database(e));
+                let _ = fail.send(StoreError::from(e));
                 continue;
             }
         };
@@ -136,7 +141,7 @@ async fn apply(
             Ok(deliver) => match savepoint.commit().await {
                 Ok(()) => delivers.push(deliver),
                 Err(e) => {
-                    let _ = fail.send(StoreError::Database(e));
+                    let _ = fail.send(StoreError::from(e));
                 }
             },
             Err(error) => {
@@ -147,6 +152,14 @@ async fn apply(
     }
     match tx.commit().await {
         Ok(()) => Ok(delivers),
-        Err(e) => Err((StoreError::Database(e), delivers)),
+        Err(e) => Err((StoreError::from(e), delivers)),
+    }
+}
+
+/// The same failure again, for each job of a batch that shares it.
+fn copy(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::Unavailable(message) => StoreError::Unavailable(message.clone()),
+        other => StoreError::Conflict(other.to_string()),
     }
 }

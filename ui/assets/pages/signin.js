@@ -22,7 +22,7 @@ export function render(main, _params, { navigate, refreshHeader }) {
         navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/workflows', { replace: true });
       } catch (err) {
         error.textContent = err.status === 401
-          ? 'That key is unknown or revoked. Use the key `n8n-work serve` printed on its first start (also in <data dir>/cli.key).'
+          ? 'That key is unknown, expired or revoked. Use the key `n8n-work serve` printed on its first start (also in <data dir>/cli.key).'
           : `Sign-in failed: ${err.message}`;
         button.disabled = false;
         button.textContent = 'Sign in';

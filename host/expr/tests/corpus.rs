@@ -12,10 +12,6 @@ use serde_json::Value;
 /// Expressions whose n8n answer is not reproduced yet, and why.
 const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     (
-        "Object.keys($json.address)",
-        "JSON objects keep their keys sorted here (serde_json without `preserve_order`), not in input order",
-    ),
-    (
         "$json.name.toKebabCase()",
         "n8n 1.119.2 gives `undefined` here; n8n-work gives the kebab-cased text",
     ),

@@ -87,8 +87,7 @@ impl AuditKey {
 }
 
 /// The SHA-256 of a state (a workflow definition, a key's metadata...), as
-/// entries record it; serde_json writes object keys in order, so equal
-/// states hash equal.
+/// entries record it: its JSON text, keys in the order the state has them.
 pub fn state_hash(state: &Value) -> String {
     hex::encode(Sha256::digest(state.to_string().as_bytes()))
 }

@@ -412,7 +412,6 @@ pub(crate) async fn create_tenant(
     };
     let store = state.engine.store();
     let id = store.create_tenant(&body.name, now_millis()).await?;
-    let (row, key) = issue_key(&state, &id, Role::Owner, "owner", vec!["*".into()], None).await?;
     state
         .record(
             &caller,
@@ -422,15 +421,16 @@ pub(crate) async fn create_tenant(
             Some(&json!({ "id": id, "name": body.name })),
         )
         .await;
-    state
-        .record(
-            &caller,
-            Action::KeyWrite,
-            format!("key:{}", row.id),
-            None,
-            Some(&key_state(&row)),
-        )
-        .await;
+    let (row, key) = issue_key(
+        &state,
+        &caller,
+        &id,
+        Role::Owner,
+        "owner",
+        vec!["*".into()],
+        None,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "id": id, "name": body.name.trim(), "ownerKey": key_body(&row, &key) })),
@@ -438,9 +438,11 @@ pub(crate) async fn create_tenant(
         .into_response())
 }
 
-/// Makes a key; the row and the key itself (never stored).
+/// Makes a key and records it in the audit log as `caller`'s change; the
+/// row and the key itself (never stored).
 async fn issue_key(
     state: &AppState,
+    caller: &Caller,
     tenant: &str,
     role: Role,
     name: &str,
@@ -464,6 +466,15 @@ async fn issue_key(
             now_millis(),
         )
         .await?;
+    state
+        .record(
+            caller,
+            Action::KeyWrite,
+            format!("key:{}", row.id),
+            None,
+            Some(&key_state(&row)),
+        )
+        .await;
     Ok((row, key))
 }
 
@@ -543,17 +554,16 @@ pub(crate) async fn create_key(
     let expires_at = body
         .expires_in_days
         .map(|days| now_millis() + i64::from(days) * 86_400_000);
-    let (row, key) =
-        issue_key(&state, &caller.tenant, role, &body.name, scopes, expires_at).await?;
-    state
-        .record(
-            &caller,
-            Action::KeyWrite,
-            format!("key:{}", row.id),
-            None,
-            Some(&key_state(&row)),
-        )
-        .await;
+    let (row, key) = issue_key(
+        &state,
+        &caller,
+        &caller.tenant,
+        role,
+        &body.name,
+        scopes,
+        expires_at,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(key_body(&row, &key))).into_response())
 }
 

@@ -1,5 +1,6 @@
 //! `n8n-work serve`: the server on the embedded store.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
@@ -264,7 +265,12 @@ pub(crate) async fn serve(
         let shutdown = shutdown.clone();
         async move {
             stop_signal().await;
-            println!("n8n-work stopping: finishing requests and steps in flight");
+            // Whoever started us may have closed stdout already; a shutdown
+            // must not fail on a message.
+            let _ = writeln!(
+                std::io::stdout(),
+                "n8n-work stopping: finishing requests and steps in flight"
+            );
             shutdown.cancel();
         }
     })

@@ -253,11 +253,12 @@ async fn no_route_reads_or_changes_another_tenants_data() {
 }
 
 /// The least role each route needs, by the roles' definitions (viewer <
-/// operator < editor < admin < owner); `platform` for tenant creation.
+/// operator < editor < admin < owner); `platform` for what only the
+/// platform tenant's owner does (making tenants, rotating the master key).
 fn least_role(method: &Method, template: &str) -> &'static str {
     let path = template.trim_start_matches("/api/v1");
     match (method.as_str(), path) {
-        ("POST", "/tenants") => "platform",
+        ("POST", "/tenants") | (_, "/vault" | "/vault/rotate") => "platform",
         (_, "/keys" | "/keys/{id}" | "/policies" | "/audit") => "admin",
         ("GET", "/credentials") => "editor",
         (_, p) if p.starts_with("/credentials") => "editor",
@@ -679,4 +680,169 @@ async fn the_cli_makes_tenants_and_keys_and_only_the_platform_owner_makes_tenant
     assert_eq!(status, 403, "{answer}");
     let (ok, said) = cli(&["tenant", "create", "Initech Labs"]);
     assert!(!ok && said.contains("exists"), "{said}");
+}
+
+/// A workflow that parks on a Wait until cancelled, and one that ends at once.
+const PARKED: &str = "
+name: parked
+nodes:
+  - {id: start, type: manual}
+  - {id: pause, type: wait, params: {amountMs: 3600000}}
+connections:
+  - {from: start, to: pause}
+";
+const QUICK: &str = "
+name: quick
+nodes:
+  - {id: start, type: manual}
+  - {id: set, type: set, params: {fields: {done: true}}}
+connections:
+  - {from: start, to: set}
+";
+
+async fn push(server: &Server, key: &str, yaml_text: &str) -> String {
+    let (status, made) = yaml(server, Method::POST, "/workflows", key, yaml_text).await;
+    assert_eq!(status, 201, "{made}");
+    made["id"].as_str().unwrap().to_owned()
+}
+
+/// A 429 from a tenant limit: its code, and a message naming the setting.
+fn assert_over(status: u16, body: &Value, setting: &str) {
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "limit_exceeded", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(setting), "{message}");
+}
+
+#[tokio::test]
+async fn a_tenant_over_its_open_runs_or_its_hourly_steps_gets_429_and_others_do_not() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_env(
+        data.path(),
+        &[
+            "--tenant-running-executions",
+            "1",
+            "--tenant-steps-per-hour",
+            "4",
+        ],
+        &audit_env(data.path()),
+    )
+    .await;
+    let owner = server.key.clone();
+    let parked = push(&server, &owner, PARKED).await;
+    let quick = push(&server, &owner, QUICK).await;
+    let run = |id: &str, wait: bool| format!("/workflows/{id}/run?wait={wait}");
+
+    let (status, started) = send(
+        &server,
+        Method::POST,
+        &run(&parked, false),
+        &owner,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 202, "{started}");
+    let (status, refused) =
+        send(&server, Method::POST, &run(&quick, true), &owner, json!({})).await;
+    assert_over(status, &refused, "tenant-running-executions");
+
+    // Another tenant has budgets of its own.
+    let (_, other) = tenant(&server, "other").await;
+    let other_quick = push(&server, &other, QUICK).await;
+    let (status, ran) = send(
+        &server,
+        Method::POST,
+        &run(&other_quick, true),
+        &other,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, &ran["status"]),
+        (200, &json!("succeeded")),
+        "{ran}"
+    );
+
+    // Once the parked run ends, a run starts: 2 + 2 steps this hour.
+    let parked_run = started["executionId"].as_str().unwrap();
+    let (status, cancelled) = send(
+        &server,
+        Method::POST,
+        &format!("/executions/{parked_run}/cancel"),
+        &owner,
+        json!({}),
+    )
+    .await;
+    assert!(status < 300, "{cancelled}");
+    let (status, ran) = send(&server, Method::POST, &run(&quick, true), &owner, json!({})).await;
+    assert_eq!(
+        (status, &ran["status"]),
+        (200, &json!("succeeded")),
+        "{ran}"
+    );
+    let (status, refused) =
+        send(&server, Method::POST, &run(&quick, true), &owner, json!({})).await;
+    assert_over(status, &refused, "tenant-steps-per-hour");
+    // A webhook start is held to the same budget.
+    let hook = push(&server, &owner, &hello("hooked", &[])).await;
+    let (status, activated) = send(
+        &server,
+        Method::POST,
+        &format!("/workflows/{hook}/activate"),
+        &owner,
+        json!({}),
+    )
+    .await;
+    assert!(status < 300, "{activated}");
+    let (status, refused) = call(
+        Method::POST,
+        &format!("{}/webhook/hooked", server.base),
+        None,
+        "application/json",
+        json!({ "name": "Ada" }).to_string(),
+    )
+    .await;
+    assert_over(status, &refused, "tenant-steps-per-hour");
+}
+
+#[tokio::test]
+async fn a_tenant_over_its_request_rate_gets_429_with_retry_after_and_others_do_not() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_env(
+        data.path(),
+        &["--tenant-requests-per-second", "2"],
+        &audit_env(data.path()),
+    )
+    .await;
+    let (_, other) = tenant(&server, "other").await;
+    let client = reqwest::Client::new();
+    let mut refused = None;
+    for _ in 0..40 {
+        let response = client
+            .get(format!("{}/workflows", server.api()))
+            .bearer_auth(&server.key)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 429 {
+            refused = Some(response);
+            break;
+        }
+    }
+    let refused = refused.expect("40 calls in a row go over 2 per second");
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: Value = refused.json().await.unwrap();
+    assert_over(429, &body, "tenant-requests-per-second");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`default`"),
+        "the message names the tenant: {body}"
+    );
+    let (status, listed) = send(&server, Method::GET, "/workflows", &other, Value::Null).await;
+    assert_eq!(
+        status, 200,
+        "the other tenant's budget is its own: {listed}"
+    );
 }

@@ -2,6 +2,7 @@
 //! runs, running one node, retries, the UI's session cookie, live events
 //! over SSE, webhook authentication and limits, and schedules.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -894,17 +895,54 @@ async fn the_readme_path_push_activate_call_and_list_from_the_cli() {
     assert!(!ok && err.contains("unknown, expired or revoked"), "{err}");
 }
 
+/// A workflow `name` whose node `call` (builtin:http) calls `{url}/me`, with
+/// the bearer credential `credential` if given, after a Wait of `pause_ms`
+/// if given.
+fn call_flow(name: &str, url: &str, credential: Option<&str>, pause_ms: Option<u64>) -> String {
+    let credentials = credential.map_or(String::new(), |c| format!(", credentials: {{auth: {c}}}"));
+    let (pause, first) = match pause_ms {
+        Some(ms) => (
+            format!("  - {{id: pause, type: wait, params: {{amountMs: {ms}}}}}\n"),
+            "pause",
+        ),
+        None => (String::new(), "start"),
+    };
+    let wait_edge = if pause_ms.is_some() {
+        "  - {from: start, to: pause}\n"
+    } else {
+        ""
+    };
+    format!(
+        "name: {name}\nnodes:\n  - {{id: start, type: manual}}\n{pause}  - {{id: call, type: 'builtin:http', params: {{url: '{url}/me'}}{credentials}, egress: ['{url}']}}\nconnections:\n{wait_edge}  - {{from: {first}, to: call}}\n"
+    )
+}
+
+/// Runs workflow `id` with `{}` and waits for its outcome.
+async fn run_waited(server: &Server, id: &str) -> Value {
+    send(
+        server,
+        Method::POST,
+        &format!("/workflows/{id}/run?wait=true"),
+        json!({}),
+    )
+    .await
+    .1
+}
+
 /// A one-route HTTP server on loopback that answers each request with the
-/// `Authorization` header it got, as JSON.
-async fn echo_authorization() -> String {
+/// `Authorization` header it got, as JSON; and the headers it got.
+async fn echo_authorization() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
+    let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let counted = requests.clone();
     tokio::spawn(async move {
         loop {
             let Ok((mut socket, _)) = listener.accept().await else {
                 return;
             };
+            let counted = counted.clone();
             tokio::spawn(async move {
                 let mut request = Vec::new();
                 let mut buffer = [0u8; 4096];
@@ -926,6 +964,7 @@ async fn echo_authorization() -> String {
                     })
                     .unwrap_or("")
                     .to_owned();
+                counted.lock().unwrap().push(auth.clone());
                 let body = json!({ "authorization": auth }).to_string();
                 let response = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -935,14 +974,14 @@ async fn echo_authorization() -> String {
             });
         }
     });
-    format!("http://{address}")
+    (format!("http://{address}"), requests)
 }
 
 #[tokio::test]
 async fn credentials_are_stored_encrypted_never_shown_and_given_to_the_node() {
     let data = tempfile::tempdir().unwrap();
     let server = start_with(data.path(), &["--egress-allow-private", "127.0.0.1"]).await;
-    let echo = echo_authorization().await;
+    let (echo, received) = echo_authorization().await;
     let (status, created) = send(
         &server,
         Method::POST,
@@ -968,31 +1007,17 @@ async fn credentials_are_stored_encrypted_never_shown_and_given_to_the_node() {
     .await;
     assert_eq!(status, 400, "{bad}");
 
-    let id = push(
-        &server,
-        &format!(
-            "
-name: crm-sync
-nodes:
-  - {{id: start, type: manual}}
-  - {{id: call, type: 'builtin:http', params: {{url: '{echo}/me'}}, credentials: {{auth: crm}}, egress: ['{echo}']}}
-connections:
-  - {{from: start, to: call}}
-"
-        ),
-    )
-    .await;
-    let (_, ran) = send(
-        &server,
-        Method::POST,
-        &format!("/workflows/{id}/run?wait=true"),
-        json!({}),
-    )
-    .await;
+    let id = push(&server, &call_flow("crm-sync", &echo, Some("crm"), None)).await;
+    let ran = run_waited(&server, &id).await;
     assert_eq!(ran["status"], "succeeded", "{ran}");
     assert_eq!(
-        ran["output"][0]["authorization"], "Bearer s3cret-token",
-        "{ran}"
+        *received.lock().unwrap(),
+        ["Bearer s3cret-token"],
+        "the node sent the credential"
+    );
+    assert_eq!(
+        ran["output"][0]["authorization"], "Bearer [redacted]",
+        "the vendor's echo of it is scrubbed from the run: {ran}"
     );
 
     let (_, listed) = get(&server, "/credentials").await;
@@ -1021,13 +1046,7 @@ connections:
     )
     .await;
     assert_eq!(status, 204);
-    let (_, ran) = send(
-        &server,
-        Method::POST,
-        &format!("/workflows/{id}/run?wait=true"),
-        json!({}),
-    )
-    .await;
+    let ran = run_waited(&server, &id).await;
     assert_eq!(ran["status"], "failed");
     assert!(
         ran["error"]["message"]
@@ -1036,4 +1055,327 @@ connections:
             .contains("credential `crm`"),
         "{ran}"
     );
+}
+
+#[tokio::test]
+async fn a_host_over_its_egress_rate_is_not_called_and_the_node_hears_429() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_with(
+        data.path(),
+        &[
+            "--egress-allow-private",
+            "127.0.0.1",
+            "--egress-rate",
+            "127.0.0.1=1/m",
+        ],
+    )
+    .await;
+    let (echo, requests) = echo_authorization().await;
+    let id = push(&server, &call_flow("rated", &echo, None, None)).await;
+    let run = format!("/workflows/{id}/run?wait=true");
+    let (_, first) = send(&server, Method::POST, &run, json!({})).await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+    let (_, second) = send(&server, Method::POST, &run, json!({})).await;
+    assert_eq!(second["status"], "failed", "{second}");
+    let message = second["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("429") && message.contains("1 requests per minute"),
+        "the node's error carries the host's 429 and names the limit: {message}"
+    );
+    assert_eq!(
+        requests.lock().unwrap().len(),
+        1,
+        "the request over the limit was never sent"
+    );
+    let execution = second["executionId"].as_str().unwrap();
+    let (_, detail) = get(&server, &format!("/executions/{execution}")).await;
+    let seq = detail["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["node_id"] == "call")
+        .unwrap()["seq"]
+        .clone();
+    let (_, step) = get(&server, &format!("/executions/{execution}/steps/{seq}")).await;
+    assert!(
+        step.to_string().contains("egress held back"),
+        "the step's log says why: {step}"
+    );
+}
+
+/// A vendor that fails every call with 500, echoing the bearer token it got
+/// back raw and base64-encoded; and the tokens it got.
+async fn leaky_vendor() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let tokens = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let got = tokens.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let got = got.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&request).to_string();
+                let token = text
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(": ")?;
+                        name.eq_ignore_ascii_case("authorization")
+                            .then(|| value.trim_start_matches("Bearer ").to_owned())
+                    })
+                    .unwrap_or_default();
+                got.lock().unwrap().push(token.clone());
+                let body = json!({
+                    "error": "bad token",
+                    "raw": token,
+                    "b64": base64::engine::general_purpose::STANDARD.encode(&token),
+                })
+                .to_string();
+                let response = format!(
+                    "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (format!("http://{address}"), tokens)
+}
+
+/// Every file under `dir`, as bytes, with its path.
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push((path.clone(), std::fs::read(&path).unwrap()));
+        }
+    }
+    files
+}
+
+#[tokio::test]
+async fn a_planted_secret_never_reaches_the_database_the_log_or_any_answer() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let log = std::fs::File::create(logs.path().join("serve.log")).unwrap();
+    let server = crate::serve::start_logging(
+        data.path(),
+        &["--egress-allow-private", "127.0.0.1"],
+        &[],
+        log.into(),
+    )
+    .await;
+    let (vendor, tokens) = leaky_vendor().await;
+    let planted = format!("pl4nted-{}", uuid::Uuid::new_v4().simple());
+    let forms = [
+        planted.clone(),
+        base64::engine::general_purpose::STANDARD.encode(&planted),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&planted),
+    ];
+    let mut answers = Vec::new();
+
+    let (status, created) = send(
+        &server,
+        Method::POST,
+        "/credentials",
+        json!({ "name": "vendor", "type": "http-bearer", "value": { "token": planted } }),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    answers.push(created);
+    let id = push(&server, &call_flow("leaky", &vendor, Some("vendor"), None)).await;
+    let ran = run_waited(&server, &id).await;
+    assert_eq!(ran["status"], "failed", "{ran}");
+    assert_eq!(
+        *tokens.lock().unwrap(),
+        vec![planted.clone()],
+        "the vendor got the token"
+    );
+    assert!(
+        ran.to_string().contains("[redacted]"),
+        "the echo is in the error, scrubbed: {ran}"
+    );
+    let execution = ran["executionId"].as_str().unwrap().to_owned();
+    answers.push(ran);
+    let (_, detail) = get(&server, &format!("/executions/{execution}")).await;
+    for step in detail["steps"].as_array().unwrap() {
+        let (_, step) = get(
+            &server,
+            &format!("/executions/{execution}/steps/{}", step["seq"]),
+        )
+        .await;
+        answers.push(step);
+    }
+    answers.push(detail);
+    for path in [
+        "/executions",
+        "/credentials",
+        "/workflows",
+        "/audit",
+        "/dead-letters",
+    ] {
+        answers.push(get(&server, path).await.1);
+    }
+    for answer in &answers {
+        let text = answer.to_string();
+        for form in &forms {
+            assert!(
+                !text.contains(form.as_str()),
+                "an answer holds `{form}`: {text}"
+            );
+        }
+    }
+
+    let mut server = server;
+    server.child.kill().await.unwrap();
+    let mut scanned = files_under(data.path());
+    scanned.extend(files_under(logs.path()));
+    assert!(
+        scanned
+            .iter()
+            .any(|(path, _)| path.ends_with("n8n-work.db")),
+        "the database is among the files"
+    );
+    for (path, bytes) in &scanned {
+        for form in &forms {
+            assert!(
+                !bytes.windows(form.len()).any(|w| w == form.as_bytes()),
+                "{} holds `{form}`",
+                path.display()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_master_key_rotates_while_runs_go_on_and_the_old_key_opens_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    // The master key file in a config directory of the test's own.
+    let config = tempfile::tempdir().unwrap();
+    let env = vec![(
+        "XDG_CONFIG_HOME".to_owned(),
+        config.path().display().to_string(),
+    )];
+    let flags = ["--egress-allow-private", "127.0.0.1"];
+    let server = crate::serve::start_env(data.path(), &flags, &env).await;
+    let key_file = config.path().join("n8n-work").join("master.key");
+    let old_key = std::fs::read(&key_file).unwrap();
+    let (echo, received) = echo_authorization().await;
+    let (status, created) = send(
+        &server,
+        Method::POST,
+        "/credentials",
+        json!({ "name": "crm", "type": "http-bearer", "value": { "token": "rotating-token" } }),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    // Each run waits a little before its call, so runs are in flight
+    // across the rotation.
+    let id = push(
+        &server,
+        &call_flow("in-flight", &echo, Some("crm"), Some(300)),
+    )
+    .await;
+    let mut runs = Vec::new();
+    for _ in 0..8 {
+        let (status, started) = send(
+            &server,
+            Method::POST,
+            &format!("/workflows/{id}/run"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(status, 202, "{started}");
+        runs.push(started["executionId"].as_str().unwrap().to_owned());
+    }
+
+    let rotated = tokio::process::Command::new(env!("CARGO_BIN_EXE_n8n-work"))
+        .args([
+            "vault",
+            "rotate",
+            "--server",
+            &server.base,
+            "--api-key",
+            &server.key,
+        ])
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&rotated.stdout);
+    assert!(
+        rotated.status.success() && said.contains("Rotated the master key"),
+        "{said}{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    assert_ne!(
+        std::fs::read(&key_file).unwrap(),
+        old_key,
+        "a new key in the file"
+    );
+    // Sent again, the same rotation is refused: it names a key no longer in use.
+    let (_, status) = get(&server, "/vault").await;
+    let (code, again) = send(
+        &server,
+        Method::POST,
+        "/vault/rotate",
+        json!({ "from": "not-in-use" }),
+    )
+    .await;
+    assert_eq!(code, 409, "{again}");
+    assert!(
+        again
+            .to_string()
+            .contains(status["masterKeyId"].as_str().unwrap()),
+        "{again}"
+    );
+
+    for run in &runs {
+        let done = execution_when(&server.api(), &server.key, run, |b| {
+            b["execution"]["status"] != "running"
+        })
+        .await;
+        assert_eq!(done["execution"]["status"], "succeeded", "{done}");
+    }
+    assert_eq!(
+        *received.lock().unwrap(),
+        vec!["Bearer rotating-token"; runs.len()],
+        "every run decrypted its credential"
+    );
+    drop(server);
+
+    // The old key alone opens nothing: a server given it refuses to start.
+    let old_file = config.path().join("old.key");
+    std::fs::write(&old_file, &old_key).unwrap();
+    let refused = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_n8n-work"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("N8N_WORK_DATA_DIR", data.path())
+            .env("N8N_WORK_MASTER_KEY_FILE", &old_file)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("a server with the old key stops at once")
+    .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && said.contains("wrapped by master key"),
+        "{said}"
+    );
+    // The new one, where the key file is, does.
+    let server = crate::serve::start_env(data.path(), &flags, &env).await;
+    let ran = run_waited(&server, &id).await;
+    assert_eq!(ran["status"], "succeeded", "{ran}");
 }

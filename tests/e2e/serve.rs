@@ -33,12 +33,23 @@ pub(crate) async fn start_with(data: &Path, flags: &[&str]) -> Server {
 
 /// A server started with `flags` and environment variables `env`.
 pub(crate) async fn start_env(data: &Path, flags: &[&str], env: &[(String, String)]) -> Server {
+    start_logging(data, flags, env, Stdio::inherit()).await
+}
+
+/// A server whose log (stderr) goes to `log`.
+pub(crate) async fn start_logging(
+    data: &Path,
+    flags: &[&str],
+    env: &[(String, String)],
+    log: Stdio,
+) -> Server {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_n8n-work"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(flags)
         .env("N8N_WORK_DATA_DIR", data)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::piped())
+        .stderr(log)
         .kill_on_drop(true)
         .spawn()
         .unwrap();

@@ -92,6 +92,7 @@ pub(crate) fn route_action(method: &Method, path: &str) -> Option<(Action, &'sta
         ("GET", "/policies") => (PolicyRead, "policy"),
         ("PUT", "/policies") => (PolicyWrite, "policy"),
         ("GET", "/audit") => (AuditRead, "audit"),
+        ("GET", "/vault") | ("POST", "/vault/rotate") => (VaultRotate, "vault"),
         _ => return None,
     })
 }
@@ -120,6 +121,7 @@ async fn allowed(state: &AppState, request: &mut Request) -> ApiResult<Caller> {
         .unwrap_or_default();
     let mut caller = caller_of(state, request.method(), request.headers()).await?;
     caller.source = source;
+    state.limiter.request(&caller.tenant).await?;
     let path = request
         .extensions()
         .get::<MatchedPath>()
@@ -198,7 +200,7 @@ async fn resource(
     kind: &str,
     id: &str,
 ) -> ApiResult<Resource> {
-    if action == Action::TenantCreate {
+    if action.is_platform() {
         return Ok(Resource::new(PLATFORM_TENANT, kind, id));
     }
     let store = state.engine.store();

@@ -188,3 +188,63 @@ async fn summary_of(state: &AppState, tenant: &str, id: &str) -> ApiResult<Optio
         .find(|c| c.id == id)
         .map(|c| serde_json::to_value(c).unwrap_or_default()))
 }
+
+/// `GET /vault`: the id of the master key in use, and whether this server
+/// can rotate it (it came from a key file).
+#[utoipa::path(get, path = "/api/v1/vault", tag = "credentials", responses((status = 200, description = "`{masterKeyId, rotatable}` (the platform owner only)", body = serde_json::Value)))]
+pub(crate) async fn vault_status(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let vault = vault(&state)?;
+    Ok(Json(json!({
+        "masterKeyId": vault.master_key_id(),
+        "rotatable": state.master_key_file.is_some(),
+    })))
+}
+
+/// `POST /vault/rotate {"from": ID}`: wraps every tenant's data key under
+/// a new master key, written to the key file, while runs go on. `from`
+/// names the key in use, so a rotation repeated by mistake does nothing.
+#[utoipa::path(post, path = "/api/v1/vault/rotate", tag = "credentials", request_body(content = serde_json::Value, description = "`{from}`: the master key id in use (`GET /api/v1/vault`)"), responses((status = 200, description = "`{masterKeyId, rewrapped}`", body = serde_json::Value), (status = 409, description = "`from` is not the key in use, or the key is not in a file", body = serde_json::Value)))]
+pub(crate) async fn rotate(
+    State(state): State<AppState>,
+    extensions: Extensions,
+    body: Option<Json<Value>>,
+) -> ApiResult<Json<Value>> {
+    let caller = caller(&extensions)?;
+    let vault = vault(&state)?;
+    let from = body
+        .and_then(|Json(body)| body.get("from")?.as_str().map(str::to_owned))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "send {\"from\": ID} naming the master key in use (GET /api/v1/vault shows it), so that a rotation sent twice happens once",
+            )
+        })?;
+    let current = vault.master_key_id();
+    if from != current {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("the master key in use is `{current}`, not `{from}`: it was rotated already"),
+        ));
+    }
+    let Some(file) = state.master_key_file.as_deref() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "master_key_not_in_a_file",
+            "the master key comes from N8N_WORK_MASTER_KEY, where this server cannot write a new one; keep it in a file (N8N_WORK_MASTER_KEY_FILE) to rotate it here",
+        ));
+    };
+    let rotation = vault.rotate_key_file(file).await?;
+    state
+        .record(
+            &caller,
+            Action::VaultRotate,
+            "vault:master-key".to_owned(),
+            Some(&json!({ "masterKeyId": current })),
+            Some(&json!({ "masterKeyId": rotation.master_key_id })),
+        )
+        .await;
+    Ok(Json(json!({
+        "masterKeyId": rotation.master_key_id,
+        "rewrapped": rotation.rewrapped,
+    })))
+}

@@ -158,6 +158,10 @@ pub(crate) async fn retry(
             )));
         }
     };
+    state
+        .limiter
+        .run(state.engine.store(), &caller.tenant)
+        .await?;
     let execution = state.engine.retry(&caller.tenant, &id, from_start).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -184,6 +188,10 @@ pub(crate) async fn replay(
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let caller = caller(&extensions)?;
+    state
+        .limiter
+        .run(state.engine.store(), &caller.tenant)
+        .await?;
     let step = state.engine.replay(&caller.tenant, &id).await?;
     Ok((
         StatusCode::ACCEPTED,

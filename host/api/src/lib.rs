@@ -12,6 +12,7 @@ mod access;
 mod credentials;
 mod events;
 mod executions;
+mod limits;
 mod metrics;
 mod nodes;
 mod session;
@@ -30,6 +31,7 @@ use n8n_work_store::StoreError;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+pub use limits::TenantLimits;
 pub use webhooks::WebhookLimits;
 
 use access::caller;
@@ -41,6 +43,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     details: Value,
+    /// Seconds to send with `Retry-After` (small, so errors stay small).
+    retry_after: Option<std::num::NonZeroU16>,
 }
 
 impl ApiError {
@@ -50,6 +54,7 @@ impl ApiError {
             code,
             message: message.into(),
             details: Value::Null,
+            retry_after: None,
         }
     }
 
@@ -65,6 +70,12 @@ impl ApiError {
         self.details = details;
         self
     }
+
+    /// Tells the client to come back after `secs` seconds.
+    fn retry_after(mut self, secs: u16) -> ApiError {
+        self.retry_after = std::num::NonZeroU16::new(secs.max(1));
+        self
+    }
 }
 
 impl std::fmt::Display for ApiError {
@@ -77,11 +88,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "code": self.code, "message": self.message, "details": self.details } });
         let mut response = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                header::HeaderValue::from_static(UNAVAILABLE_RETRY_AFTER_SECS),
-            );
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs.get()));
         }
         response
     }
@@ -89,7 +99,7 @@ impl IntoResponse for ApiError {
 
 /// How long a client should wait before retrying while the database is
 /// unreachable.
-const UNAVAILABLE_RETRY_AFTER_SECS: &str = "5";
+const UNAVAILABLE_RETRY_AFTER_SECS: u16 = 5;
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
@@ -101,6 +111,7 @@ impl From<StoreError> for ApiError {
                     "database_unavailable",
                     "the database is unreachable, so the request may not have taken effect; send it again after Retry-After seconds",
                 )
+                .retry_after(UNAVAILABLE_RETRY_AFTER_SECS)
             }
             StoreError::NotFound(_) => ApiError::not_found(e.to_string()),
             StoreError::Conflict(_) => {
@@ -143,6 +154,9 @@ pub struct AppState {
     metrics: std::sync::Arc<metrics::Metrics>,
     vault: Option<std::sync::Arc<n8n_work_vault::Vault>>,
     inner: std::sync::Arc<Access>,
+    limiter: limits::Limiter,
+    /// The file the master key came from, which a rotation replaces.
+    master_key_file: Option<std::sync::Arc<std::path::Path>>,
 }
 
 /// What deciding and recording access needs.
@@ -179,7 +193,9 @@ impl AppState {
             metrics: metrics::Metrics::new(&engine),
             engine,
             hooks: webhooks::Hooks::new(limits),
+            limiter: limits::Limiter::new(TenantLimits::default()),
             vault: None,
+            master_key_file: None,
             inner: std::sync::Arc::new(Access {
                 policies: n8n_work_auth::Policies::new(),
                 policy_cache: access::PolicyCache::default(),
@@ -190,9 +206,24 @@ impl AppState {
         Ok(state)
     }
 
-    /// Serves credentials from `vault`.
-    pub fn with_vault(mut self, vault: std::sync::Arc<n8n_work_vault::Vault>) -> AppState {
+    /// Holds each tenant to `limits`.
+    pub fn with_tenant_limits(mut self, limits: TenantLimits) -> AppState {
+        self.limiter = limits::Limiter::new(limits);
+        if let Some(redis) = self.hooks.redis.clone() {
+            self.limiter.share(redis);
+        }
+        self
+    }
+
+    /// Serves credentials from `vault`, whose master key came from
+    /// `key_file` (which `POST /vault/rotate` then replaces), if from a file.
+    pub fn with_vault(
+        mut self,
+        vault: std::sync::Arc<n8n_work_vault::Vault>,
+        key_file: Option<&std::path::Path>,
+    ) -> AppState {
         self.vault = Some(vault);
+        self.master_key_file = key_file.map(std::sync::Arc::from);
         self
     }
 
@@ -279,6 +310,8 @@ pub fn router(state: AppState) -> Router {
             get(access::get_policies).put(access::set_policies),
         )
         .route("/audit", get(access::audit))
+        .route("/vault", get(credentials::vault_status))
+        .route("/vault/rotate", post(credentials::rotate))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             access::authorize,
@@ -324,6 +357,7 @@ pub fn router(state: AppState) -> Router {
         events::execution_events, events::workflow_events,
         session::sign_in, session::current, session::sign_out,
         credentials::list, credentials::create, credentials::update, credentials::delete,
+        credentials::vault_status, credentials::rotate,
         access::create_tenant, access::list_keys, access::create_key, access::revoke_key,
         access::get_policies, access::set_policies, access::audit,
     ),

@@ -135,7 +135,7 @@ pub(crate) struct Hooks {
     /// Standard Webhooks message ids seen, with when they stop mattering.
     seen: Arc<Mutex<HashMap<String, i64>>>,
     /// Shared with the other replicas when there is Redis.
-    redis: Option<(redis::Client, Arc<OnceCell<ConnectionManager>>)>,
+    pub(crate) redis: Option<(redis::Client, Arc<OnceCell<ConnectionManager>>)>,
 }
 
 impl Hooks {
@@ -189,7 +189,9 @@ impl AppState {
     /// webhook routes again when another replica changes activations (as
     /// the engine hears through Redis). Call within a Tokio runtime.
     pub fn with_redis(mut self, client: redis::Client) -> AppState {
-        self.hooks.redis = Some((client, Arc::new(OnceCell::new())));
+        let shared = (client, Arc::new(OnceCell::new()));
+        self.limiter.share(shared.clone());
+        self.hooks.redis = Some(shared);
         let state = self.clone();
         let mut activations = self.engine.activations();
         tokio::spawn(async move {
@@ -477,8 +479,9 @@ async fn webhook(
             key.0, key.1
         )));
     };
+    state.limiter.request(&hook.tenant).await?;
     let Ok(admission) = state.hooks.in_flight.clone().try_acquire_owned() else {
-        let mut response = ApiError::new(
+        return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "busy",
             format!(
@@ -486,11 +489,7 @@ async fn webhook(
                 state.hooks.limits.max_in_flight
             ),
         )
-        .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-        return Ok(response);
+        .retry_after(1));
     };
     let limit = state.hooks.limits.max_body_bytes;
     let body: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
@@ -546,6 +545,7 @@ async fn webhook(
     let item = json!({ "body": parsed, "headers": visible, "query": query, "params": {}, "method": method.as_str() });
     let items = Item::list_from_value(item).map_err(ApiError::bad_request)?;
     let store = state.engine.store();
+    state.limiter.run(store, &hook.tenant).await?;
     let version = store
         .workflow_version(&hook.tenant, &hook.workflow_id, hook.version)
         .await?;

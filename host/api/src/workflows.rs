@@ -398,6 +398,10 @@ pub(crate) async fn run(
     let caller = caller(&extensions)?;
     let version = runnable(&state, &caller.tenant, &id).await?;
     let items = items_from(body.map(|Json(v)| v), "the body")?;
+    state
+        .limiter
+        .run(state.engine.store(), &caller.tenant)
+        .await?;
     let execution = state
         .engine
         .start(&caller.tenant, &version, items, None)

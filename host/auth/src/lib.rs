@@ -8,8 +8,9 @@
 //! [`Policies::decide`]; nothing runs without an `Allow`.
 //!
 //! Tenants are kept apart by a `forbid` that no `permit` can override: a
-//! caller acts only on resources of its own tenant. The one platform action,
-//! [`Action::TenantCreate`], belongs to the owner of the default tenant.
+//! caller acts only on resources of its own tenant. The platform actions
+//! ([`Action::is_platform`]: making tenants, rotating the master key) belong
+//! to the owner of the default tenant.
 //!
 //! ```
 //! use n8n_work_auth::{Action, Caller, Policies, Resource, Role};
@@ -147,6 +148,15 @@ actions! {
     PluginInstall = "plugin.install" by Admin: "Install, upgrade or remove a plugin.",
     PluginApprove = "plugin.approve" by Admin: "Approve or reject a plugin.",
     TenantCreate = "tenant.create" by Owner: "Create a tenant (the platform owner only).",
+    VaultRotate = "vault.rotate" by Owner: "See the master key's id and re-wrap every data key under a new one (the platform owner only).",
+}
+
+impl Action {
+    /// Whether only the owner of the platform tenant may do it: it acts on
+    /// the whole platform rather than inside one tenant.
+    pub fn is_platform(self) -> bool {
+        matches!(self, Action::TenantCreate | Action::VaultRotate)
+    }
 }
 
 impl FromStr for Action {
@@ -462,7 +472,7 @@ fn default_policies() -> String {
     for role in Role::ALL {
         let actions: Vec<String> = Action::ALL
             .iter()
-            .filter(|a| a.default_role() == role && **a != Action::TenantCreate)
+            .filter(|a| a.default_role() == role && !a.is_platform())
             .map(|a| format!("N8nWork::Action::\"{}\"", a.as_str()))
             .collect();
         if actions.is_empty() {
@@ -475,10 +485,17 @@ fn default_policies() -> String {
             actions.join(", ")
         ));
     }
+    let platform: Vec<String> = Action::ALL
+        .iter()
+        .filter(|a| a.is_platform())
+        .map(|a| format!("N8nWork::Action::\"{}\"", a.as_str()))
+        .collect();
     text.push_str(&format!(
-        "// Tenants are made by the owner of the platform tenant.\n\
+        "// Tenants are made, and the master key rotated, by the owner of the\n\
+         // platform tenant.\n\
          @id(\"platform-owner\")\n\
-         permit (\n  principal in N8nWork::Role::\"owner\",\n  action == N8nWork::Action::\"tenant.create\",\n  resource\n)\n  when {{ principal.tenant == \"{PLATFORM_TENANT}\" }};\n"
+         permit (\n  principal in N8nWork::Role::\"owner\",\n  action in [{}],\n  resource\n)\n  when {{ principal.tenant == \"{PLATFORM_TENANT}\" }};\n",
+        platform.join(", ")
     ));
     text
 }
@@ -500,9 +517,10 @@ mod tests {
             for &action in Action::ALL {
                 let resource = match action {
                     Action::TenantCreate => Resource::new("acme", "tenant", "*"),
+                    Action::VaultRotate => Resource::new("acme", "vault", "*"),
                     _ => flow("acme", &[]),
                 };
-                let expected = action != Action::TenantCreate && role >= action.default_role();
+                let expected = !action.is_platform() && role >= action.default_role();
                 let decision = policies.decide(&caller, action, &resource, None);
                 assert_eq!(
                     decision.allowed(),
@@ -525,27 +543,30 @@ mod tests {
     }
 
     #[test]
-    fn only_the_platform_owner_creates_tenants() {
+    fn only_the_platform_owner_creates_tenants_and_rotates_the_master_key() {
         let policies = Policies::new();
-        let platform = Resource::new(PLATFORM_TENANT, "tenant", "*");
-        let owner = Caller::new(PLATFORM_TENANT, Role::Owner, "k");
-        assert!(
-            policies
-                .decide(&owner, Action::TenantCreate, &platform, None)
-                .allowed()
-        );
-        let admin = Caller::new(PLATFORM_TENANT, Role::Admin, "k");
-        assert!(
-            !policies
-                .decide(&admin, Action::TenantCreate, &platform, None)
-                .allowed()
-        );
-        let other_owner = Caller::new("acme", Role::Owner, "k");
-        assert!(
-            !policies
-                .decide(&other_owner, Action::TenantCreate, &platform, None)
-                .allowed()
-        );
+        for (action, kind) in [
+            (Action::TenantCreate, "tenant"),
+            (Action::VaultRotate, "vault"),
+        ] {
+            let platform = Resource::new(PLATFORM_TENANT, kind, "*");
+            let owner = Caller::new(PLATFORM_TENANT, Role::Owner, "k");
+            assert!(
+                policies.decide(&owner, action, &platform, None).allowed(),
+                "{kind}"
+            );
+            let admin = Caller::new(PLATFORM_TENANT, Role::Admin, "k");
+            assert!(
+                !policies.decide(&admin, action, &platform, None).allowed(),
+                "{kind}"
+            );
+            let other_owner = Caller::new("acme", Role::Owner, "k");
+            let own = Resource::new("acme", kind, "*");
+            assert!(
+                !policies.decide(&other_owner, action, &own, None).allowed(),
+                "{kind}"
+            );
+        }
     }
 
     #[test]

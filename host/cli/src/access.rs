@@ -82,6 +82,34 @@ pub(crate) enum AuditCommand {
     Export,
 }
 
+/// `n8n-work vault ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum VaultCommand {
+    /// Wrap every tenant's data key under a new master key, written over
+    /// the key file, while the server goes on serving (the platform owner
+    /// only). Back up the old key first if older backups must stay
+    /// readable.
+    Rotate,
+}
+
+pub(crate) async fn vault(command: VaultCommand, client: &Client) -> anyhow::Result<ExitCode> {
+    let VaultCommand::Rotate = command;
+    let status = client.call(Method::GET, "/vault", None).await?;
+    let from = status["masterKeyId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let rotated = client
+        .json(Method::POST, "/vault/rotate", json!({ "from": from }))
+        .await?;
+    println!(
+        "Rotated the master key: {from} -> {}; {} data key(s) re-wrapped. The old key opens nothing now.",
+        rotated["masterKeyId"].as_str().unwrap_or_default(),
+        rotated["rewrapped"]
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(crate) async fn tenant(command: TenantCommand, client: &Client) -> anyhow::Result<ExitCode> {
     let TenantCommand::Create { name } = command;
     let made = client

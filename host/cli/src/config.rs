@@ -30,6 +30,14 @@ pub(crate) struct FileConfig {
     pub(crate) redis_url: Option<String>,
     /// `--lease-ms`.
     pub(crate) lease_ms: Option<u64>,
+    /// `--egress-rate`.
+    pub(crate) egress_rate: Option<String>,
+    /// `--tenant-requests-per-second`.
+    pub(crate) tenant_requests_per_second: Option<std::num::NonZeroU32>,
+    /// `--tenant-running-executions`.
+    pub(crate) tenant_running_executions: Option<u64>,
+    /// `--tenant-steps-per-hour`.
+    pub(crate) tenant_steps_per_hour: Option<u64>,
 }
 
 /// The file named by `--config` (`N8N_WORK_CONFIG`), else `./n8n-work.toml`
@@ -45,7 +53,7 @@ pub(crate) fn load(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
         .with_context(|| format!("reading the configuration file {}", path.display()))?;
     toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
-            "{}: {e}the keys are data-dir, listen, role, database-url, redis-url, lease-ms, max-body-bytes, max-in-flight and egress-allow-private",
+            "{}: {e}the keys are data-dir, listen, role, database-url, redis-url, lease-ms, max-body-bytes, max-in-flight, egress-allow-private, egress-rate, tenant-requests-per-second, tenant-running-executions and tenant-steps-per-hour",
             path.display()
         )
     })

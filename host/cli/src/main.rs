@@ -72,6 +72,9 @@ enum Command {
     /// Verify or export the tamper-evident audit log.
     #[command(subcommand)]
     Audit(access::AuditCommand),
+    /// Rotate the credential vault's master key through the running server.
+    #[command(subcommand)]
+    Vault(access::VaultCommand),
     /// Run the OCI registry on its own.
     #[command(subcommand)]
     Registry(n8n_work_registry::cli::RegistryCommand),
@@ -79,7 +82,7 @@ enum Command {
 
 /// The operator's exceptions to the egress policy, shared by the commands
 /// that run nodes.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub(crate) struct EgressArgs {
     /// Private addresses nodes may reach anyway: addresses or CIDRs,
     /// comma-separated, such as `127.0.0.1` or `10.0.0.0/8`.
@@ -90,6 +93,27 @@ pub(crate) struct EgressArgs {
         default_value = ""
     )]
     pub(crate) egress_allow_private: String,
+    /// Requests per second nodes may send to a provider host: `HOST=N`,
+    /// comma-separated, and `*=N` for every other host. A request over it is
+    /// not sent; the node gets a 429 naming the limit [default: no limit].
+    #[arg(
+        long,
+        env = "N8N_WORK_EGRESS_RATE",
+        value_name = "LIST",
+        default_value = ""
+    )]
+    pub(crate) egress_rate: String,
+}
+
+impl EgressArgs {
+    /// The runtime's egress settings these flags make.
+    pub(crate) fn config(&self) -> anyhow::Result<n8n_work_runtime::EgressConfig> {
+        Ok(n8n_work_runtime::EgressConfig {
+            allow_private: self.egress_allow_private.parse()?,
+            rates: self.egress_rate.parse()?,
+            ..n8n_work_runtime::EgressConfig::default()
+        })
+    }
 }
 
 fn main() -> ExitCode {
@@ -151,6 +175,9 @@ fn main() -> ExitCode {
             }
             Command::Policy(command) => {
                 access::policy(command, &client::Client::new(&cli.server, &data_dir)?).await
+            }
+            Command::Vault(command) => {
+                access::vault(command, &client::Client::new(&cli.server, &data_dir)?).await
             }
             Command::Audit(command) => {
                 access::audit(command, &data_dir, || {

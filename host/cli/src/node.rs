@@ -12,8 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use n8n_work_runtime::{
-    EgressConfig, Grant, Item, LogLine, PrivateAllowlist, Runtime, RuntimeConfig, StepOutcome,
-    StepReport, StepRequest,
+    Grant, Item, LogLine, Runtime, RuntimeConfig, StepOutcome, StepReport, StepRequest,
 };
 
 #[derive(Debug, Subcommand)]
@@ -127,7 +126,7 @@ async fn publish(args: PublishArgs, data_dir: &Path) -> anyhow::Result<ExitCode>
             wasm.display()
         )
     })?;
-    let runtime = runtime(data_dir, "")?;
+    let runtime = runtime(data_dir, &crate::EgressArgs::default())?;
     let node = runtime.load(&bytes).await?;
     let spec = args.project.dir.join("dist/spec.json");
     std::fs::write(&spec, serde_json::to_string_pretty(node.spec())?)?;
@@ -164,19 +163,15 @@ fn prepare(args: &NodeArgs, data_dir: &Path) -> anyhow::Result<(Runtime, Vec<u8>
             )
         })?,
     };
-    Ok((runtime(data_dir, &args.egress.egress_allow_private)?, wasm))
+    Ok((runtime(data_dir, &args.egress)?, wasm))
 }
 
 /// A runtime for one step at a time, caching compiled components in the
 /// data directory.
-fn runtime(data_dir: &Path, allow_private: &str) -> anyhow::Result<Runtime> {
-    let allow_private: PrivateAllowlist = allow_private.parse()?;
+fn runtime(data_dir: &Path, egress: &crate::EgressArgs) -> anyhow::Result<Runtime> {
     let config = RuntimeConfig {
         cache_dir: Some(data_dir.join("cache").join("components")),
-        egress: EgressConfig {
-            allow_private,
-            ..EgressConfig::default()
-        },
+        egress: egress.config()?,
         // One step at a time: no need to reserve a large pool.
         max_instances: 4,
         ..RuntimeConfig::default()

@@ -2,6 +2,7 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -51,6 +52,24 @@ pub(crate) struct ServeArgs {
     /// [default: 30000]. Heartbeats go every third of it.
     #[arg(long, env = "N8N_WORK_LEASE_MS")]
     lease_ms: Option<u64>,
+    /// API calls and webhook deliveries each tenant may make per second;
+    /// more get 429, counted across replicas through Redis [default: no
+    /// limit].
+    #[arg(long, env = "N8N_WORK_TENANT_REQUESTS_PER_SECOND")]
+    tenant_requests_per_second: Option<NonZeroU32>,
+    /// Runs each tenant may have open at once; new ones get 429 [default:
+    /// no limit].
+    #[arg(long, env = "N8N_WORK_TENANT_RUNNING_EXECUTIONS")]
+    tenant_running_executions: Option<u64>,
+    /// Steps the runs each tenant starts in an hour may make; past it, new
+    /// runs get 429 [default: no limit].
+    #[arg(long, env = "N8N_WORK_TENANT_STEPS_PER_HOUR")]
+    tenant_steps_per_hour: Option<u64>,
+    /// A component file to serve as a node type, such as
+    /// `me/hello@0.1.0=dist/node.wasm` (repeatable): try a node you are
+    /// writing in workflows on a server without publishing it.
+    #[arg(long = "node", value_name = "TYPE=FILE")]
+    nodes: Vec<String>,
     #[command(flatten)]
     egress: crate::EgressArgs,
 }
@@ -102,12 +121,32 @@ impl ServeArgs {
         self.database_url = self.database_url.or_else(|| config.database_url.clone());
         self.redis_url = self.redis_url.or_else(|| config.redis_url.clone());
         self.lease_ms = self.lease_ms.or(config.lease_ms);
+        self.tenant_requests_per_second = self
+            .tenant_requests_per_second
+            .or(config.tenant_requests_per_second);
+        self.tenant_running_executions = self
+            .tenant_running_executions
+            .or(config.tenant_running_executions);
+        self.tenant_steps_per_hour = self.tenant_steps_per_hour.or(config.tenant_steps_per_hour);
         if self.egress.egress_allow_private.is_empty()
             && let Some(list) = &config.egress_allow_private
         {
             self.egress.egress_allow_private = list.clone();
         }
+        if self.egress.egress_rate.is_empty()
+            && let Some(list) = &config.egress_rate
+        {
+            self.egress.egress_rate = list.clone();
+        }
         self
+    }
+
+    fn tenant_limits(&self) -> n8n_work_api::TenantLimits {
+        n8n_work_api::TenantLimits {
+            requests_per_second: self.tenant_requests_per_second,
+            running_executions: self.tenant_running_executions,
+            steps_per_hour: self.tenant_steps_per_hour,
+        }
     }
 
     fn webhook_limits(&self) -> n8n_work_api::WebhookLimits {
@@ -149,8 +188,8 @@ pub(crate) async fn serve(
             role.as_str()
         );
     }
-    let vault = open_vault(&store, data_dir).await?;
-    let catalog = crate::workflow::catalog(data_dir, &args.egress.egress_allow_private).await?;
+    let (vault, key_file) = open_vault(&store, data_dir).await?;
+    let catalog = crate::workflow::catalog(data_dir, &args.egress, &args.nodes).await?;
     let engine = crate::workflow::engine(
         &store,
         catalog,
@@ -211,12 +250,13 @@ pub(crate) async fn serve(
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let state = state
-        .with_vault(vault)
+        .with_vault(vault, key_file.as_deref())
         .with_audit(audit_key()?, audit_head_file(data_dir));
     let state = match &redis {
         Some(client) => state.with_redis(client.clone()),
         None => state,
-    };
+    }
+    .with_tenant_limits(args.tenant_limits());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| {
@@ -284,7 +324,11 @@ pub(crate) async fn serve(
 
 /// The credential vault, with the master key from the environment or the
 /// key file; a key that does not open the stored data keys stops the start.
-async fn open_vault(store: &Store, data_dir: &Path) -> anyhow::Result<Arc<Vault>> {
+/// The vault, and the file its master key came from (if it did).
+async fn open_vault(
+    store: &Store,
+    data_dir: &Path,
+) -> anyhow::Result<(Arc<Vault>, Option<std::path::PathBuf>)> {
     let (key, origin) = MasterKeyConfig::from_env().load()?;
     if let Some(file) = origin.file() {
         for warning in [
@@ -308,9 +352,10 @@ async fn open_vault(store: &Store, data_dir: &Path) -> anyhow::Result<Arc<Vault>
             path.display()
         );
     }
-    let vault = Arc::new(Vault::new(store.clone(), Arc::new(key)));
+    let vault =
+        Arc::new(Vault::new(store.clone(), Arc::new(key)).reloading(MasterKeyConfig::from_env()));
     vault.check().await?;
-    Ok(vault)
+    Ok((vault, origin.file().map(Path::to_path_buf)))
 }
 
 /// The audit log's HMAC key, from outside the database (see

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use n8n_work_engine::{Catalog, Credentials, Engine, EngineConfig, StaticCredentials, SystemClock};
 use n8n_work_model::{ControlKind, Workflow};
-use n8n_work_runtime::{EgressConfig, Item, PrivateAllowlist, Runtime, RuntimeConfig};
+use n8n_work_runtime::{Item, Runtime, RuntimeConfig};
 use n8n_work_store::{DEFAULT_TENANT, ExecutionStatus, Store};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -74,18 +74,33 @@ fn read_workflow(file: &Path) -> anyhow::Result<Workflow> {
     parsed.map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
 }
 
-pub(crate) async fn catalog(data_dir: &Path, allow_private: &str) -> anyhow::Result<Arc<Catalog>> {
-    let allow_private: PrivateAllowlist = allow_private.parse()?;
+/// The built-in components, and the local component files `nodes` names
+/// (`TYPE=FILE`), under the egress settings `egress`.
+pub(crate) async fn catalog(
+    data_dir: &Path,
+    egress: &crate::EgressArgs,
+    nodes: &[String],
+) -> anyhow::Result<Arc<Catalog>> {
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(data_dir.join("cache").join("components")),
-        egress: EgressConfig {
-            allow_private,
-            ..EgressConfig::default()
-        },
+        egress: egress.config()?,
         max_instances: 64,
         ..RuntimeConfig::default()
     })?;
-    Ok(Arc::new(Catalog::builtins(Arc::new(runtime)).await?))
+    let mut catalog = Catalog::builtins(Arc::new(runtime)).await?;
+    for entry in nodes {
+        let (node_type, file) = entry.split_once('=').with_context(|| {
+            format!(
+                "--node `{entry}`: write it as TYPE=FILE, such as me/hello@0.1.0=dist/node.wasm"
+            )
+        })?;
+        let wasm = std::fs::read(file).with_context(|| format!("--node: reading {file}"))?;
+        catalog
+            .add(node_type, &wasm)
+            .await
+            .with_context(|| format!("--node: loading {file}"))?;
+    }
+    Ok(Arc::new(catalog))
 }
 
 /// An engine over `store` with the components of `catalog`. With `exclusive`
@@ -125,7 +140,7 @@ pub(crate) async fn workflow(
             crate::client::workflow(command, &client).await
         }
         WorkflowCommand::Validate { files } => {
-            let catalog = catalog(data_dir, "").await?;
+            let catalog = catalog(data_dir, &crate::EgressArgs::default(), &[]).await?;
             let mut failed = false;
             for file in &files {
                 failed |= !validate_file(file, &catalog);
@@ -186,19 +201,7 @@ pub(crate) async fn run(args: RunArgs, data_dir: &Path) -> anyhow::Result<ExitCo
         }
     };
     let store = Store::open_sqlite(&dir.join("n8n-work.db")).await?;
-    let mut catalog = catalog(data_dir, &args.egress.egress_allow_private).await?;
-    for entry in &args.nodes {
-        let (node_type, file) = entry.split_once('=').with_context(|| {
-            format!(
-                "--node `{entry}`: write it as TYPE=FILE, such as me/hello@0.1.0=dist/node.wasm"
-            )
-        })?;
-        let wasm = std::fs::read(file).with_context(|| format!("--node: reading {file}"))?;
-        Arc::make_mut(&mut catalog)
-            .add(node_type, &wasm)
-            .await
-            .with_context(|| format!("--node: loading {file}"))?;
-    }
+    let catalog = catalog(data_dir, &args.egress, &args.nodes).await?;
     let engine = engine(
         &store,
         catalog,

@@ -16,6 +16,7 @@ mod clock;
 mod control;
 mod metrics;
 mod params;
+mod redact;
 mod schedule;
 
 use std::collections::{BTreeMap, HashMap};
@@ -1407,6 +1408,8 @@ impl Engine {
         }
     }
 
+    /// Runs a component node, then scrubs its credentials' values from
+    /// what it gave back (outputs, log, error) before any of it is stored.
     #[allow(clippy::too_many_arguments)]
     async fn run_component(
         &self,
@@ -1421,17 +1424,58 @@ impl Engine {
         usage: &mut Usage,
         logs: &mut Vec<Value>,
     ) -> Result<NodeResult, Failure> {
-        let Some(component) = self.inner.catalog.get(node_type) else {
-            return Err(Failure::config(format!(
-                "component `{node_type}` is not installed"
-            )));
-        };
-        let grants = node
-            .egress
-            .iter()
-            .map(|g| g.parse::<Grant>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Failure::config(e.to_string()))?;
+        let credentials = self.credentials_of(step, node).await?;
+        let redactor = redact::Redactor::new(credentials.values());
+        let logged = logs.len();
+        let result = self
+            .run_component_with(
+                step,
+                node,
+                node_type,
+                params,
+                inputs,
+                context,
+                cancel,
+                run_left,
+                usage,
+                logs,
+                credentials,
+            )
+            .await;
+        logs[logged..]
+            .iter_mut()
+            .for_each(|log| redactor.value(log));
+        match result {
+            Ok(NodeResult::Outputs {
+                mut outputs,
+                response,
+                state,
+                iterations,
+            }) => {
+                for item in outputs.values_mut().flatten() {
+                    redactor.map(&mut item.json);
+                }
+                Ok(NodeResult::Outputs {
+                    outputs,
+                    response,
+                    state,
+                    iterations,
+                })
+            }
+            Ok(parked) => Ok(parked),
+            Err(mut failure) => {
+                failure.message = redactor.text(&failure.message);
+                Err(failure)
+            }
+        }
+    }
+
+    /// The values of `node`'s credentials, by slot.
+    async fn credentials_of(
+        &self,
+        step: &Claimed,
+        node: &n8n_work_model::PlanNode,
+    ) -> Result<BTreeMap<String, Value>, Failure> {
         let mut credentials = BTreeMap::new();
         for (slot, name) in &node.credentials {
             match self.inner.credentials.get(&step.key.tenant, name).await {
@@ -1445,6 +1489,35 @@ impl Engine {
                 }
             }
         }
+        Ok(credentials)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_component_with(
+        &self,
+        step: &Claimed,
+        node: &n8n_work_model::PlanNode,
+        node_type: &str,
+        params: &Params,
+        inputs: &BTreeMap<String, Vec<Item>>,
+        context: ExprContext,
+        cancel: &CancellationToken,
+        run_left: Option<i64>,
+        usage: &mut Usage,
+        logs: &mut Vec<Value>,
+        credentials: BTreeMap<String, Value>,
+    ) -> Result<NodeResult, Failure> {
+        let Some(component) = self.inner.catalog.get(node_type) else {
+            return Err(Failure::config(format!(
+                "component `{node_type}` is not installed"
+            )));
+        };
+        let grants = node
+            .egress
+            .iter()
+            .map(|g| g.parse::<Grant>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Failure::config(e.to_string()))?;
         let items: Vec<Item> = inputs.values().flatten().cloned().collect();
         // Params that read the item are evaluated, and the node run, per item.
         let batches: Vec<(Option<usize>, Vec<Item>)> = if params.per_item() && items.len() > 1 {

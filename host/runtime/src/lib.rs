@@ -53,7 +53,9 @@ pub use cache::CacheHit;
 pub use data::{
     BinaryRef, CredentialSlot, EgressNeed, Item, NodeError, NodeSpec, OutputPort, StepOutcome,
 };
-pub use egress::{EgressConfig, EgressPolicy, EgressUsage, Grant, PrivateAllowlist};
+pub use egress::{
+    EgressConfig, EgressPolicy, EgressRateError, EgressRates, EgressUsage, Grant, PrivateAllowlist,
+};
 pub use host::{BinaryStore, MemoryBinaries, NewBinary};
 pub use limits::{LimitExceeded, StepLimits};
 pub use log::{LogLevel, LogLine, LogSource};

@@ -23,6 +23,7 @@ mod ops;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod types;
+mod usage;
 mod writer;
 
 use std::sync::Arc;

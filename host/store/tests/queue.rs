@@ -157,3 +157,22 @@ n8n_work_store::both_backends! {
         assert_eq!(store.start(run("after", "start"), 0).await.unwrap(), Started::Created);
     }
 }
+
+n8n_work_store::both_backends! {
+    async fn a_tenants_usage_counts_its_open_runs_and_its_recent_steps(store) {
+        store.start(run("old", "start"), 10).await.unwrap();
+        let first = store.claim("w", 10, 10, 1_000).await.unwrap();
+        store.complete(done(&first[0], "w", vec![]), 11).await.unwrap();
+        store.start(run("new", "start"), 100).await.unwrap();
+        let start = store.claim("w", 10, 100, 1_000).await.unwrap();
+        store
+            .complete(done(&start[0], "w", vec![next("a", "main", 1), next("b", "main", 1)]), 101)
+            .await
+            .unwrap();
+        assert_eq!(store.running_executions(DEFAULT_TENANT).await.unwrap(), 1, "`old` ended");
+        assert_eq!(store.steps_since(DEFAULT_TENANT, 100).await.unwrap(), 3, "`new`'s three steps");
+        assert_eq!(store.steps_since(DEFAULT_TENANT, 0).await.unwrap(), 4);
+        assert_eq!(store.running_executions("another").await.unwrap(), 0);
+        assert_eq!(store.steps_since("another", 0).await.unwrap(), 0);
+    }
+}

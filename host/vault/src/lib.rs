@@ -176,6 +176,8 @@ pub struct Vault {
     // Held while a data key is made or keys are re-wrapped, so a tenant's
     // first key cannot be wrapped under a master key a rotation is retiring.
     wrapping: tokio::sync::Mutex<()>,
+    // Where to read the master key again when another process has rotated it.
+    reload: Option<MasterKeyConfig>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -214,6 +216,42 @@ impl Vault {
             incoming: RwLock::new(None),
             keys: Mutex::new(HashMap::new()),
             wrapping: tokio::sync::Mutex::new(()),
+            reload: None,
+        }
+    }
+
+    /// This vault, reading its master key again from `config` when it meets
+    /// a data key wrapped by another: the key another process (an API
+    /// replica, a worker) rotated to while this one was running.
+    pub fn reloading(mut self, config: MasterKeyConfig) -> Vault {
+        self.reload = Some(config);
+        self
+    }
+
+    /// The master key for `row`: the one in use, the one a rotation here is
+    /// moving to, or the one read again after a rotation elsewhere.
+    fn master_for(&self, row: &DataKeyRow) -> Arc<dyn KeyProvider> {
+        let master = self.master();
+        if master.id() == row.master_key_id {
+            return master;
+        }
+        if let Some(incoming) = self
+            .incoming
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .filter(|key| key.id() == row.master_key_id)
+        {
+            return incoming;
+        }
+        match self.reload.as_ref().map(MasterKeyConfig::load) {
+            Some(Ok((key, _))) if key.id() == row.master_key_id => {
+                tracing::info!(master_key_id = %key.id(), "the master key was rotated by another process; using the new one");
+                let key: Arc<dyn KeyProvider> = Arc::new(key);
+                *self.master.write().unwrap_or_else(|e| e.into_inner()) = key.clone();
+                key
+            }
+            _ => master,
         }
     }
 
@@ -240,15 +278,8 @@ impl Vault {
     }
 
     async fn unwrap_row(&self, row: &DataKeyRow) -> Result<Arc<TenantKey>> {
-        let master = self.master();
-        let incoming = self
-            .incoming
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .filter(|key| key.id() == row.master_key_id);
         let key = self
-            .unwrap_data_key(incoming.unwrap_or(master).as_ref(), row)
+            .unwrap_data_key(self.master_for(row).as_ref(), row)
             .await?;
         let key = Arc::new(TenantKey {
             id: row.id.clone(),

@@ -321,7 +321,7 @@ pub(crate) async fn build(args: &ProjectArgs, data_dir: &Path) -> anyhow::Result
     let started = Instant::now();
     let wasm = build_component(&args.dir)?;
     let built = started.elapsed();
-    let runtime = super::runtime(data_dir, "")?;
+    let runtime = super::runtime(data_dir, &crate::EgressArgs::default())?;
     let bytes = std::fs::read(&wasm)?;
     let started = Instant::now();
     let node = runtime
@@ -390,7 +390,7 @@ pub(crate) async fn test(args: &TestArgs, data_dir: &Path) -> anyhow::Result<Exi
                 cases_path.display()
             )
         })?;
-    let runtime = super::runtime(data_dir, "")?;
+    let runtime = super::runtime(data_dir, &crate::EgressArgs::default())?;
     let node = runtime
         .load(
             &std::fs::read(&wasm)
@@ -469,7 +469,7 @@ async fn run_case(
 /// `n8n-work node docs`: Markdown from the node's spec.
 pub(crate) async fn docs(args: &DocsArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
     let dir = &args.project.dir;
-    let runtime = super::runtime(data_dir, "")?;
+    let runtime = super::runtime(data_dir, &crate::EgressArgs::default())?;
     let wasm = if dir.extension().is_some_and(|e| e == "wasm") {
         dir.clone()
     } else {

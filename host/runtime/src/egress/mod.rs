@@ -13,6 +13,7 @@
 
 mod address;
 mod grant;
+mod rate;
 
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -32,6 +33,7 @@ use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpH
 
 pub use address::{AllowlistError, PrivateAllowlist, non_public_reason};
 pub use grant::{Grant, GrantError, Scheme};
+pub use rate::{EgressRateError, EgressRates, Per, Rate};
 
 use crate::log::{LogLevel, LogSource, StepLog};
 
@@ -46,6 +48,8 @@ pub struct EgressConfig {
     pub request_timeout: Duration,
     /// Largest response body a node may receive.
     pub max_response_bytes: u64,
+    /// Requests per second to each provider host.
+    pub rates: EgressRates,
 }
 
 impl Default for EgressConfig {
@@ -55,6 +59,7 @@ impl Default for EgressConfig {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
             max_response_bytes: 32 * 1024 * 1024,
+            rates: EgressRates::default(),
         }
     }
 }
@@ -63,6 +68,7 @@ impl Default for EgressConfig {
 #[derive(Debug)]
 pub struct EgressPolicy {
     config: EgressConfig,
+    rates: rate::RateLimits,
     tls: Arc<rustls::ClientConfig>,
 }
 
@@ -81,6 +87,7 @@ impl EgressPolicy {
         .with_root_certificates(roots)
         .with_no_client_auth();
         EgressPolicy {
+            rates: rate::RateLimits::new(&config.rates),
             config,
             tls: Arc::new(tls),
         }
@@ -159,6 +166,12 @@ impl WasiHttpHooks for EgressHooks {
             log: self.log.clone(),
         };
         Box::new(async move {
+            if let Some(refusal) = sender.over_rate(&request) {
+                return Ok((
+                    refusal,
+                    Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
+                ));
+            }
             let (response, io) = sender.send(request, options).await?;
             Ok((response, Box::new(io) as Box<dyn Future<Output = _> + Send>))
         })
@@ -330,6 +343,38 @@ impl EgressRequest {
             })
         };
         Ok((response, io))
+    }
+
+    /// The host's own `429` when the request's host is over its rate
+    /// limit; the request is then not sent.
+    fn over_rate(&self, request: &http::Request<WasiBody>) -> Option<http::Response<WasiBody>> {
+        let host = request.uri().host()?;
+        let over = self.policy.rates.take(host).err()?;
+        let why = format!(
+            "`{host}` is over its egress rate limit of {} (the `egress-rate` setting); the request was not sent",
+            over.rate
+        );
+        let retry_after =
+            over.retry_after.as_secs() + u64::from(over.retry_after.subsec_nanos() > 0);
+        self.counters.refused.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(node = %self.node, host, "egress held back: {why}");
+        self.log.push(
+            LogLevel::Warn,
+            LogSource::Host,
+            format!("egress held back: {} {host}: {why}", request.method()),
+        );
+        let body =
+            serde_json::json!({ "error": { "code": "egress_rate_limited", "message": why } });
+        http::Response::builder()
+            .status(http::StatusCode::TOO_MANY_REQUESTS)
+            .header(http::header::RETRY_AFTER, retry_after.max(1))
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(
+                http_body_util::Full::new(Bytes::from(body.to_string()))
+                    .map_err(|never| match never {})
+                    .boxed_unsync(),
+            )
+            .ok()
     }
 
     fn target(&self, request: &http::Request<WasiBody>) -> Result<Target, HttpError> {

@@ -4,6 +4,7 @@ mod access;
 mod api;
 mod chaos;
 mod node_cli;
+mod registry;
 mod scale;
 mod serve;
 mod ui;

@@ -43,6 +43,31 @@ impl Caller {
     }
 }
 
+impl AppState {
+    /// Whether `caller` may do `action` on `resource`: its key's scopes,
+    /// then the default policies and the caller's tenant's own.
+    pub(crate) async fn may(
+        &self,
+        caller: &Caller,
+        action: Action,
+        resource: &Resource,
+    ) -> ApiResult<bool> {
+        if !caller
+            .scopes
+            .iter()
+            .any(|scope| scope_covers(scope, action))
+        {
+            return Ok(false);
+        }
+        let own = self.tenant_policies(&caller.tenant).await?;
+        Ok(self
+            .inner
+            .policies
+            .decide(&caller.principal(), action, resource, own.as_deref())
+            .allowed())
+    }
+}
+
 /// The caller that [`authorize`] let through.
 pub(crate) fn caller(extensions: &Extensions) -> ApiResult<Caller> {
     extensions
@@ -220,7 +245,7 @@ fn unauthorized(message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
 }
 
-fn from_key(key: ApiKeyRow) -> ApiResult<Caller> {
+pub(crate) fn from_key(key: ApiKeyRow) -> ApiResult<Caller> {
     let role = key.role.parse().map_err(|e: n8n_work_auth::AuthError| {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string())
     })?;

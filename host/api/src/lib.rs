@@ -15,6 +15,7 @@ mod executions;
 mod limits;
 mod metrics;
 mod nodes;
+mod registry;
 mod session;
 mod ui;
 mod webhooks;

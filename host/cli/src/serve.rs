@@ -249,9 +249,10 @@ pub(crate) async fn serve(
     let state = n8n_work_api::AppState::new(engine.clone(), args.webhook_limits())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let audit = audit_key()?;
     let state = state
         .with_vault(vault, key_file.as_deref())
-        .with_audit(audit_key()?, audit_head_file(data_dir));
+        .with_audit(audit, audit_head_file(data_dir));
     let state = match &redis {
         Some(client) => state.with_redis(client.clone()),
         None => state,
@@ -295,7 +296,8 @@ pub(crate) async fn serve(
     let router = if role == Role::Worker {
         n8n_work_api::operations_router(state)
     } else {
-        n8n_work_api::router(state)
+        let registry = plugin_registry(data_dir, &state, &audit).await?;
+        n8n_work_api::router(state).merge(n8n_work_registry::router(registry))
     };
     axum::serve(
         listener,
@@ -324,6 +326,44 @@ pub(crate) async fn serve(
 
 /// The credential vault, with the master key from the environment or the
 /// key file; a key that does not open the stored data keys stops the start.
+/// The plugin registry served at `/v2/`, its blobs in `<data dir>/registry`,
+/// its logins the platform's API keys. Its tokens are signed with a key
+/// derived from the audit key, so every API replica accepts the others'.
+async fn plugin_registry(
+    data_dir: &Path,
+    state: &n8n_work_api::AppState,
+    audit_key: &[u8; 32],
+) -> anyhow::Result<n8n_work_registry::Registry> {
+    use sha2::Digest as _;
+    let root = data_dir.join("registry");
+    let storage = n8n_work_registry::storage::FsStorage::open(&root)
+        .await
+        .with_context(|| {
+            format!(
+                "opening the plugin registry's storage in {}",
+                root.display()
+            )
+        })?;
+    let mut token_key = sha2::Sha256::new();
+    token_key.update(b"n8n-work registry tokens\0");
+    token_key.update(audit_key);
+    Ok(n8n_work_registry::Registry::new(
+        Arc::new(storage),
+        n8n_work_registry::RegistryConfig {
+            auth: Some(n8n_work_registry::server::AuthSettings {
+                authenticator: state.registry_authenticator(),
+                issuer: n8n_work_registry::server::TokenIssuer::new(
+                    token_key.finalize().into(),
+                    std::time::Duration::from_secs(300),
+                ),
+                service: "n8n-work".to_owned(),
+                realm: None,
+            }),
+            ..n8n_work_registry::RegistryConfig::default()
+        },
+    ))
+}
+
 /// The vault, and the file its master key came from (if it did).
 async fn open_vault(
     store: &Store,

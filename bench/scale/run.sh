@@ -65,12 +65,13 @@ w3() {
   local start; start="$(date +%s.%N)"
   local out; out="$(wrk -t2 -c16 -d"$duration" -s "$root/bench/w1/post.lua" "$api/webhook/w3")"
   local accepted; accepted="$(awk '/requests in/ {print $1}' <<<"$out")"
-  local refused; refused="$(awk '/Non-2xx/ {print $4}' <<<"$out")"
+  local refused; refused="$(awk '/Non-2xx/ {print $5}' <<<"$out")"
   accepted=$(( accepted - ${refused:-0} ))
   until [ "$(curl -sf -H "authorization: Bearer $key" "$api/api/v1/executions?status=running&limit=1" | grep -c '"id"')" = 0 ]; do sleep 0.2; done
   local end; end="$(date +%s.%N)"
   awk -v n="$accepted" -v s="$start" -v e="$end" -v name="$1" \
-    'BEGIN { printf "W3 %-12s %8d runs  %10.0f steps/s  (%.1f s until all finished)\n", name, n, n * 10 / (e - s), e - s }'
+    -v refused="${refused:-0}" \
+    'BEGIN { printf "W3 %-12s %8d runs  %10.0f steps/s  (%.1f s until all finished; %d refused with 429 past --max-in-flight)\n", name, n, n * 10 / (e - s), e - s, refused }'
 }
 
 for config in "embedded 0" "pg-1-worker 1" "pg-2-workers 2"; do

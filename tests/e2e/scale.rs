@@ -163,3 +163,80 @@ async fn a_lease_too_short_is_refused_by_name() {
     assert!(stderr.contains("lease-ms 50"), "{stderr}");
     assert!(stderr.contains("300 or more"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_tenants_request_rate_is_one_budget_across_api_replicas() {
+    let database = n8n_work_store::testing::postgres().await.unwrap();
+    let dirs = [(); 3].map(|()| tempfile::tempdir().unwrap());
+    // A prefix of this test's own, so no other test's keys count.
+    let ours = format!("n8n-work-test-{}", uuid::Uuid::new_v4().simple());
+    let limited = |dir: std::path::PathBuf, prefix: String| {
+        let url = database.url.clone();
+        async move {
+            start_with(
+                &dir,
+                &[
+                    "--role",
+                    "api",
+                    "--database-url",
+                    &url,
+                    "--redis-url",
+                    REDIS,
+                    "--redis-prefix",
+                    &prefix,
+                    "--tenant-requests-per-second",
+                    "3",
+                ],
+            )
+            .await
+        }
+    };
+    let a = limited(dirs[0].path().to_path_buf(), ours.clone()).await;
+    let b = limited(dirs[1].path().to_path_buf(), ours.clone()).await;
+    // Another deployment on the same Redis, under another prefix.
+    let elsewhere = limited(dirs[2].path().to_path_buf(), format!("{ours}-other")).await;
+    let status = |server: &Server| {
+        let url = format!("{}/workflows", server.api());
+        let key = a.key.clone();
+        async move {
+            call(
+                Method::GET,
+                &url,
+                Some(&key),
+                "application/json",
+                String::new(),
+            )
+            .await
+            .0
+        }
+    };
+    // Run the tenant's budget out through replica A, then ask replica B. B
+    // has served none of those calls, so it refuses only if the budget is
+    // shared. At most two tries, each one call to B: B's own budget (3)
+    // would never refuse that; a second try covers a new second beginning
+    // between A's refusal and B's call.
+    let mut refused_by_b = false;
+    for _ in 0..2 {
+        let mut spent = false;
+        for _ in 0..50 {
+            if status(&a).await == 429 {
+                spent = true;
+                break;
+            }
+        }
+        assert!(spent, "replica A refuses past 3 calls per second");
+        if status(&b).await == 429 {
+            refused_by_b = true;
+            break;
+        }
+    }
+    assert!(
+        refused_by_b,
+        "replica B refuses once replica A has spent the tenant's budget"
+    );
+    assert_eq!(
+        status(&elsewhere).await,
+        200,
+        "a deployment under another --redis-prefix has budgets of its own"
+    );
+}

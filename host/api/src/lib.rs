@@ -160,6 +160,32 @@ pub struct AppState {
     master_key_file: Option<std::sync::Arc<std::path::Path>>,
 }
 
+/// The Redis a deployment's processes share: the client, one connection
+/// made on first use, and the prefix of every key, so deployments sharing a
+/// Redis stay apart.
+#[derive(Clone)]
+pub(crate) struct SharedRedis {
+    client: redis::Client,
+    connection: std::sync::Arc<tokio::sync::OnceCell<redis::aio::ConnectionManager>>,
+    prefix: std::sync::Arc<str>,
+}
+
+impl SharedRedis {
+    /// The connection, made on first use.
+    pub(crate) async fn connection(&self) -> redis::RedisResult<redis::aio::ConnectionManager> {
+        Ok(self
+            .connection
+            .get_or_try_init(|| self.client.get_connection_manager())
+            .await?
+            .clone())
+    }
+
+    /// The key `name` under this deployment's prefix.
+    pub(crate) fn key(&self, name: &str) -> String {
+        format!("{}:{name}", self.prefix)
+    }
+}
+
 /// What deciding and recording access needs.
 struct Access {
     policies: n8n_work_auth::Policies,

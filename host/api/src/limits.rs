@@ -15,10 +15,8 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use n8n_work_store::Store;
-use redis::aio::ConnectionManager;
-use tokio::sync::OnceCell;
 
-use crate::{ApiError, ApiResult};
+use crate::{ApiError, ApiResult, SharedRedis};
 
 /// What each tenant may use. `None` is no limit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -39,7 +37,7 @@ const HOUR_MS: i64 = 60 * 60 * 1000;
 pub(crate) struct Limiter {
     limits: TenantLimits,
     local: Option<Arc<DefaultKeyedRateLimiter<String>>>,
-    redis: Option<(redis::Client, Arc<OnceCell<ConnectionManager>>)>,
+    redis: Option<SharedRedis>,
 }
 
 impl Limiter {
@@ -54,7 +52,7 @@ impl Limiter {
     }
 
     /// Counts requests in Redis, shared with the other replicas.
-    pub(crate) fn share(&mut self, redis: (redis::Client, Arc<OnceCell<ConnectionManager>>)) {
+    pub(crate) fn share(&mut self, redis: SharedRedis) {
         self.redis = Some(redis);
     }
 
@@ -86,14 +84,11 @@ impl Limiter {
     /// This second's requests of `tenant` so far, this one included, as
     /// counted in Redis; `None` without Redis or while it is unreachable.
     async fn shared_count(&self, tenant: &str) -> Option<u64> {
-        let (client, connection) = self.redis.as_ref()?;
+        let redis = self.redis.as_ref()?;
         let second = n8n_work_store::now_millis() / 1000;
-        let key = format!("n8n-work:rate:{tenant}:{second}");
+        let key = redis.key(&format!("rate:{tenant}:{second}"));
         let counted = async {
-            let mut connection = connection
-                .get_or_try_init(|| client.get_connection_manager())
-                .await?
-                .clone();
+            let mut connection = redis.connection().await?;
             redis::pipe()
                 .atomic()
                 .incr(&key, 1)

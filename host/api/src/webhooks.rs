@@ -22,12 +22,11 @@ use n8n_work_engine::EngineError;
 use n8n_work_model::{ControlKind, Workflow};
 use n8n_work_runtime::Item;
 use n8n_work_store::{ExecutionStatus, StoreError};
-use redis::aio::ConnectionManager;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::sync::{OnceCell, Semaphore};
 
-use crate::{ApiError, ApiResult, AppState};
+use crate::{ApiError, ApiResult, AppState, SharedRedis};
 
 /// How much webhooks may take in.
 #[derive(Clone, Copy, Debug)]
@@ -135,7 +134,7 @@ pub(crate) struct Hooks {
     /// Standard Webhooks message ids seen, with when they stop mattering.
     seen: Arc<Mutex<HashMap<String, i64>>>,
     /// Shared with the other replicas when there is Redis.
-    pub(crate) redis: Option<(redis::Client, Arc<OnceCell<ConnectionManager>>)>,
+    pub(crate) redis: Option<SharedRedis>,
 }
 
 impl Hooks {
@@ -154,14 +153,11 @@ impl Hooks {
     /// is caught), else in this process.
     async fn first_sight(&self, tenant: &str, id: &str, now: i64) -> bool {
         let ttl = 2 * TOLERANCE_SECS;
-        if let Some((client, connection)) = &self.redis {
+        if let Some(redis) = &self.redis {
             let shared = async {
-                let mut connection = connection
-                    .get_or_try_init(|| client.get_connection_manager())
-                    .await?
-                    .clone();
+                let mut connection = redis.connection().await?;
                 redis::cmd("SET")
-                    .arg(format!("n8n-work:webhook-id:{tenant}:{id}"))
+                    .arg(redis.key(&format!("webhook-id:{tenant}:{id}")))
                     .arg(1)
                     .arg("NX")
                     .arg("EX")
@@ -185,11 +181,16 @@ impl Hooks {
 }
 
 impl AppState {
-    /// Shares the webhook replay cache through Redis, and reads the
-    /// webhook routes again when another replica changes activations (as
-    /// the engine hears through Redis). Call within a Tokio runtime.
-    pub fn with_redis(mut self, client: redis::Client) -> AppState {
-        let shared = (client, Arc::new(OnceCell::new()));
+    /// Shares the webhook replay cache and the tenants' request rates
+    /// through Redis, under keys starting `prefix:`, and reads the webhook
+    /// routes again when another replica changes activations (as the
+    /// engine hears through Redis). Call within a Tokio runtime.
+    pub fn with_redis(mut self, client: redis::Client, prefix: &str) -> AppState {
+        let shared = SharedRedis {
+            client,
+            connection: Arc::new(OnceCell::new()),
+            prefix: Arc::from(prefix),
+        };
         self.limiter.share(shared.clone());
         self.hooks.redis = Some(shared);
         let state = self.clone();

@@ -14,18 +14,29 @@ use futures::StreamExt;
 use n8n_work_engine::{Change, Engine};
 use tokio_util::sync::CancellationToken;
 
-/// The channel run changes go through.
-const CHANNEL: &str = "n8n-work:changes";
+/// The channels of one deployment (`--redis-prefix`): run changes, and
+/// activation changes (the origin engine's name).
+struct Channels {
+    changes: String,
+    activations: String,
+}
 
-/// The channel activation changes go through: the origin engine's name.
-const ACTIVATIONS: &str = "n8n-work:activations";
-
-/// Publishes this engine's changes and applies everyone else's, until
-/// `shutdown`; reconnects with backoff while Redis is away.
-pub(crate) async fn run(client: redis::Client, engine: Engine, shutdown: CancellationToken) {
+/// Publishes this engine's changes and applies everyone else's, on the
+/// channels under `prefix`, until `shutdown`; reconnects with backoff while
+/// Redis is away.
+pub(crate) async fn run(
+    client: redis::Client,
+    prefix: &str,
+    engine: Engine,
+    shutdown: CancellationToken,
+) {
+    let channels = Channels {
+        changes: format!("{prefix}:changes"),
+        activations: format!("{prefix}:activations"),
+    };
     let mut backoff = Duration::from_millis(200);
     loop {
-        let result = connected(&client, &engine, &shutdown, &mut backoff).await;
+        let result = connected(&client, &channels, &engine, &shutdown, &mut backoff).await;
         engine.metrics().set_redis_connected(false);
         match result {
             Ok(()) => return,
@@ -47,13 +58,16 @@ pub(crate) async fn run(client: redis::Client, engine: Engine, shutdown: Cancell
 
 async fn connected(
     client: &redis::Client,
+    channels: &Channels,
     engine: &Engine,
     shutdown: &CancellationToken,
     backoff: &mut Duration,
 ) -> redis::RedisResult<()> {
     let mut publish = client.get_multiplexed_async_connection().await?;
     let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(&[CHANNEL, ACTIVATIONS]).await?;
+    pubsub
+        .subscribe(&[&channels.changes, &channels.activations])
+        .await?;
     let mut heard = pubsub.into_on_message();
     let mut local = engine.changes();
     let mut activations = engine.activations();
@@ -66,7 +80,7 @@ async fn connected(
                 Ok(change) if change.origin == engine.owner() => {
                     let payload = serde_json::to_string(&change).unwrap_or_default();
                     redis::cmd("PUBLISH")
-                        .arg(CHANNEL)
+                        .arg(&channels.changes)
                         .arg(payload)
                         .query_async::<()>(&mut publish)
                         .await?;
@@ -81,7 +95,7 @@ async fn connected(
             origin = activations.recv() => match origin {
                 Ok(origin) if origin == engine.owner() => {
                     redis::cmd("PUBLISH")
-                        .arg(ACTIVATIONS)
+                        .arg(&channels.activations)
                         .arg(origin)
                         .query_async::<()>(&mut publish)
                         .await?;
@@ -93,7 +107,7 @@ async fn connected(
                 let Some(message) = message else {
                     return Err(redis::RedisError::from((redis::ErrorKind::Io, "the subscription ended")));
                 };
-                if message.get_channel_name() == ACTIVATIONS {
+                if message.get_channel_name() == channels.activations {
                     let origin = String::from_utf8_lossy(message.get_payload_bytes()).into_owned();
                     if origin != engine.owner() {
                         engine.remote_activations_changed(origin);

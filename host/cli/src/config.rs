@@ -28,6 +28,8 @@ pub(crate) struct FileConfig {
     pub(crate) database_url: Option<String>,
     /// `--redis-url`.
     pub(crate) redis_url: Option<String>,
+    /// `--redis-prefix`.
+    pub(crate) redis_prefix: Option<String>,
     /// `--lease-ms`.
     pub(crate) lease_ms: Option<u64>,
     /// `--egress-rate`.
@@ -53,7 +55,7 @@ pub(crate) fn load(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
         .with_context(|| format!("reading the configuration file {}", path.display()))?;
     toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
-            "{}: {e}the keys are data-dir, listen, role, database-url, redis-url, lease-ms, max-body-bytes, max-in-flight, egress-allow-private, egress-rate, tenant-requests-per-second, tenant-running-executions and tenant-steps-per-hour",
+            "{}: {e}the keys are data-dir, listen, role, database-url, redis-url, redis-prefix, lease-ms, max-body-bytes, max-in-flight, egress-allow-private, egress-rate, tenant-requests-per-second, tenant-running-executions and tenant-steps-per-hour",
             path.display()
         )
     })

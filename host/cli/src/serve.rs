@@ -47,6 +47,10 @@ pub(crate) struct ServeArgs {
     /// share live events and the webhook replay cache through it.
     #[arg(long, env = "N8N_WORK_REDIS_URL")]
     redis_url: Option<String>,
+    /// What every Redis key and channel of this deployment starts with, so
+    /// deployments sharing one Redis stay apart [default: n8n-work].
+    #[arg(long, env = "N8N_WORK_REDIS_PREFIX")]
+    redis_prefix: Option<String>,
     /// How long a worker's claim on a step holds without a heartbeat, in
     /// milliseconds: when a worker dies, its steps run elsewhere after this
     /// [default: 30000]. Heartbeats go every third of it.
@@ -120,6 +124,7 @@ impl ServeArgs {
         self.role = self.role.or(config.role);
         self.database_url = self.database_url.or_else(|| config.database_url.clone());
         self.redis_url = self.redis_url.or_else(|| config.redis_url.clone());
+        self.redis_prefix = self.redis_prefix.or_else(|| config.redis_prefix.clone());
         self.lease_ms = self.lease_ms.or(config.lease_ms);
         self.tenant_requests_per_second = self
             .tenant_requests_per_second
@@ -139,6 +144,12 @@ impl ServeArgs {
             self.egress.egress_rate = list.clone();
         }
         self
+    }
+
+    fn redis_prefix(&self) -> String {
+        self.redis_prefix
+            .clone()
+            .unwrap_or_else(|| "n8n-work".to_owned())
     }
 
     fn tenant_limits(&self) -> n8n_work_api::TenantLimits {
@@ -254,7 +265,7 @@ pub(crate) async fn serve(
         .with_vault(vault, key_file.as_deref())
         .with_audit(audit, audit_head_file(data_dir));
     let state = match &redis {
-        Some(client) => state.with_redis(client.clone()),
+        Some(client) => state.with_redis(client.clone(), &args.redis_prefix()),
         None => state,
     }
     .with_tenant_limits(args.tenant_limits());
@@ -275,9 +286,9 @@ pub(crate) async fn serve(
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(client) = redis {
-        let (engine, shutdown) = (engine.clone(), shutdown.clone());
+        let (engine, shutdown, prefix) = (engine.clone(), shutdown.clone(), args.redis_prefix());
         tasks.spawn(async move {
-            crate::bus::run(client, engine, shutdown).await;
+            crate::bus::run(client, &prefix, engine, shutdown).await;
             Ok(())
         });
     }

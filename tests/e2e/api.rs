@@ -1379,3 +1379,73 @@ async fn the_master_key_rotates_while_runs_go_on_and_the_old_key_opens_nothing()
     let ran = run_waited(&server, &id).await;
     assert_eq!(ran["status"], "succeeded", "{ran}");
 }
+
+#[tokio::test]
+async fn each_trigger_of_a_workflow_starts_its_runs_at_itself() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start(data.path()).await;
+    let id = push(
+        &server,
+        "
+name: three-doors
+nodes:
+  - {id: by-hand, type: manual}
+  - {id: hook, type: webhook, params: {path: doors}}
+  - {id: tick, type: schedule, params: {every: 1s}}
+  - {id: from-hand, type: set, params: {keepOnlySet: true, fields: {door: hand}}}
+  - {id: from-hook, type: set, params: {keepOnlySet: true, fields: {door: hook}}}
+  - {id: from-tick, type: set, params: {keepOnlySet: true, fields: {door: tick}}}
+connections:
+  - {from: by-hand, to: from-hand}
+  - {from: hook, to: from-hook}
+  - {from: tick, to: from-tick}
+",
+    )
+    .await;
+    let (status, activated) = send(
+        &server,
+        Method::POST,
+        &format!("/workflows/{id}/activate"),
+        json!({}),
+    )
+    .await;
+    assert!(status < 300, "{activated}");
+
+    let (status, answer) = call(
+        Method::POST,
+        &format!("{}/webhook/doors", server.base),
+        None,
+        "application/json",
+        "{}".into(),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["door"], "hook",
+        "the webhook's run starts at the webhook: {answer}"
+    );
+    let ran = run_waited(&server, &id).await;
+    assert_eq!(ran["output"], json!([{ "door": "hand" }]), "{ran}");
+    // The schedule's runs start at the schedule node.
+    for _ in 0..3_000 {
+        let (_, runs) = get(
+            &server,
+            &format!("/executions?workflow={id}&status=succeeded"),
+        )
+        .await;
+        if let Some(tick) = runs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["result"].to_string().contains("\"tick\""))
+        {
+            assert!(
+                tick["result"].to_string().contains("\"door\":\"tick\""),
+                "{tick}"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the schedule never started a run");
+}

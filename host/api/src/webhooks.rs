@@ -55,6 +55,8 @@ struct Hook {
     tenant: String,
     workflow_id: String,
     version: i64,
+    /// The webhook node the run starts at.
+    node_id: String,
     /// Answer 202 at once rather than with the run's outcome.
     on_received: bool,
     auth: Result<Option<Auth>, String>,
@@ -236,6 +238,7 @@ impl AppState {
                         tenant: tenant.clone(),
                         workflow_id: id.clone(),
                         version,
+                        node_id: node.id.clone(),
                         on_received: param("respond") == Some("onReceived"),
                         auth: Auth::from_params(&node.params),
                         params: node.params.clone(),
@@ -552,7 +555,7 @@ async fn webhook(
         .await?;
     let id = state
         .engine
-        .start(&hook.tenant, &version, items, None)
+        .start_at(&hook.tenant, &version, &hook.node_id, items, None)
         .await?;
     if hook.on_received {
         hold_until_end(&state, &hook.tenant, &id, admission);

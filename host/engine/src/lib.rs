@@ -417,7 +417,9 @@ impl Engine {
         let version = store
             .workflow_version(tenant, &row.workflow_id, row.version)
             .await?;
-        self.start(tenant, &version, items, None).await
+        // Anew from the trigger the run started at.
+        self.start_at(tenant, &version, &first.node_id, items, None)
+            .await
     }
 
     /// Evaluates `template` (`{{ $json.name }}`) as the editor previews it:
@@ -546,10 +548,41 @@ impl Engine {
         id: Option<String>,
     ) -> Result<String, EngineError> {
         let run = self.new_run(tenant, version, items, id, None).await?;
+        self.start_run(run).await
+    }
+
+    /// Starts a run of `version` at its trigger node `trigger` (a webhook, a
+    /// schedule), for workflows with more than one trigger; otherwise as
+    /// [`Engine::start`].
+    pub async fn start_at(
+        &self,
+        tenant: &str,
+        version: &WorkflowVersion,
+        trigger: &str,
+        items: Vec<Item>,
+        id: Option<String>,
+    ) -> Result<String, EngineError> {
+        let mut run = self.new_run(tenant, version, items, id, None).await?;
+        let compiled = self
+            .compiled(tenant, &version.workflow_id, version.version)
+            .await?;
+        let plan = &compiled.plan;
+        if !plan.triggers.iter().any(|&t| plan.node(t).id == trigger) {
+            return Err(EngineError::Request(format!(
+                "`{trigger}` is not a trigger of workflow `{}`; start it at one of its trigger nodes",
+                plan.name
+            )));
+        }
+        trigger.clone_into(&mut run.trigger);
+        self.start_run(run).await
+    }
+
+    async fn start_run(&self, run: NewExecution) -> Result<String, EngineError> {
+        let (tenant, workflow_id) = (run.tenant.clone(), run.workflow_id.clone());
         let id = run.id.clone();
         self.inner.store.start(run, self.inner.clock.now()).await?;
         self.inner.wake.notify_one();
-        self.changed(tenant, &version.workflow_id, &id);
+        self.changed(&tenant, &workflow_id, &id);
         Ok(id)
     }
 

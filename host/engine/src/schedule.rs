@@ -263,7 +263,10 @@ impl Engine {
                     .workflow_version(tenant, workflow_id, *version)
                     .await?;
                 let id = tick_id(tenant, workflow_id, node_id, tick);
-                started.push(self.start(tenant, &stored, items, Some(id)).await?);
+                started.push(
+                    self.start_at(tenant, &stored, node_id, items, Some(id))
+                        .await?,
+                );
                 fired = tick;
             }
             // Missed ticks that are not caught up are passed over too.

@@ -204,9 +204,15 @@ pub struct MarketArgs {
     /// The tenant to act in.
     #[arg(long, env = "N8N_WORK_TENANT", default_value = "default")]
     pub tenant: String,
-    /// Who is acting (recorded in the audit list).
+    /// Who is acting (recorded in the audit list). A marketplace served by
+    /// `n8n-work serve` records the API key instead.
     #[arg(long = "as", env = "N8N_WORK_USER", default_value = "cli")]
     pub actor: String,
+    /// An API key of the platform, for a marketplace served by `n8n-work
+    /// serve` (which decides with it what the call may do); set from the
+    /// platform CLI's own `--api-key`, so not a flag here.
+    #[arg(skip)]
+    pub api_key: Option<String>,
 }
 
 /// `n8n-work registry …`: the OCI registry on its own.
@@ -312,6 +318,21 @@ fn describe(verification: &Verification) -> String {
 }
 
 impl PluginCommand {
+    /// The marketplace settings of a command that calls the marketplace.
+    pub fn market_mut(&mut self) -> Option<&mut MarketArgs> {
+        match self {
+            Self::Search { market, .. }
+            | Self::Info { market, .. }
+            | Self::Install { market, .. }
+            | Self::List { market, .. }
+            | Self::Upgrade { market, .. }
+            | Self::Remove { market, .. }
+            | Self::Approve { market, .. }
+            | Self::Reject { market, .. } => Some(market),
+            _ => None,
+        }
+    }
+
     /// Runs the command; `data_dir` holds `trusted-keys/`.
     pub async fn run(self, data_dir: &Path) -> anyhow::Result<ExitCode> {
         match self {
@@ -700,6 +721,9 @@ async fn market_call(
     let mut request = reqwest::Client::new()
         .request(method, url.clone())
         .header(crate::marketplace::ACTOR_HEADER, &market.actor);
+    if let Some(key) = &market.api_key {
+        request = request.bearer_auth(key);
+    }
     if let Some(body) = body {
         request = request
             .header(http::header::CONTENT_TYPE, "application/json")

@@ -176,3 +176,121 @@ async fn the_registry_lets_a_tenant_publish_under_its_own_name_and_every_tenant_
         .unwrap();
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// A marketplace call with `key` (if any) and a claimed actor.
+async fn market(
+    server: &Server,
+    method: reqwest::Method,
+    path: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = Client::new()
+        .request(method, format!("{}/v2/_marketplace{path}", server.base))
+        .header("x-n8n-work-actor", "mallory");
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn the_marketplace_in_serve_answers_to_keys_within_their_tenant() {
+    let data = tempfile::tempdir().unwrap();
+    let env = vec![(
+        "N8N_WORK_AUDIT_KEY_FILE".to_owned(),
+        data.path().join("audit.key").display().to_string(),
+    )];
+    let server = start_env(data.path(), &[], &env).await;
+    let api = server.api();
+    let (_, acme) = call(
+        reqwest::Method::POST,
+        &format!("{api}/tenants"),
+        Some(&server.key),
+        "application/json",
+        json!({ "name": "acme" }).to_string(),
+    )
+    .await;
+    let acme_key = acme["ownerKey"]["key"].as_str().unwrap().to_owned();
+    let (_, viewer) = call(
+        reqwest::Method::POST,
+        &format!("{api}/keys"),
+        Some(&acme_key),
+        "application/json",
+        json!({ "role": "viewer", "name": "reader" }).to_string(),
+    )
+    .await;
+    let viewer_key = viewer["key"].as_str().unwrap().to_owned();
+    use reqwest::Method;
+
+    let (status, _) = market(&server, Method::GET, "/search", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "no key, no marketplace");
+    let (status, found) = market(&server, Method::GET, "/search", Some(&viewer_key), None).await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert!(found["plugins"].is_array(), "{found}");
+
+    // Another tenant's settings are out of reach, whatever the role.
+    let (status, refused) = market(
+        &server,
+        Method::GET,
+        "/tenants/default/policy",
+        Some(&acme_key),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    let policy = json!({ "trustedKeys": [], "allowUnsigned": false });
+    let (status, refused) = market(
+        &server,
+        Method::PUT,
+        "/tenants/acme/policy",
+        Some(&viewer_key),
+        Some(policy.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert!(refused.to_string().contains("plugin.approve"), "{refused}");
+
+    // The tenant's owner sets it; the marketplace records the key, not the
+    // actor the request claimed, and so does the platform's audit log.
+    let (status, set) = market(
+        &server,
+        Method::PUT,
+        "/tenants/acme/policy",
+        Some(&acme_key),
+        Some(policy),
+    )
+    .await;
+    assert!(status.is_success(), "{status} {set}");
+    let (_, audit) = market(
+        &server,
+        Method::GET,
+        "/tenants/acme/audit",
+        Some(&acme_key),
+        None,
+    )
+    .await;
+    let text = audit.to_string();
+    assert!(text.contains("key:") && !text.contains("mallory"), "{text}");
+    let (_, trail) = call(
+        reqwest::Method::GET,
+        &format!("{api}/audit"),
+        Some(&acme_key),
+        "application/json",
+        String::new(),
+    )
+    .await;
+    assert!(
+        trail.to_string().contains("plugin.approve"),
+        "the platform's audit log has the change: {trail}"
+    );
+}

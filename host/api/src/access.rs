@@ -34,7 +34,7 @@ pub(crate) struct Caller {
     pub(crate) key: String,
     scopes: Vec<String>,
     /// The client's address, for the audit log.
-    source: String,
+    pub(crate) source: String,
 }
 
 impl Caller {
@@ -261,7 +261,11 @@ pub(crate) fn from_key(key: ApiKeyRow) -> ApiResult<Caller> {
 /// Who calls: an API key (`Authorization: Bearer`), or the UI's session
 /// cookie, which must come with `X-Requested-With: n8n-work` on anything
 /// but a read, so another site cannot make the browser send it.
-async fn caller_of(state: &AppState, method: &Method, headers: &HeaderMap) -> ApiResult<Caller> {
+pub(crate) async fn caller_of(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+) -> ApiResult<Caller> {
     let store = state.engine.store();
     let bearer = headers
         .get(header::AUTHORIZATION)

@@ -33,6 +33,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 pub use limits::TenantLimits;
+pub use registry::guard_marketplace;
 pub use webhooks::WebhookLimits;
 
 use access::caller;

@@ -11,18 +11,32 @@
 //! - pulling needs `plugin.read` in the caller's own tenant: published
 //!   plugins are the marketplace every tenant browses, and installing one
 //!   still needs its tenant's approval.
+//!
+//! The marketplace's routes (`/v2/_marketplace/...`) sit behind
+//! [`guard_marketplace`]: an API key or the UI's session, then the action
+//! of the route in the tenant its path names (`plugin.read` to browse,
+//! `plugin.install` to ask for or remove an install, `plugin.approve` to
+//! decide one or set the trust policy), recorded in the audit log when it
+//! changes something.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use n8n_work_auth::{Action, Resource};
 use n8n_work_registry::RepositoryName;
+use n8n_work_registry::marketplace::ACTOR_HEADER;
 use n8n_work_registry::server::{
     Action as RegistryAction, AuthBackendError, Authenticator, Principal,
 };
+use serde_json::json;
 
-use crate::access::from_key;
-use crate::{AppState, key_hash};
+use crate::access::{caller_of, from_key};
+use crate::{ApiError, AppState, key_hash};
 
 /// Registry logins and grants from the platform's keys and policies.
 pub(crate) struct KeyAuthenticator {
@@ -112,5 +126,144 @@ impl Authenticator for KeyAuthenticator {
             }
         }
         Ok(granted)
+    }
+}
+
+/// The action a marketplace route performs and the tenant it acts in: the
+/// one its path names, or the caller's own for the shared catalogue.
+fn marketplace_action(method: &Method, path: &str, own: &str) -> Option<(Action, String)> {
+    let rest = path.strip_prefix("/v2/_marketplace/")?;
+    match (method.as_str(), rest) {
+        ("GET", "search" | "plugin") => return Some((Action::PluginRead, own.to_owned())),
+        ("POST", "publishers") => return Some((Action::PluginPublish, own.to_owned())),
+        _ => {}
+    }
+    let (tenant, what) = rest.strip_prefix("tenants/")?.split_once('/')?;
+    let action = match (method.as_str(), what) {
+        ("GET", "policy" | "requests" | "installed") => Action::PluginRead,
+        ("PUT", "policy") => Action::PluginApprove,
+        ("POST", "requests") | ("DELETE", "installed") => Action::PluginInstall,
+        ("POST", decision) if decision.starts_with("requests/") => Action::PluginApprove,
+        ("GET", "audit") => Action::AuditRead,
+        _ => return None,
+    };
+    Some((action, tenant.to_owned()))
+}
+
+/// The middleware in front of the marketplace's routes: who calls, whether
+/// the policies let them do the route's action in the tenant it names, and
+/// who acts as the marketplace records it (the key, whatever the request
+/// claimed). A change it lets through is recorded in the audit log.
+pub async fn guard_marketplace(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let mut caller = match caller_of(&state, request.method(), request.headers()).await {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(ConnectInfo(address)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
+        caller.source = address.ip().to_string();
+    }
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let Some((action, tenant)) = marketplace_action(&method, &path, &caller.tenant) else {
+        return ApiError::not_found(format!("no marketplace route {method} {path}"))
+            .into_response();
+    };
+    let resource = Resource::new(&tenant, "plugin", &path);
+    match state.may(&caller, action, &resource).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "a {} key may not `{}` in tenant `{tenant}`; the default policies give it to {} and above, in the key's own tenant",
+                    caller.role.as_str(),
+                    action.as_str(),
+                    action.default_role()
+                ),
+            )
+            .into_response();
+        }
+        Err(e) => return e.into_response(),
+    }
+    if let Ok(actor) = HeaderValue::from_str(&format!("key:{}", caller.key)) {
+        request.headers_mut().insert(ACTOR_HEADER, actor);
+    }
+    let response = next.run(request).await;
+    if method != Method::GET && response.status().is_success() {
+        state
+            .record(
+                &caller,
+                action,
+                format!("plugin:{path}"),
+                None,
+                Some(&json!({ "method": method.as_str(), "status": response.status().as_u16() })),
+            )
+            .await;
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_marketplace_route_names_its_action_and_tenant() {
+        let cases = [
+            (
+                "GET",
+                "/v2/_marketplace/search",
+                Some((Action::PluginRead, "me")),
+            ),
+            (
+                "POST",
+                "/v2/_marketplace/publishers",
+                Some((Action::PluginPublish, "me")),
+            ),
+            (
+                "GET",
+                "/v2/_marketplace/tenants/acme/policy",
+                Some((Action::PluginRead, "acme")),
+            ),
+            (
+                "PUT",
+                "/v2/_marketplace/tenants/acme/policy",
+                Some((Action::PluginApprove, "acme")),
+            ),
+            (
+                "POST",
+                "/v2/_marketplace/tenants/acme/requests",
+                Some((Action::PluginInstall, "acme")),
+            ),
+            (
+                "POST",
+                "/v2/_marketplace/tenants/acme/requests/3/approve",
+                Some((Action::PluginApprove, "acme")),
+            ),
+            (
+                "DELETE",
+                "/v2/_marketplace/tenants/acme/installed",
+                Some((Action::PluginInstall, "acme")),
+            ),
+            (
+                "GET",
+                "/v2/_marketplace/tenants/acme/audit",
+                Some((Action::AuditRead, "acme")),
+            ),
+            ("DELETE", "/v2/_marketplace/search", None),
+            ("GET", "/v2/_marketplace/tenants/acme/other", None),
+        ];
+        for (method, path, expected) in cases {
+            let got = marketplace_action(&method.parse().unwrap(), path, "me");
+            assert_eq!(
+                got,
+                expected.map(|(a, t)| (a, t.to_owned())),
+                "{method} {path}"
+            );
+        }
     }
 }

@@ -38,6 +38,16 @@ pub(crate) struct Client {
     key: String,
 }
 
+impl ServerArgs {
+    /// The API key: `--api-key`, else `<data dir>/cli.key` if readable.
+    pub(crate) fn key(&self, data_dir: &Path) -> Option<String> {
+        self.api_key
+            .clone()
+            .or_else(|| std::fs::read_to_string(data_dir.join("cli.key")).ok())
+            .map(|key| key.trim().to_owned())
+    }
+}
+
 impl Client {
     pub(crate) fn new(args: &ServerArgs, data_dir: &Path) -> anyhow::Result<Client> {
         let key = match &args.api_key {

@@ -185,7 +185,13 @@ fn main() -> ExitCode {
                 })
                 .await
             }
-            Command::Plugin(command) => command.run(&data_dir).await,
+            Command::Plugin(mut command) => {
+                // A marketplace served by `serve` decides with the platform's key.
+                if let Some(market) = command.market_mut() {
+                    market.api_key = cli.server.key(&data_dir);
+                }
+                command.run(&data_dir).await
+            }
             Command::Registry(command) => command.run(&data_dir).await,
         }
     });

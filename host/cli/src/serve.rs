@@ -308,7 +308,22 @@ pub(crate) async fn serve(
         n8n_work_api::operations_router(state)
     } else {
         let registry = plugin_registry(data_dir, &state, &audit).await?;
-        n8n_work_api::router(state).merge(n8n_work_registry::router(registry))
+        let marketplace = {
+            let dir = data_dir.join("marketplace");
+            let store = n8n_work_registry::marketplace::FsMarketplaceStore::open(&dir)
+                .await
+                .with_context(|| {
+                    format!("opening the marketplace's storage in {}", dir.display())
+                })?;
+            n8n_work_registry::Marketplace::new(Arc::clone(registry.storage()), Arc::new(store))
+        };
+        n8n_work_api::router(state.clone())
+            .merge(n8n_work_registry::router(registry))
+            .merge(
+                n8n_work_registry::marketplace_router(marketplace).route_layer(
+                    axum::middleware::from_fn_with_state(state, n8n_work_api::guard_marketplace),
+                ),
+            )
     };
     axum::serve(
         listener,

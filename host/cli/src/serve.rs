@@ -451,15 +451,8 @@ struct VaultCredentials(Arc<Vault>);
 impl Credentials for VaultCredentials {
     fn get<'a>(&'a self, tenant: &'a str, name: &'a str) -> BoxFuture<'a, Option<Value>> {
         Box::pin(async move {
-            let summary = self
-                .0
-                .list(tenant)
-                .await
-                .ok()?
-                .into_iter()
-                .find(|c| c.name == name)?;
-            match self.0.get(tenant, &summary.id).await {
-                Ok(credential) => Some(credential.value.expose().clone()),
+            match self.0.get_named(tenant, name).await {
+                Ok(credential) => Some(credential?.value.expose().clone()),
                 Err(e) => {
                     tracing::error!(error = %e, credential = name, "a credential could not be read");
                     None

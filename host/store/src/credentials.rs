@@ -269,16 +269,42 @@ impl Store {
 
     /// One credential of the tenant, with its ciphertext.
     pub async fn credential(&self, tenant: &str, id: &str) -> Result<CredentialRow> {
-        let row = sqlx::query(
+        self.credential_where("id", tenant, id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("credential `{id}`")))
+    }
+
+    /// The tenant's credential named `name`, with its ciphertext, if any.
+    pub async fn credential_named(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Option<CredentialRow>> {
+        self.credential_where("name", tenant, name).await
+    }
+
+    /// The credential whose `column` (`id` or `name`, both unique in a
+    /// tenant) is `value`.
+    async fn credential_where(
+        &self,
+        column: &'static str,
+        tenant: &str,
+        value: &str,
+    ) -> Result<Option<CredentialRow>> {
+        // `column` is one of two constants; every value is bound.
+        let query = format!(
             "SELECT tenant_id, id, name, type, key_id, ciphertext, created_at, updated_at \
-             FROM credentials WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(tenant)
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("credential `{id}`")))?;
-        Ok(CredentialRow {
+             FROM credentials WHERE tenant_id = $1 AND {column} = $2"
+        );
+        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(query))
+            .bind(tenant)
+            .bind(value)
+            .fetch_optional(self.pool())
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(CredentialRow {
             tenant: row.try_get("tenant_id")?,
             id: row.try_get("id")?,
             name: row.try_get("name")?,
@@ -287,7 +313,7 @@ impl Store {
             ciphertext: row.try_get("ciphertext")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
-        })
+        }))
     }
 
     /// The tenant's credentials by name, without their values.

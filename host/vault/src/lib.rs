@@ -415,6 +415,20 @@ impl Vault {
     /// A credential of the tenant, decrypted.
     pub async fn get(&self, tenant: &str, id: &str) -> Result<Credential> {
         let row = self.store.credential(tenant, id).await?;
+        self.open(row).await
+    }
+
+    /// The tenant's credential named `name`, decrypted, if there is one.
+    pub async fn get_named(&self, tenant: &str, name: &str) -> Result<Option<Credential>> {
+        match self.store.credential_named(tenant, name).await? {
+            Some(row) => Ok(Some(self.open(row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Decrypts a stored credential row.
+    async fn open(&self, row: CredentialRow) -> Result<Credential> {
+        let (tenant, id) = (row.tenant.as_str(), row.id.as_str());
         let damaged = || VaultError::CredentialDamaged {
             tenant: tenant.to_owned(),
             id: id.to_owned(),

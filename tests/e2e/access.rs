@@ -12,7 +12,7 @@ use crate::serve::{Server, call, start_env};
 
 /// The audit key lives outside the data directory, as in production, but
 /// per test so tests do not share it.
-fn audit_env(dir: &Path) -> Vec<(String, String)> {
+pub(crate) fn audit_env(dir: &Path) -> Vec<(String, String)> {
     vec![(
         "N8N_WORK_AUDIT_KEY_FILE".into(),
         dir.join("audit.key").display().to_string(),

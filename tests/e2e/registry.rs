@@ -86,35 +86,42 @@ async fn pull(server: &Server, token: &str, repository: &str, tag: &str) -> Stat
         .status()
 }
 
-#[tokio::test]
-async fn the_registry_lets_a_tenant_publish_under_its_own_name_and_every_tenant_read() {
-    let data = tempfile::tempdir().unwrap();
-    let env = vec![(
-        "N8N_WORK_AUDIT_KEY_FILE".to_owned(),
-        data.path().join("audit.key").display().to_string(),
-    )];
-    let server = start_env(data.path(), &[], &env).await;
-    let api = server.api();
+/// A server (its audit key beside its data) with a second tenant, `acme`;
+/// and acme's owner key.
+async fn with_acme(data: &std::path::Path) -> (Server, String) {
+    let server = start_env(data, &[], &crate::access::audit_env(data)).await;
     let (status, acme) = call(
         reqwest::Method::POST,
-        &format!("{api}/tenants"),
+        &format!("{}/tenants", server.api()),
         Some(&server.key),
         "application/json",
         json!({ "name": "acme" }).to_string(),
     )
     .await;
     assert_eq!(status, 201, "{acme}");
-    let acme_key = acme["ownerKey"]["key"].as_str().unwrap().to_owned();
+    let key = acme["ownerKey"]["key"].as_str().unwrap().to_owned();
+    (server, key)
+}
+
+/// A viewer key that `owner` makes in its own tenant.
+async fn viewer(server: &Server, owner: &str) -> String {
     let (status, viewer) = call(
         reqwest::Method::POST,
-        &format!("{api}/keys"),
-        Some(&server.key),
+        &format!("{}/keys", server.api()),
+        Some(owner),
         "application/json",
         json!({ "role": "viewer", "name": "reader" }).to_string(),
     )
     .await;
     assert_eq!(status, 201, "{viewer}");
-    let viewer_key = viewer["key"].as_str().unwrap().to_owned();
+    viewer["key"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_registry_lets_a_tenant_publish_under_its_own_name_and_every_tenant_read() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, acme_key) = with_acme(data.path()).await;
+    let viewer_key = viewer(&server, &server.key).await;
 
     // The registry asks for a token, naming where to get it.
     let challenge = Client::new()
@@ -206,30 +213,9 @@ async fn market(
 #[tokio::test]
 async fn the_marketplace_in_serve_answers_to_keys_within_their_tenant() {
     let data = tempfile::tempdir().unwrap();
-    let env = vec![(
-        "N8N_WORK_AUDIT_KEY_FILE".to_owned(),
-        data.path().join("audit.key").display().to_string(),
-    )];
-    let server = start_env(data.path(), &[], &env).await;
+    let (server, acme_key) = with_acme(data.path()).await;
     let api = server.api();
-    let (_, acme) = call(
-        reqwest::Method::POST,
-        &format!("{api}/tenants"),
-        Some(&server.key),
-        "application/json",
-        json!({ "name": "acme" }).to_string(),
-    )
-    .await;
-    let acme_key = acme["ownerKey"]["key"].as_str().unwrap().to_owned();
-    let (_, viewer) = call(
-        reqwest::Method::POST,
-        &format!("{api}/keys"),
-        Some(&acme_key),
-        "application/json",
-        json!({ "role": "viewer", "name": "reader" }).to_string(),
-    )
-    .await;
-    let viewer_key = viewer["key"].as_str().unwrap().to_owned();
+    let viewer_key = viewer(&server, &acme_key).await;
     use reqwest::Method;
 
     let (status, _) = market(&server, Method::GET, "/search", None, None).await;

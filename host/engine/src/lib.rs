@@ -547,7 +547,7 @@ impl Engine {
         items: Vec<Item>,
         id: Option<String>,
     ) -> Result<String, EngineError> {
-        let run = self.new_run(tenant, version, items, id, None).await?;
+        let run = self.new_run(tenant, version, None, items, id, None).await?;
         self.start_run(run).await
     }
 
@@ -562,18 +562,9 @@ impl Engine {
         items: Vec<Item>,
         id: Option<String>,
     ) -> Result<String, EngineError> {
-        let mut run = self.new_run(tenant, version, items, id, None).await?;
-        let compiled = self
-            .compiled(tenant, &version.workflow_id, version.version)
+        let run = self
+            .new_run(tenant, version, Some(trigger), items, id, None)
             .await?;
-        let plan = &compiled.plan;
-        if !plan.triggers.iter().any(|&t| plan.node(t).id == trigger) {
-            return Err(EngineError::Request(format!(
-                "`{trigger}` is not a trigger of workflow `{}`; start it at one of its trigger nodes",
-                plan.name
-            )));
-        }
-        trigger.clone_into(&mut run.trigger);
         self.start_run(run).await
     }
 
@@ -586,10 +577,13 @@ impl Engine {
         Ok(id)
     }
 
+    /// A run of `version` starting at trigger node `trigger`, or at its
+    /// first trigger.
     async fn new_run(
         &self,
         tenant: &str,
         version: &WorkflowVersion,
+        trigger: Option<&str>,
         items: Vec<Item>,
         id: Option<String>,
         parent: Option<StepKey>,
@@ -598,11 +592,21 @@ impl Engine {
             .compiled(tenant, &version.workflow_id, version.version)
             .await?;
         let plan = &compiled.plan;
-        let Some(trigger) = plan.triggers.first() else {
-            return Err(EngineError::Request(format!(
-                "workflow `{}` has no trigger; add a node of type `manual` (or `webhook`, `schedule`) to start it",
-                plan.name
-            )));
+        let found = match trigger {
+            None => plan.triggers.first(),
+            Some(wanted) => plan.triggers.iter().find(|&&t| plan.node(t).id == wanted),
+        };
+        let Some(trigger) = found else {
+            return Err(EngineError::Request(match trigger {
+                None => format!(
+                    "workflow `{}` has no trigger; add a node of type `manual` (or `webhook`, `schedule`) to start it",
+                    plan.name
+                ),
+                Some(wanted) => format!(
+                    "`{wanted}` is not a trigger of workflow `{}`; start it at one of its trigger nodes",
+                    plan.name
+                ),
+            }));
         };
         Ok(NewExecution {
             tenant: tenant.to_owned(),
@@ -1327,7 +1331,7 @@ impl Engine {
             )),
             other => other.into(),
         })?;
-        self.new_run(tenant, &version, items, None, Some(parent.clone()))
+        self.new_run(tenant, &version, None, items, None, Some(parent.clone()))
             .await
     }
 
@@ -1422,7 +1426,7 @@ impl Engine {
                     .await
                 {
                     Ok(version) => match self
-                        .new_run(&step.key.tenant, &version, items, None, None)
+                        .new_run(&step.key.tenant, &version, None, items, None, None)
                         .await
                     {
                         Ok(run) => error_run = Some(run),

@@ -174,6 +174,24 @@ pub enum PluginCommand {
         /// Why, for the audit list.
         #[arg(long, default_value = "")]
         reason: String,
+        /// Approve these egress origins instead of the ones the plugin asks
+        /// for (repeatable): fewer, or a self-hosted instance of the provider.
+        #[arg(long = "egress", value_name = "ORIGIN")]
+        egress: Vec<String>,
+        /// Where and as whom.
+        #[command(flatten)]
+        market: MarketArgs,
+    },
+    /// Show the tenant's trust policy, or set it (admins): which publisher
+    /// keys it trusts and whether unsigned plugins may be installed.
+    Policy {
+        /// Trust this publisher's public key (PEM), named after the file;
+        /// repeat for several. Setting replaces the trusted keys.
+        #[arg(long = "trust", value_name = "KEY.pub")]
+        trusted: Vec<PathBuf>,
+        /// Allow plugins with no signature (`true` or `false`).
+        #[arg(long, value_name = "BOOL")]
+        allow_unsigned: Option<bool>,
         /// Where and as whom.
         #[command(flatten)]
         market: MarketArgs,
@@ -328,6 +346,7 @@ impl PluginCommand {
             | Self::Upgrade { market, .. }
             | Self::Remove { market, .. }
             | Self::Approve { market, .. }
+            | Self::Policy { market, .. }
             | Self::Reject { market, .. } => Some(market),
             _ => None,
         }
@@ -555,11 +574,63 @@ impl PluginCommand {
                     removed["version"].as_str().unwrap_or_default()
                 );
             }
-            Self::Approve { id, reason, market } => {
+            Self::Approve {
+                id,
+                reason,
+                egress,
+                market,
+            } => {
                 let path = format!("/tenants/{}/requests/{id}/approve", market.tenant);
-                let body = serde_json::json!({ "reason": reason });
+                let mut body = serde_json::json!({ "reason": reason });
+                if !egress.is_empty() {
+                    body["egress"] = serde_json::json!(egress);
+                }
                 let r = market_call(&market, "POST", &path, &[], Some(body)).await?;
                 println!("{}", request_line(&r));
+            }
+            Self::Policy {
+                trusted,
+                allow_unsigned,
+                market,
+            } => {
+                let path = format!("/tenants/{}/policy", market.tenant);
+                let mut policy = market_call(&market, "GET", &path, &[], None).await?;
+                if !trusted.is_empty() || allow_unsigned.is_some() {
+                    if !trusted.is_empty() {
+                        let mut keys = Vec::new();
+                        for file in &trusted {
+                            let pem = std::fs::read_to_string(file).with_context(|| {
+                                format!("cannot read public key {}", file.display())
+                            })?;
+                            let name = file
+                                .file_stem()
+                                .map_or("publisher".into(), |s| s.to_string_lossy());
+                            keys.push(serde_json::json!({ "name": name, "publicKeyPem": pem }));
+                        }
+                        policy["trustedKeys"] = serde_json::json!(keys);
+                    }
+                    if let Some(allow) = allow_unsigned {
+                        policy["allowUnsigned"] = serde_json::json!(allow);
+                    }
+                    market_call(&market, "PUT", &path, &[], Some(policy)).await?;
+                    policy = market_call(&market, "GET", &path, &[], None).await?;
+                }
+                println!("tenant {}", market.tenant);
+                for key in policy["trustedKeys"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    println!("  trusts {}", key["name"].as_str().unwrap_or_default());
+                }
+                println!(
+                    "  unsigned plugins: {}",
+                    if policy["allowUnsigned"] == true {
+                        "allowed"
+                    } else {
+                        "refused"
+                    }
+                );
             }
             Self::Reject { id, reason, market } => {
                 let path = format!("/tenants/{}/requests/{id}/reject", market.tenant);

@@ -2,6 +2,8 @@
 //! API keys: a tenant pushes under its own name, every tenant pulls, and a
 //! key without the role or the scope is granted nothing more.
 
+use std::sync::{Arc, Mutex};
+
 use base64::Engine as _;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
@@ -278,5 +280,357 @@ async fn the_marketplace_in_serve_answers_to_keys_within_their_tenant() {
     assert!(
         trail.to_string().contains("plugin.approve"),
         "the platform's audit log has the change: {trail}"
+    );
+}
+
+/// Runs the CLI with `key` as its API key and the server's data dir.
+fn cli_as(server: &Server, data: &std::path::Path, key: &str, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_n8n-work"))
+        .args(args)
+        .args(["--server", &server.base, "--api-key", key])
+        .env("N8N_WORK_DATA_DIR", data)
+        .env_remove("N8N_WORK_API_KEY")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The value of header `name` in a request's `head`.
+fn header(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_owned())
+    })
+}
+
+/// A stand-in for Slack's Web API on loopback: `chat.postMessage` answers
+/// as Slack does; every request's `Authorization` and body are kept.
+async fn fake_slack() -> (String, Arc<Mutex<Vec<(String, Value)>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                let (head, body) = loop {
+                    let Ok(n) = socket.read(&mut buffer).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buffer[..n]);
+                    let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&request[..end]).into_owned();
+                    let length: usize = header(&head, "content-length")
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + length {
+                        break (head, request[end + 4..end + 4 + length].to_vec());
+                    }
+                };
+                let auth = header(&head, "authorization").unwrap_or_default();
+                let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                kept.lock().unwrap().push((auth, body.clone()));
+                let answer = json!({
+                    "ok": true,
+                    "channel": body["channel"],
+                    "ts": "1700000000.000100",
+                    "message": { "text": body["text"] },
+                })
+                .to_string();
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (format!("http://{address}"), seen)
+}
+
+/// The workflow acme runs: a manual start, then the plugin posting to Slack.
+fn slack_flow(plugin: &str, slack: &str) -> String {
+    format!(
+        "name: notify\nnodes:\n  - {{id: start, type: manual}}\n  - id: post\n    type: '{plugin}'\n    params: {{channel: '#ops', text: 'deployed', apiUrl: '{slack}/api'}}\n    credentials: {{slack: slack-bot}}\n    egress: ['https://slack.com', 'https://hooks.slack.com', '{slack}']\nconnections:\n  - {{from: start, to: post}}\n"
+    )
+}
+
+#[tokio::test]
+async fn the_signed_builtin_slack_installs_in_another_tenant_runs_there_and_a_tampered_layer_is_refused()
+ {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_env(
+        data.path(),
+        &["--egress-allow-private", "127.0.0.1"],
+        &crate::access::audit_env(data.path()),
+    )
+    .await;
+    let (slack, seen) = fake_slack().await;
+    let api = server.api();
+    let host = server.base.trim_start_matches("http://").to_owned();
+    let registry = server.base.clone();
+    let tenant = |name: &str| {
+        let api = api.clone();
+        let owner = server.key.clone();
+        let name = name.to_owned();
+        async move {
+            let (status, made) = call(
+                reqwest::Method::POST,
+                &format!("{api}/tenants"),
+                Some(&owner),
+                "application/json",
+                json!({ "name": name }).to_string(),
+            )
+            .await;
+            assert_eq!(status, 201, "{made}");
+            made["ownerKey"]["key"].as_str().unwrap().to_owned()
+        }
+    };
+    let acme = tenant("acme").await;
+    let beta = tenant("beta").await;
+    // The version the component describes is the one workflows name.
+    let (ok, described) = cli_as(
+        &server,
+        data.path(),
+        &server.key,
+        &["node", "describe", "builtin:slack"],
+    );
+    assert!(ok, "{described}");
+    let described: Value = serde_json::from_str(&described).unwrap();
+    let version = described["version"].as_str().unwrap().to_owned();
+    let plugin = format!("default/slack@{version}");
+
+    // The publisher (tenant `default`) signs and publishes the built-in Slack node.
+    let signing = data.path().join("publisher.key");
+    let (ok, out) = cli_as(
+        &server,
+        data.path(),
+        &server.key,
+        &["plugin", "keygen", "--out", signing.to_str().unwrap()],
+    );
+    assert!(ok, "{out}");
+    let reference = format!("{host}/default/slack:{version}");
+    let (ok, out) = cli_as(
+        &server,
+        data.path(),
+        &server.key,
+        &[
+            "node",
+            "publish",
+            "--component",
+            "builtin:slack",
+            "--ref",
+            &reference,
+            "--key",
+            signing.to_str().unwrap(),
+            "--username",
+            "key",
+            "--password",
+            &server.key,
+        ],
+    );
+    assert!(ok, "{out}");
+    let digest = out
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{reference}@")))
+        .unwrap_or_else(|| panic!("publish prints REF@DIGEST: {out}"))
+        .trim()
+        .to_owned();
+
+    // Before acme installs it, a workflow naming it does not save, and says why.
+    let yaml = slack_flow(&plugin, &slack);
+    let (status, refused) = call(
+        reqwest::Method::POST,
+        &format!("{api}/workflows"),
+        Some(&acme),
+        "application/yaml",
+        yaml.clone(),
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    let said = refused.to_string();
+    assert!(
+        said.contains("not installed in tenant `acme`") && said.contains("plugin install"),
+        "{said}"
+    );
+
+    // acme trusts the publisher, asks, and its owner approves the origins
+    // the plugin asks for plus acme's own Slack endpoint.
+    let market = |key: &str, args: &[&str]| {
+        let mut all: Vec<&str> = vec!["plugin"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--registry", &registry]);
+        cli_as(&server, data.path(), key, &all)
+    };
+    let public = format!("{}.pub", signing.display());
+    let (ok, out) = market(&acme, &["policy", "--trust", &public, "--tenant", "acme"]);
+    assert!(ok && out.contains("trusts publisher"), "{out}");
+    let install = format!("default/slack:{version}");
+    let (ok, out) = market(&acme, &["install", &install, "--tenant", "acme"]);
+    assert!(ok && out.contains("pending"), "{out}");
+    let (ok, out) = market(
+        &acme,
+        &[
+            "approve",
+            "1",
+            "--reason",
+            "ops notifications",
+            "--egress",
+            "https://slack.com",
+            "--egress",
+            "https://hooks.slack.com",
+            "--egress",
+            &slack,
+            "--tenant",
+            "acme",
+        ],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = market(&acme, &["list", "--tenant", "acme"]);
+    assert!(ok && out.contains(&digest), "installed, pinned: {out}");
+
+    // Now it saves, activates pinned to the published digest, and runs.
+    let (status, credential) = call(
+        reqwest::Method::POST,
+        &format!("{api}/credentials"),
+        Some(&acme),
+        "application/json",
+        json!({ "name": "slack-bot", "type": "slack-bot-token", "value": { "token": "xoxb-acme" } })
+            .to_string(),
+    )
+    .await;
+    assert_eq!(status, 201, "{credential}");
+    let (status, saved) = call(
+        reqwest::Method::POST,
+        &format!("{api}/workflows"),
+        Some(&acme),
+        "application/yaml",
+        yaml.clone(),
+    )
+    .await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().unwrap().to_owned();
+    let (status, active) = call(
+        reqwest::Method::POST,
+        &format!("{api}/workflows/{id}/activate"),
+        Some(&acme),
+        "application/json",
+        "{}".into(),
+    )
+    .await;
+    assert_eq!(status, 200, "{active}");
+    assert_eq!(active["plugins"][&plugin], json!(digest), "{active}");
+    let (status, run) = call(
+        reqwest::Method::POST,
+        &format!("{api}/workflows/{id}/run?wait=true"),
+        Some(&acme),
+        "application/json",
+        "{}".into(),
+    )
+    .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let posted = seen.lock().unwrap().clone();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!(posted[0].0, "Bearer xoxb-acme");
+    assert_eq!(posted[0].1["channel"], "#ops");
+    assert_eq!(posted[0].1["text"], "deployed");
+
+    // A grant beyond what acme approved is refused by name.
+    let wider = yaml.replace("egress: [", "egress: ['https://evil.example', ");
+    let (status, refused) = call(
+        reqwest::Method::POST,
+        &format!("{api}/workflows/validate"),
+        Some(&acme),
+        "application/yaml",
+        wider,
+    )
+    .await;
+    assert_eq!(status, 200, "{refused}");
+    assert!(
+        refused.to_string().contains("not `https://evil.example`"),
+        "{refused}"
+    );
+
+    // Tenant `default` published it but did not install it: not there.
+    let (status, refused) = call(
+        reqwest::Method::POST,
+        &format!("{api}/workflows/validate"),
+        Some(&server.key),
+        "application/yaml",
+        yaml.clone(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        refused
+            .to_string()
+            .contains("not installed in tenant `default`"),
+        "{refused}"
+    );
+
+    // One byte of the stored component changed: installing it fails and
+    // says why, and so does resolving acme's workflow again.
+    let (token, _) = token(&server, Some(&beta), "repository:default/slack:pull").await;
+    let manifest: Value = Client::new()
+        .get(format!(
+            "{}/v2/default/slack/manifests/{version}",
+            server.base
+        ))
+        .bearer_auth(&token)
+        .header("accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let hex = layer.trim_start_matches("sha256:");
+    let blob = data
+        .path()
+        .join("registry/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&blob, &bytes).unwrap();
+
+    let (ok, out) = market(&beta, &["policy", "--trust", &public, "--tenant", "beta"]);
+    assert!(ok, "{out}");
+    let (ok, out) = market(&beta, &["install", &install, "--tenant", "beta"]);
+    assert!(!ok, "a tampered plugin must not install: {out}");
+    assert!(
+        out.contains("component") && out.contains(layer),
+        "the refusal names the component and its digest: {out}"
+    );
+    let (status, refused) = call(
+        reqwest::Method::POST,
+        &format!("{api}/workflows/validate"),
+        Some(&acme),
+        "application/yaml",
+        yaml,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        refused.to_string().contains("cannot be used") && refused.to_string().contains(layer),
+        "{refused}"
     );
 }

@@ -163,9 +163,9 @@ pub(crate) async fn validate(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    caller(&extensions)?;
+    let caller = caller(&extensions)?;
     let problems = match parse(&headers, &body) {
-        Ok(workflow) => match state.engine.validate(&workflow) {
+        Ok(workflow) => match state.engine.validate(&caller.tenant, &workflow).await {
             Ok(()) => json!([]),
             Err(errors) => problems_in(Some(&workflow), &errors),
         },
@@ -299,13 +299,29 @@ pub(crate) async fn activate(
     let caller = caller(&extensions)?;
     let body = body.map(|Json(b)| b).unwrap_or_default();
     let before = active_state(&state, &caller.tenant, &id).await?;
+    let target = match body.version {
+        Some(version) => version,
+        None => {
+            state
+                .engine
+                .store()
+                .workflow_summary(&caller.tenant, &id)
+                .await?
+                .latest_version
+        }
+    };
+    // Plugin nodes resolve to installed digests now, or it does not activate.
+    let plugins = state
+        .engine
+        .pin_plugins(&caller.tenant, &id, target)
+        .await?;
     let version = state
         .engine
         .store()
         .activate(
             &caller.tenant,
             &id,
-            body.version,
+            Some(target),
             n8n_work_store::now_millis(),
         )
         .await?;
@@ -316,10 +332,12 @@ pub(crate) async fn activate(
             Action::WorkflowActivate,
             format!("workflow:{id}"),
             Some(&before),
-            Some(&json!({ "activeVersion": version })),
+            Some(&json!({ "activeVersion": version, "plugins": plugins })),
         )
         .await;
-    Ok(Json(json!({ "id": id, "activeVersion": version })))
+    Ok(Json(
+        json!({ "id": id, "activeVersion": version, "plugins": plugins }),
+    ))
 }
 
 /// `POST /workflows/{id}/deactivate`: its triggers stop.

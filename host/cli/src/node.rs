@@ -38,6 +38,10 @@ pub(crate) enum NodeCommand {
 pub(crate) struct PublishArgs {
     #[command(flatten)]
     project: project::ProjectArgs,
+    /// Publish this component instead of the project's build: a `.wasm`
+    /// file, or a built-in (`builtin:slack`).
+    #[arg(long, value_name = "FILE.wasm|builtin:NAME")]
+    component: Option<String>,
     /// Where to publish it.
     #[arg(long = "ref", value_name = "HOST/NS/NAME:VERSION")]
     reference: String,
@@ -116,19 +120,41 @@ pub(crate) async fn run(command: NodeCommand, data_dir: &Path) -> anyhow::Result
     }
 }
 
-/// `node publish`: `plugin publish` for the project's built component, with
-/// the spec it describes.
+/// `node publish`: `plugin publish` for the project's built component (or
+/// the one `--component` names), with the spec it describes.
 async fn publish(args: PublishArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
-    let wasm = args.project.dir.join("dist/node.wasm");
-    let bytes = std::fs::read(&wasm).with_context(|| {
-        format!(
-            "reading {}; run `n8n-work node build` first",
-            wasm.display()
-        )
-    })?;
-    let runtime = runtime(data_dir, &crate::EgressArgs::default())?;
+    // A named component is written beside its spec in a scratch folder; a
+    // project's build is read from, and its spec written to, `dist/`.
+    let scratch = tempfile::tempdir().context("making a scratch folder")?;
+    let (runtime, bytes, dist) = match &args.component {
+        Some(component) => {
+            let node = NodeArgs {
+                node: component.clone(),
+                egress: crate::EgressArgs::default(),
+            };
+            let (runtime, bytes) = prepare(&node, data_dir)?;
+            std::fs::write(scratch.path().join("node.wasm"), &bytes)?;
+            (runtime, bytes, scratch.path().to_owned())
+        }
+        None => {
+            let dist = args.project.dir.join("dist");
+            let wasm = dist.join("node.wasm");
+            let bytes = std::fs::read(&wasm).with_context(|| {
+                format!(
+                    "reading {}; run `n8n-work node build` first, or name a component with --component",
+                    wasm.display()
+                )
+            })?;
+            (
+                runtime(data_dir, &crate::EgressArgs::default())?,
+                bytes,
+                dist,
+            )
+        }
+    };
     let node = runtime.load(&bytes).await?;
-    let spec = args.project.dir.join("dist/spec.json");
+    let wasm = dist.join("node.wasm");
+    let spec = dist.join("spec.json");
     std::fs::write(&spec, serde_json::to_string_pretty(node.spec())?)?;
     n8n_work_registry::cli::PluginCommand::Publish {
         file: wasm,

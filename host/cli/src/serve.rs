@@ -200,7 +200,21 @@ pub(crate) async fn serve(
         );
     }
     let (vault, key_file) = open_vault(&store, data_dir).await?;
-    let catalog = crate::workflow::catalog(data_dir, &args.egress, &args.nodes).await?;
+    let registry_storage = registry_storage(data_dir).await?;
+    let marketplace = {
+        let dir = data_dir.join("marketplace");
+        let store = n8n_work_registry::marketplace::FsMarketplaceStore::open(&dir)
+            .await
+            .with_context(|| format!("opening the marketplace's storage in {}", dir.display()))?;
+        n8n_work_registry::Marketplace::new(Arc::clone(&registry_storage), Arc::new(store))
+    };
+    let catalog = crate::workflow::catalog(
+        data_dir,
+        &args.egress,
+        &args.nodes,
+        Some(Arc::new(InstalledPlugins(marketplace.clone()))),
+    )
+    .await?;
     let engine = crate::workflow::engine(
         &store,
         catalog,
@@ -307,16 +321,7 @@ pub(crate) async fn serve(
     let router = if role == Role::Worker {
         n8n_work_api::operations_router(state)
     } else {
-        let registry = plugin_registry(data_dir, &state, &audit).await?;
-        let marketplace = {
-            let dir = data_dir.join("marketplace");
-            let store = n8n_work_registry::marketplace::FsMarketplaceStore::open(&dir)
-                .await
-                .with_context(|| {
-                    format!("opening the marketplace's storage in {}", dir.display())
-                })?;
-            n8n_work_registry::Marketplace::new(Arc::clone(registry.storage()), Arc::new(store))
-        };
+        let registry = plugin_registry(registry_storage, &state, &audit);
         n8n_work_api::router(state.clone())
             .merge(n8n_work_registry::router(registry))
             .merge(
@@ -352,15 +357,10 @@ pub(crate) async fn serve(
 
 /// The credential vault, with the master key from the environment or the
 /// key file; a key that does not open the stored data keys stops the start.
-/// The plugin registry served at `/v2/`, its blobs in `<data dir>/registry`,
-/// its logins the platform's API keys. Its tokens are signed with a key
-/// derived from the audit key, so every API replica accepts the others'.
-async fn plugin_registry(
+/// The plugin registry's storage, in `data_dir/registry`.
+async fn registry_storage(
     data_dir: &Path,
-    state: &n8n_work_api::AppState,
-    audit_key: &[u8; 32],
-) -> anyhow::Result<n8n_work_registry::Registry> {
-    use sha2::Digest as _;
+) -> anyhow::Result<Arc<dyn n8n_work_registry::storage::RegistryStorage>> {
     let root = data_dir.join("registry");
     let storage = n8n_work_registry::storage::FsStorage::open(&root)
         .await
@@ -370,11 +370,53 @@ async fn plugin_registry(
                 root.display()
             )
         })?;
+    Ok(Arc::new(storage))
+}
+
+/// A tenant's installed plugins, as the engine resolves a workflow's
+/// `NAMESPACE/NAME@VERSION` nodes: from the marketplace, checked again.
+struct InstalledPlugins(n8n_work_registry::Marketplace);
+
+impl n8n_work_engine::PluginSource for InstalledPlugins {
+    fn installed<'a>(
+        &'a self,
+        tenant: &'a str,
+        repository: &'a str,
+        version: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Option<n8n_work_engine::InstalledComponent>, String>>
+    {
+        Box::pin(async move {
+            let found = self
+                .0
+                .installed_component(tenant, repository, version)
+                .await
+                .map_err(|e| e.to_string())?;
+            let Some((installed, wasm)) = found else {
+                return Ok(None);
+            };
+            Ok(Some(n8n_work_engine::InstalledComponent {
+                digest: installed.digest.to_string(),
+                wasm,
+                approved_egress: installed.capabilities.egress,
+            }))
+        })
+    }
+}
+
+/// The plugin registry served at `/v2/`, its blobs in `<data dir>/registry`,
+/// its logins the platform's API keys. Its tokens are signed with a key
+/// derived from the audit key, so every API replica accepts the others'.
+fn plugin_registry(
+    storage: Arc<dyn n8n_work_registry::storage::RegistryStorage>,
+    state: &n8n_work_api::AppState,
+    audit_key: &[u8; 32],
+) -> n8n_work_registry::Registry {
+    use sha2::Digest as _;
     let mut token_key = sha2::Sha256::new();
     token_key.update(b"n8n-work registry tokens\0");
     token_key.update(audit_key);
-    Ok(n8n_work_registry::Registry::new(
-        Arc::new(storage),
+    n8n_work_registry::Registry::new(
+        storage,
         n8n_work_registry::RegistryConfig {
             auth: Some(n8n_work_registry::server::AuthSettings {
                 authenticator: state.registry_authenticator(),
@@ -387,7 +429,7 @@ async fn plugin_registry(
             }),
             ..n8n_work_registry::RegistryConfig::default()
         },
-    ))
+    )
 }
 
 /// The vault, and the file its master key came from (if it did).

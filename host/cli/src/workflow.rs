@@ -75,11 +75,13 @@ fn read_workflow(file: &Path) -> anyhow::Result<Workflow> {
 }
 
 /// The built-in components, and the local component files `nodes` names
-/// (`TYPE=FILE`), under the egress settings `egress`.
+/// (`TYPE=FILE`), under the egress settings `egress`; and each tenant's
+/// installed plugins from `plugins`, if given.
 pub(crate) async fn catalog(
     data_dir: &Path,
     egress: &crate::EgressArgs,
     nodes: &[String],
+    plugins: Option<Arc<dyn n8n_work_engine::PluginSource>>,
 ) -> anyhow::Result<Arc<Catalog>> {
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(data_dir.join("cache").join("components")),
@@ -100,7 +102,10 @@ pub(crate) async fn catalog(
             .await
             .with_context(|| format!("--node: loading {file}"))?;
     }
-    Ok(Arc::new(catalog))
+    Ok(Arc::new(match plugins {
+        Some(source) => catalog.with_plugins(source),
+        None => catalog,
+    }))
 }
 
 /// An engine over `store` with the components of `catalog`. With `exclusive`
@@ -140,7 +145,7 @@ pub(crate) async fn workflow(
             crate::client::workflow(command, &client).await
         }
         WorkflowCommand::Validate { files } => {
-            let catalog = catalog(data_dir, &crate::EgressArgs::default(), &[]).await?;
+            let catalog = catalog(data_dir, &crate::EgressArgs::default(), &[], None).await?;
             let mut failed = false;
             for file in &files {
                 failed |= !validate_file(file, &catalog);
@@ -201,7 +206,7 @@ pub(crate) async fn run(args: RunArgs, data_dir: &Path) -> anyhow::Result<ExitCo
         }
     };
     let store = Store::open_sqlite(&dir.join("n8n-work.db")).await?;
-    let catalog = catalog(data_dir, &args.egress, &args.nodes).await?;
+    let catalog = catalog(data_dir, &args.egress, &args.nodes, None).await?;
     let engine = engine(
         &store,
         catalog,

@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore, broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
-pub use catalog::Catalog;
+pub use catalog::{Catalog, InstalledComponent, PluginSource};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use metrics::EngineMetrics;
 use params::Params;
@@ -157,6 +157,8 @@ pub(crate) enum NodeResult {
 /// A plan with its params prepared for evaluation.
 struct Compiled {
     plan: Plan,
+    /// The tenant's plugins its nodes name, pinned when it was compiled.
+    plugins: catalog::Plugins,
     params: Vec<Params>,
     /// Per node, how many inputs it waits for (Merge: its distinct inputs).
     inputs_expected: Vec<u32>,
@@ -351,7 +353,9 @@ impl Engine {
         id: Option<&str>,
         workflow: &Workflow,
     ) -> Result<WorkflowVersion, EngineError> {
-        self.validate(workflow).map_err(EngineError::Invalid)?;
+        self.validate(tenant, workflow)
+            .await
+            .map_err(EngineError::Invalid)?;
         let definition = serde_json::to_value(workflow)
             .map_err(|e| EngineError::Request(format!("the workflow cannot be stored: {e}")))?;
         Ok(self
@@ -367,9 +371,38 @@ impl Engine {
             .await?)
     }
 
-    /// The problems that keep `workflow` from running here.
-    pub fn validate(&self, workflow: &Workflow) -> Result<(), Vec<ValidationError>> {
-        validate(workflow, &self.inner.catalog)
+    /// The problems that keep `workflow` from running in `tenant`: its
+    /// plugin nodes resolve to what the tenant installed, within the egress
+    /// the tenant approved.
+    pub async fn validate(
+        &self,
+        tenant: &str,
+        workflow: &Workflow,
+    ) -> Result<(), Vec<ValidationError>> {
+        let plugins = self.inner.catalog.resolve(tenant, workflow).await;
+        let view = self.inner.catalog.view(&plugins);
+        let mut problems = Plan::compile(workflow, &view).err().unwrap_or_default();
+        problems.extend(view.plugin_problems(workflow));
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Compiles version `version` of workflow `workflow_id`, resolving its
+    /// plugin nodes in `tenant` to the digests their installs pinned (once
+    /// per version and process: later upgrades do not change a compiled
+    /// version under its running triggers). Returns the pins by node type;
+    /// an error names a plugin that is not installed or cannot be used.
+    pub async fn pin_plugins(
+        &self,
+        tenant: &str,
+        workflow_id: &str,
+        version: i64,
+    ) -> Result<BTreeMap<String, String>, EngineError> {
+        let compiled = self.compiled(tenant, workflow_id, version).await?;
+        Ok(compiled.plugins.pins())
     }
 
     /// Runs run `id` again: from its first failed step, in the same run
@@ -1034,8 +1067,9 @@ impl Engine {
                 "stored workflow `{workflow_id}` is unreadable: {e}"
             ))
         })?;
-        let plan =
-            Plan::compile(&workflow, self.inner.catalog.as_ref()).map_err(EngineError::Invalid)?;
+        let plugins = self.inner.catalog.resolve(tenant, &workflow).await;
+        let plan = Plan::compile(&workflow, &self.inner.catalog.view(&plugins))
+            .map_err(EngineError::Invalid)?;
         let params = plan
             .nodes
             .iter()
@@ -1063,6 +1097,7 @@ impl Engine {
             })
             .collect();
         let compiled = Arc::new(Compiled {
+            plugins,
             info: WorkflowInfo {
                 id: workflow_id.to_owned(),
                 name: plan.name.clone(),
@@ -1180,11 +1215,11 @@ impl Engine {
                     loop_state,
                 })
             }
-            other => {
+            _ => {
                 self.run_component(
                     step,
                     node,
-                    &other.to_string(),
+                    &compiled.plugins,
                     params,
                     &inputs,
                     context,
@@ -1452,7 +1487,7 @@ impl Engine {
         &self,
         step: &Claimed,
         node: &n8n_work_model::PlanNode,
-        node_type: &str,
+        plugins: &catalog::Plugins,
         params: &Params,
         inputs: &BTreeMap<String, Vec<Item>>,
         context: ExprContext,
@@ -1468,7 +1503,7 @@ impl Engine {
             .run_component_with(
                 step,
                 node,
-                node_type,
+                plugins,
                 params,
                 inputs,
                 context,
@@ -1534,7 +1569,7 @@ impl Engine {
         &self,
         step: &Claimed,
         node: &n8n_work_model::PlanNode,
-        node_type: &str,
+        plugins: &catalog::Plugins,
         params: &Params,
         inputs: &BTreeMap<String, Vec<Item>>,
         context: ExprContext,
@@ -1544,14 +1579,19 @@ impl Engine {
         logs: &mut Vec<Value>,
         credentials: BTreeMap<String, Value>,
     ) -> Result<NodeResult, Failure> {
-        let Some(component) = self.inner.catalog.get(node_type) else {
-            return Err(Failure::config(format!(
-                "component `{node_type}` is not installed"
-            )));
+        let node_type = node.node_type.to_string();
+        let Some(component) = self.inner.catalog.component(&node_type, plugins) else {
+            let why = plugins.missing.get(&node_type).cloned();
+            return Err(Failure::config(why.unwrap_or_else(|| {
+                format!("component `{node_type}` is not installed")
+            })));
         };
+        // A plugin reaches what the workflow grants and its tenant approved.
+        let approved = plugins.resolved.get(&node_type).map(|r| &r.approved_egress);
         let grants = node
             .egress
             .iter()
+            .filter(|g| approved.is_none_or(|a| a.contains(*g)))
             .map(|g| g.parse::<Grant>())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| Failure::config(e.to_string()))?;
@@ -1616,7 +1656,7 @@ impl Engine {
                 .inner
                 .catalog
                 .runtime()
-                .run_step(component, request)
+                .run_step(&component, request)
                 .await;
             usage.duration_us += report.usage.duration_us as i64;
             usage.fuel += report.usage.fuel as i64;

@@ -30,6 +30,11 @@ pub trait NodeCatalog {
     fn parse_grant(&self, grant: &str) -> Result<String, String>;
     /// Whether any of `grants` (already parsed) lets a node reach `scheme://host:port`.
     fn grants_allow(&self, grants: &[&str], scheme: &str, host: &str, port: u16) -> bool;
+    /// Why `node_type` is not installed, when the catalog knows more than
+    /// that (a plugin installed at another version, say).
+    fn why_missing(&self, _node_type: &str) -> Option<String> {
+        None
+    }
 }
 
 /// One problem in a workflow.
@@ -159,13 +164,10 @@ pub fn validate(workflow: &Workflow, catalog: &dyn NodeCatalog) -> Vec<Validatio
             component => {
                 let spec = catalog.spec(&component.to_string());
                 if spec.is_none() {
-                    report.push(
-                        &at.key("type"),
-                        format!(
-                            "node `{}`: no installed component is called `{component}`; install it or fix the type",
-                            node.id
-                        ),
-                    );
+                    let why = catalog.why_missing(&component.to_string()).unwrap_or_else(|| {
+                        format!("no installed component is called `{component}`; install it or fix the type")
+                    });
+                    report.push(&at.key("type"), format!("node `{}`: {why}", node.id));
                 }
                 spec
             }

@@ -415,6 +415,7 @@ struct Checked {
     digest: Digest,
     spec: PluginSpec,
     verification: Verification,
+    wasm: Vec<u8>,
 }
 
 impl Marketplace {
@@ -791,6 +792,7 @@ impl Marketplace {
             digest,
             spec: plugin.spec,
             verification,
+            wasm,
         })
     }
 
@@ -925,12 +927,16 @@ impl Marketplace {
 
     /// Approves a pending request: the plugin is checked again (it may have
     /// been tampered with since) and installed, pinned to the request's digest.
+    /// `egress`, when given, is the origins the tenant approves instead of
+    /// the ones the plugin asks for: fewer, or others (a self-hosted
+    /// instance of the provider, say).
     pub async fn approve(
         &self,
         tenant: &str,
         id: u64,
         admin: &str,
         reason: &str,
+        egress: Option<BTreeSet<String>>,
     ) -> Result<InstallRequest, MarketError> {
         let _guard = self.inner.write.lock().await;
         let mut state = self.tenant(tenant).await?;
@@ -948,13 +954,23 @@ impl Marketplace {
         request.status = RequestStatus::Approved;
         request.decided_by = Some(admin.to_owned());
         request.reason = Some(reason.to_owned());
+        let mut detail = reason.to_owned();
+        if let Some(egress) = egress {
+            if egress != request.capabilities.egress {
+                let origins: Vec<&str> = egress.iter().map(String::as_str).collect();
+                detail = format!("{detail} (egress approved: {})", origins.join(", "))
+                    .trim()
+                    .to_owned();
+            }
+            request.capabilities.egress = egress;
+        }
         state.audit.push(AuditEntry {
             at: now(),
             actor: admin.to_owned(),
             action: "approve".into(),
             repository: Some(request.repository.clone()),
             digest: Some(request.digest.clone()),
-            detail: reason.to_owned(),
+            detail,
         });
         self.install(&mut state, &request, &checked.spec, admin)
             .await?;
@@ -1018,6 +1034,36 @@ impl Marketplace {
             .await?
             .into_iter()
             .find(|i| i.name == name || i.repository == name))
+    }
+
+    /// The component of the plugin installed in `tenant` from `repository`
+    /// at `version`, read from the registry at the digest the install
+    /// pinned and checked again (content and signature, under the tenant's
+    /// policy now): what a workflow's `REPOSITORY@VERSION` node runs.
+    /// `Ok(None)` when no such version is installed.
+    pub async fn installed_component(
+        &self,
+        tenant: &str,
+        repository: &str,
+        version: &str,
+    ) -> Result<Option<(InstalledPlugin, Vec<u8>)>, MarketError> {
+        let state = self.tenant(tenant).await?;
+        let Some(installed) = state
+            .installed
+            .into_iter()
+            .find(|i| i.repository == repository && i.version == version)
+        else {
+            return Ok(None);
+        };
+        let name = parse_repository(&installed.repository)?;
+        let checked = self
+            .check(
+                &name,
+                &installed.digest.to_string(),
+                &state.policy.to_policy()?,
+            )
+            .await?;
+        Ok(Some((installed, checked.wasm)))
     }
 
     /// Removes an installed plugin.

@@ -143,6 +143,9 @@ async fn request_install(
 struct DecisionBody {
     #[serde(default)]
     reason: String,
+    /// On approval: the egress origins approved instead of those asked for.
+    #[serde(default)]
+    egress: Option<std::collections::BTreeSet<String>>,
 }
 
 async fn decide(
@@ -153,7 +156,10 @@ async fn decide(
 ) -> Result<Response> {
     let admin = actor(&headers);
     let request = match decision.as_str() {
-        "approve" => m.approve(&tenant, id, &admin, &body.reason).await?,
+        "approve" => {
+            m.approve(&tenant, id, &admin, &body.reason, body.egress)
+                .await?
+        }
         "reject" => m.reject(&tenant, id, &admin, &body.reason).await?,
         other => {
             return Err(MarketError::NotFound(format!(

@@ -363,6 +363,26 @@ async fn fake_slack() -> (String, Arc<Mutex<Vec<(String, Value)>>>) {
     (format!("http://{address}"), seen)
 }
 
+/// Node type `node_type` as `GET /nodes` lists it for `key`'s tenant.
+async fn listed_node(api: &str, key: &str, node_type: &str) -> Option<Value> {
+    let url = format!("{api}/nodes");
+    let (status, nodes) = call(
+        reqwest::Method::GET,
+        &url,
+        Some(key),
+        "application/json",
+        String::new(),
+    )
+    .await;
+    assert_eq!(status, 200, "{nodes}");
+    nodes["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["type"] == node_type)
+        .cloned()
+}
+
 /// The workflow acme runs: a manual start, then the plugin posting to Slack.
 fn slack_flow(plugin: &str, slack: &str) -> String {
     format!(
@@ -503,6 +523,20 @@ async fn the_signed_builtin_slack_installs_in_another_tenant_runs_there_and_a_ta
     assert!(ok, "{out}");
     let (ok, out) = market(&acme, &["list", "--tenant", "acme"]);
     assert!(ok && out.contains(&digest), "installed, pinned: {out}");
+
+    // The editor's node list offers it to acme, with its parameters' schema.
+    let listed = listed_node(&api, &acme, &plugin)
+        .await
+        .expect("acme's node list has the plugin");
+    assert_eq!(listed["plugin"], true, "{listed}");
+    assert!(
+        listed["params"]["properties"]["channel"].is_object(),
+        "{listed}"
+    );
+    assert!(
+        listed_node(&api, &server.key, &plugin).await.is_none(),
+        "not installed in default"
+    );
 
     // Now it saves, activates pinned to the published digest, and runs.
     let (status, credential) = call(

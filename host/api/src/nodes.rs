@@ -219,7 +219,7 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     extensions: Extensions,
 ) -> ApiResult<Json<Value>> {
-    caller(&extensions)?;
+    let caller = caller(&extensions)?;
     let mut items = Vec::new();
     for (name, kind) in ControlKind::ALL {
         let (description, params, outputs) = control(kind);
@@ -232,13 +232,18 @@ pub(crate) async fn list(
             "outputs": outputs,
         }));
     }
-    for (node_type, node) in state.engine.catalog().node_types() {
+    let catalog = state.engine.catalog();
+    let plugins = catalog.tenant_plugins(&caller.tenant).await;
+    let shared = catalog.node_types().into_iter().map(|(t, n)| (t, n, false));
+    let installed = plugins.iter().map(|(t, n)| (t.as_str(), n, true));
+    for (node_type, node, plugin) in shared.chain(installed) {
         let spec = node.spec();
         items.push(json!({
             "type": node_type,
             "name": spec.display_name,
             "description": spec.description,
             "kind": "component",
+            "plugin": plugin,
             "version": spec.version,
             "icon": spec.icon,
             "params": spec.params_schema,

@@ -401,6 +401,19 @@ impl n8n_work_engine::PluginSource for InstalledPlugins {
             }))
         })
     }
+
+    fn list<'a>(
+        &'a self,
+        tenant: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Vec<(String, String)>, String>> {
+        Box::pin(async move {
+            let installed = self.0.installed(tenant).await.map_err(|e| e.to_string())?;
+            Ok(installed
+                .into_iter()
+                .map(|i| (i.repository, i.version))
+                .collect())
+        })
+    }
 }
 
 /// The plugin registry served at `/v2/`, its blobs in `<data dir>/registry`,

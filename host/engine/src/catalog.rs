@@ -35,6 +35,9 @@ pub trait PluginSource: Send + Sync {
         repository: &'a str,
         version: &'a str,
     ) -> BoxFuture<'a, Result<Option<InstalledComponent>, String>>;
+
+    /// Every plugin installed in `tenant`: (repository, version).
+    fn list<'a>(&'a self, tenant: &'a str) -> BoxFuture<'a, Result<Vec<(String, String)>, String>>;
 }
 
 /// An installed plugin's component, as a [`PluginSource`] hands it over.
@@ -218,6 +221,30 @@ impl Catalog {
             node,
             approved_egress: installed.approved_egress,
         })
+    }
+
+    /// The plugins installed in `tenant` that load, as node types
+    /// (`NAMESPACE/NAME@VERSION`) with their components; one that does not
+    /// load is left out and logged.
+    pub async fn tenant_plugins(&self, tenant: &str) -> Vec<(String, Arc<LoadedNode>)> {
+        let Some(source) = &self.plugins else {
+            return Vec::new();
+        };
+        let listed = match source.list(tenant).await {
+            Ok(listed) => listed,
+            Err(e) => {
+                tracing::warn!(tenant, error = %e, "cannot list the tenant's plugins");
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for (repository, version) in listed {
+            match self.resolve_one(tenant, &repository, &version).await {
+                Ok(resolved) => out.push((format!("{repository}@{version}"), resolved.node)),
+                Err(e) => tracing::warn!(tenant, error = %e, "an installed plugin does not load"),
+            }
+        }
+        out
     }
 
     /// The catalog as `tenant`'s workflow sees it: the shared components

@@ -13,6 +13,7 @@ const ROUTES = [
   { pattern: /^\/executions\/?$/, page: 'executions', title: 'Executions' },
   { pattern: /^\/executions\/([^/]+)$/, page: 'execution', title: 'Execution', params: (m) => ({ id: decodeURIComponent(m[1]) }) },
   { pattern: /^\/credentials\/?$/, page: 'credentials', title: 'Credentials' },
+  { pattern: /^\/marketplace\/?$/, page: 'marketplace', title: 'Marketplace' },
 ];
 
 const main = document.getElementById('main');
@@ -33,7 +34,7 @@ function header() {
   const notices = [...session.notices];
   replace(top,
     h('a', { href: '/workflows', class: 'brand', 'aria-label': 'n8n-work home' }, h('img', { src: '/assets/icon.svg', alt: '', width: 24, height: 24 }), 'n8n-work'),
-    session.mode ? h('nav', { 'aria-label': 'Main' }, link('/workflows', 'Workflows'), link('/executions', 'Executions'), link('/credentials', 'Credentials')) : null,
+    session.mode ? h('nav', { 'aria-label': 'Main' }, link('/workflows', 'Workflows'), link('/executions', 'Executions'), link('/credentials', 'Credentials'), link('/marketplace', 'Marketplace')) : null,
     h('span', { class: 'spacer' }),
     session.mode ? h('button', { type: 'button', class: 'ghost', onclick: async () => { await signOut(); navigate('/signin'); } }, 'Sign out') : null,
     notices.length ? h('p', { class: 'notice', role: 'note' }, `This server does not offer ${notices.join('; ')}.`) : null);

@@ -5,6 +5,13 @@
 // Optional: N8N_WORK_SCREENSHOTS (a folder; default target/ui-screenshots),
 // CHROMIUM (default /usr/bin/chromium). Exits non-zero on the first
 // failed expectation, naming it.
+//
+// The Marketplace part needs a signed plugin in the server's registry
+// (tests/e2e/ui.rs publishes the built-in Slack node with the CLI):
+// N8N_WORK_PLUGIN_REPOSITORY (default/slack), N8N_WORK_PLUGIN_DIGEST (0.1.0,
+// as `node publish` printed it), N8N_WORK_PLUGIN_UPGRADE_DIGEST (0.2.0, which
+// asks for one more origin) and N8N_WORK_PLUGIN_PUBLIC_KEY (the signing
+// key's .pub PEM). Without them that part is skipped, saying so.
 
 import { readFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -21,6 +28,12 @@ if (!base || !key) {
   console.error('set N8N_WORK_URL and N8N_WORK_KEY (the server and its owner key)');
   process.exit(2);
 }
+const plugin = {
+  repository: process.env.N8N_WORK_PLUGIN_REPOSITORY,
+  digest: process.env.N8N_WORK_PLUGIN_DIGEST,
+  upgradeDigest: process.env.N8N_WORK_PLUGIN_UPGRADE_DIGEST,
+  publicKey: process.env.N8N_WORK_PLUGIN_PUBLIC_KEY,
+};
 const shots = process.env.N8N_WORK_SCREENSHOTS || join(repo, 'target', 'ui-screenshots');
 // Only this run's screenshots: the folder is the test's own.
 rmSync(shots, { recursive: true, force: true });
@@ -33,6 +46,18 @@ async function rest(method, path, body, type = 'application/json') {
     method,
     headers: { Authorization: `Bearer ${key}`, 'Content-Type': type },
     body,
+  });
+  const text = await response.text();
+  assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** A marketplace route (/v2/_marketplace/...) with the owner key. */
+async function marketRest(method, path, body) {
+  const response = await fetch(`${base}/v2/_marketplace${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
   assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
@@ -441,6 +466,137 @@ try {
   await page.getByText('No credentials yet.').waitFor();
   assert.deepEqual((await rest('GET', '/credentials')).items, [], 'the credential is gone');
 
+  if (plugin.digest) {
+    step('marketplace: the published plugin shows unverified; installing it is refused until its key is trusted');
+    await page.getByRole('link', { name: 'Marketplace', exact: true }).click();
+    await page.waitForURL(/\/marketplace$/);
+    await page.getByRole('heading', { name: 'Marketplace', level: 1 }).waitFor();
+    await page.getByText('No trusted publisher keys').waitFor();
+    await page.getByText('No install requests yet.').waitFor();
+    await page.getByText('No plugins installed in your tenant.').waitFor();
+    await page.getByLabel('Search plugins').fill('no-such-plugin');
+    await page.getByText('No plugin matches.').waitFor();
+    await page.getByLabel('Search plugins').fill('slack');
+    const card = page.locator(`article[data-plugin="${plugin.repository}"]`);
+    await card.waitFor();
+    assert.match(page.url(), /\?q=slack$/, 'the search is in the address');
+    await card.getByRole('heading', { name: 'Slack', level: 3 }).waitFor();
+    await card.getByText('Posts a message to a Slack channel').waitFor();
+    await card.locator('.plugin-head .badge.st-unverified').waitFor();
+    await card.locator('.publisher').getByText('unknown — no key your tenant trusts').waitFor();
+    await card.getByText('0 installs').waitFor();
+    await card.getByRole('heading', { name: 'What 0.2.0 may do' }).waitFor();
+    for (const capability of ['https://slack.com', 'https://hooks.slack.com', 'https://files.slack.com', 'slack-bot-token', 'slack-webhook']) {
+      await card.locator('dl.caps').getByText(capability, { exact: true }).waitFor();
+    }
+    const versionRow = card.locator('tr[data-version="0.1.0"]');
+    const upgradeRow = card.locator('tr[data-version="0.2.0"]');
+    assert.equal(await versionRow.locator('code.digest').getAttribute('title'), plugin.digest, 'the 0.1.0 row names the digest node publish printed');
+    assert.equal(await upgradeRow.locator('code.digest').getAttribute('title'), plugin.upgradeDigest, 'the 0.2.0 row names the digest plugin publish printed');
+    assert.deepEqual(await card.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.version)), ['0.2.0', '0.1.0'], 'newest version first');
+    await page.getByLabel('Category', { exact: true }).fill('no-such-category');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await page.getByText('No plugin matches.').waitFor();
+    await page.getByLabel('Category', { exact: true }).fill('communication');
+    await page.getByLabel('Tag', { exact: true }).fill('chat');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await card.locator('.tag', { hasText: 'communication' }).waitFor();
+    await card.locator('.tag', { hasText: 'chat' }).waitFor();
+    assert.match(page.url(), /[?&]category=communication/, 'the filters are in the address');
+    await page.getByLabel('Category', { exact: true }).fill('');
+    await page.getByLabel('Tag', { exact: true }).fill('');
+    await card.getByRole('button', { name: 'Ask to install slack 0.1.0' }).click();
+    await card.getByRole('alert').filter({ hasText: 'signed, but by no trusted key' }).waitFor();
+    assert.deepEqual((await marketRest('GET', '/tenants/default/requests')).requests, [], 'a refused ask leaves no request');
+
+    step("marketplace: trusting the publisher's key verifies the plugin");
+    await page.getByLabel('Publisher name').fill('Broken');
+    await page.getByLabel('Public key (PEM)').fill('-----BEGIN PUBLIC KEY-----\nbm90IGEga2V5\n-----END PUBLIC KEY-----');
+    await page.getByRole('button', { name: 'Trust this key' }).click();
+    await page.locator('form.trust-key').getByRole('alert').filter({ hasText: 'Not trusted' }).waitFor();
+    await page.getByLabel('Publisher name').fill('UI test publisher');
+    await page.getByLabel('Public key (PEM)').fill(plugin.publicKey);
+    await page.getByRole('button', { name: 'Trust this key' }).click();
+    await page.locator('ul.trusted-keys li[data-key="UI test publisher"]').waitFor();
+    await card.locator('.plugin-head .badge.st-verified').waitFor();
+    assert.equal(await card.locator('.publisher').textContent(), 'Publisher: UI test publisher — your tenant trusts the key that signed it.');
+    await versionRow.locator('.badge.st-verified').waitFor();
+    const policy = await marketRest('GET', '/tenants/default/policy');
+    assert.deepEqual(policy.trustedKeys.map((k) => [k.name, k.publicKeyPem.trim()]), [['UI test publisher', plugin.publicKey.trim()]], 'the key reached the tenant policy');
+    assert.equal(policy.allowUnsigned, false, 'unsigned plugins stay refused');
+
+    step('marketplace: ask to install 0.1.0, approve it (a rejection needs a reason), see it installed at the published digest');
+    await card.getByRole('button', { name: 'Ask to install slack 0.1.0' }).click();
+    const first = page.locator('article.request[data-request="1"]');
+    await first.locator('.badge.st-waiting').filter({ hasText: 'pending' }).waitFor();
+    assert.equal(await first.locator('code.digest').textContent(), plugin.digest, 'the request pins the published digest');
+    await first.getByText('signed by UI test publisher').waitFor();
+    await versionRow.getByRole('link', { name: 'Request #1 waits for approval' }).waitFor();
+    await page.getByRole('link', { name: 'Install requests (1 pending)' }).waitFor();
+    await first.getByRole('button', { name: /^Reject request #1/ }).click();
+    await first.getByRole('alert').filter({ hasText: 'A rejection needs a reason' }).waitFor();
+    await accessible(page, 'marketplace request');
+    await first.scrollIntoViewIfNeeded();
+    await shot(page, '18-marketplace-request');
+    await first.getByLabel('Reason for request #1').fill('needed for the alerts workflow');
+    await first.getByRole('button', { name: /^Approve request #1/ }).click();
+    await first.locator('.badge.st-succeeded').filter({ hasText: 'approved' }).waitFor();
+    await first.getByText('needed for the alerts workflow').waitFor();
+    const installedRow = page.locator(`tr[data-installed="${plugin.repository}"]`);
+    await installedRow.locator('code.digest').filter({ hasText: plugin.digest }).waitFor();
+    await installedRow.getByText('0.1.0', { exact: true }).waitFor();
+    await card.getByText('installed 0.1.0').waitFor();
+    await card.getByText('1 install', { exact: true }).waitFor();
+    await versionRow.getByText('Installed', { exact: true }).waitFor();
+    await upgradeRow.getByText('Asks for more than 0.1.0: reaches https://files.slack.com').waitFor();
+    const audit = page.locator('table.audit');
+    for (const action of ['policy', 'request', 'approve', 'install']) await audit.locator(`tr[data-action="${action}"]`).first().waitFor();
+    await audit.locator('tr[data-action="approve"]').getByText('needed for the alerts workflow').waitFor();
+    let installed = (await marketRest('GET', '/tenants/default/installed')).installed;
+    assert.deepEqual(installed.map((i) => [i.repository, i.version, i.digest]), [[plugin.repository, '0.1.0', plugin.digest]], 'the server has it installed');
+    await accessible(page, 'marketplace');
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await shot(page, '18-marketplace');
+
+    step('marketplace: an upgrade asking for more waits, and shows what it adds');
+    await upgradeRow.getByRole('button', { name: 'Ask to install slack 0.2.0' }).click();
+    const upgrade = page.locator('article.request[data-request="2"]');
+    await upgrade.locator('.badge.st-waiting').waitFor();
+    await upgrade.getByText('upgrade from 0.1.0').waitFor();
+    assert.deepEqual(await upgrade.locator('ul.diff-lines li').allTextContents(), ['+ reaches https://files.slack.com'], 'the upgrade shows only the capability it adds');
+    assert.equal(await upgrade.locator('code.digest').textContent(), plugin.upgradeDigest);
+    await accessible(page, 'marketplace upgrade');
+    await upgrade.scrollIntoViewIfNeeded();
+    await shot(page, '18-marketplace-upgrade');
+    await upgrade.getByRole('button', { name: /^Approve request #2/ }).click();
+    await installedRow.locator('code.digest').filter({ hasText: plugin.upgradeDigest }).waitFor();
+    await installedRow.getByText('https://files.slack.com').waitFor();
+    await audit.locator('tr[data-action="upgrade"]').waitFor();
+    await card.getByText('installed 0.2.0').waitFor();
+    installed = (await marketRest('GET', '/tenants/default/installed')).installed;
+    assert.deepEqual(installed.map((i) => [i.version, i.digest]), [['0.2.0', plugin.upgradeDigest]], 'the upgrade is installed, pinned');
+    await page.locator('#market-installed').scrollIntoViewIfNeeded();
+    await shot(page, '18-marketplace-installed');
+
+    step('marketplace: remove it; ask again and reject, with a reason');
+    await installedRow.getByRole('button', { name: 'Remove slack' }).click();
+    await installedRow.getByRole('button', { name: 'Yes, remove slack' }).click();
+    await page.getByText('No plugins installed in your tenant.').waitFor();
+    await audit.locator('tr[data-action="remove"]').waitFor();
+    await card.getByRole('button', { name: 'Ask to install slack 0.1.0' }).click();
+    const third = page.locator('article.request[data-request="3"]');
+    await third.locator('.badge.st-waiting').waitFor();
+    await third.getByLabel('Reason for request #3').fill('not this quarter');
+    await third.getByRole('button', { name: /^Reject request #3/ }).click();
+    await third.locator('.badge.st-failed').filter({ hasText: 'rejected' }).waitFor();
+    await third.getByText('not this quarter').waitFor();
+    await audit.locator('tr[data-action="reject"]').getByText('not this quarter').waitFor();
+    assert.deepEqual((await marketRest('GET', '/tenants/default/installed')).installed, [], 'a rejection installs nothing');
+    await accessible(page, 'marketplace after a rejection');
+  } else {
+    step('marketplace: skipped (set N8N_WORK_PLUGIN_REPOSITORY, N8N_WORK_PLUGIN_DIGEST, N8N_WORK_PLUGIN_UPGRADE_DIGEST and N8N_WORK_PLUGIN_PUBLIC_KEY; tests/e2e/ui.rs does)');
+  }
+
   step('layout holds at 1280x800 and 1920x1080 on every page');
   const pages = [
     ['workflows', '/workflows'],
@@ -448,6 +604,7 @@ try {
     ['executions', '/executions'],
     ['execution', `/executions/${latest}`],
     ['credentials', '/credentials'],
+    ['marketplace', '/marketplace'],
   ];
   for (const [width, height] of [[1280, 800], [1920, 1080]]) {
     await page.setViewportSize({ width, height });
@@ -524,6 +681,28 @@ try {
   assert.equal(await kp.evaluate(() => document.activeElement?.textContent), 'Yes, delete kb', 'focus moves to the confirmation');
   await kp.keyboard.press('Enter');
   await kp.getByText('No credentials yet.').waitFor();
+
+  if (plugin.digest) {
+    step('keyboard only: search the marketplace, ask to install, approve');
+    await kp.goto(`${base}/marketplace`);
+    await kp.getByRole('heading', { name: 'Marketplace', level: 1 }).waitFor();
+    await kp.locator('[aria-busy="true"]').first().waitFor({ state: 'detached' });
+    await tabTo(() => document.activeElement?.name === 'q', 'the plugin search');
+    await kp.keyboard.type('slack');
+    await kp.keyboard.press('Enter');
+    await kp.locator(`article[data-plugin="${plugin.repository}"] .badge.st-verified`).first().waitFor();
+    await tabTo(() => document.activeElement?.getAttribute('aria-label') === 'Ask to install slack 0.1.0', 'Ask to install slack 0.1.0');
+    await kp.keyboard.press('Enter');
+    await kp.locator('article.request[data-request="4"] .badge.st-waiting').waitFor();
+    await kp.waitForFunction(() => document.activeElement?.id === 'request-4-title');
+    await tabTo(() => document.activeElement?.name === 'reason', 'the reason for request #4');
+    await kp.keyboard.type('approved from the keyboard');
+    await tabTo(() => (document.activeElement?.getAttribute('aria-label') || '').startsWith('Approve request #4'), 'Approve request #4');
+    await kp.keyboard.press('Enter');
+    await kp.locator(`tr[data-installed="${plugin.repository}"]`).waitFor();
+    await kp.waitForFunction(() => document.activeElement?.id === 'request-4-title');
+    assert.equal((await marketRest('GET', '/tenants/default/installed')).installed[0]?.digest, plugin.digest, 'installed from the keyboard');
+  }
 } catch (e) {
   failures.push(e);
 } finally {

@@ -150,6 +150,16 @@ async fn no_route_reads_or_changes_another_tenants_data() {
     .await;
     assert!(status < 300);
     let (b_key, _) = key(&server, &globex, "viewer", json!({})).await;
+    let (status, member) = send(
+        &server,
+        Method::POST,
+        "/members",
+        &globex,
+        json!({ "email": "beatrix@globex.example", "role": "editor" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{member}");
+    let b_member = member["id"].as_str().unwrap().to_owned();
 
     // Tenant A (the default) has its own workflow, so its lists are not empty.
     let (status, _) = yaml(
@@ -162,13 +172,14 @@ async fn no_route_reads_or_changes_another_tenants_data() {
     .await;
     assert_eq!(status, 201);
 
-    let b_ids = [&b_flow, &b_run, &b_credential, &b_key];
+    let b_ids = [&b_flow, &b_run, &b_credential, &b_key, &b_member];
     let b_names = [
         "globex-flow",
         "globex-secret",
         "globex_var",
         "globex-value",
         "Beatrix-7x",
+        "beatrix@globex.example",
     ];
     for (method, path) in routes(&server).await {
         let template = path.trim_start_matches("/api/v1");
@@ -180,6 +191,8 @@ async fn no_route_reads_or_changes_another_tenants_data() {
             Some(&b_credential)
         } else if template.starts_with("/keys/{id}") {
             Some(&b_key)
+        } else if template.starts_with("/members/{id}") {
+            Some(&b_member)
         } else {
             None
         };
@@ -239,6 +252,8 @@ async fn no_route_reads_or_changes_another_tenants_data() {
         json!(b_credential),
         "{credentials}"
     );
+    let (_, members) = send(&server, Method::GET, "/members", &globex, Value::Null).await;
+    assert_eq!(members["items"][0]["id"], json!(b_member), "{members}");
     let (_, keys) = send(&server, Method::GET, "/keys", &globex, Value::Null).await;
     assert!(
         keys["items"]
@@ -259,7 +274,9 @@ fn least_role(method: &Method, template: &str) -> &'static str {
     let path = template.trim_start_matches("/api/v1");
     match (method.as_str(), path) {
         ("POST", "/tenants") | (_, "/vault" | "/vault/rotate") => "platform",
-        (_, "/keys" | "/keys/{id}" | "/policies" | "/audit") => "admin",
+        (_, "/keys" | "/keys/{id}" | "/members" | "/members/{id}" | "/policies" | "/audit") => {
+            "admin"
+        }
         ("GET", "/credentials") => "editor",
         (_, p) if p.starts_with("/credentials") => "editor",
         ("GET", _) | ("POST", "/workflows/validate" | "/expressions/preview") => "viewer",

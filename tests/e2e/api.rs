@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::serve::{Server, call, execution_when, start, start_with};
 
-async fn get(server: &Server, path: &str) -> (u16, Value) {
+pub(crate) async fn get(server: &Server, path: &str) -> (u16, Value) {
     call(
         Method::GET,
         &format!("{}{path}", server.api()),
@@ -23,7 +23,7 @@ async fn get(server: &Server, path: &str) -> (u16, Value) {
     .await
 }
 
-async fn send(server: &Server, method: Method, path: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn send(server: &Server, method: Method, path: &str, body: Value) -> (u16, Value) {
     call(
         method,
         &format!("{}{path}", server.api()),
@@ -34,7 +34,7 @@ async fn send(server: &Server, method: Method, path: &str, body: Value) -> (u16,
     .await
 }
 
-async fn push(server: &Server, yaml: &str) -> String {
+pub(crate) async fn push(server: &Server, yaml: &str) -> String {
     let (status, created) = call(
         Method::POST,
         &format!("{}/workflows", server.api()),
@@ -898,7 +898,12 @@ async fn the_readme_path_push_activate_call_and_list_from_the_cli() {
 /// A workflow `name` whose node `call` (builtin:http) calls `{url}/me`, with
 /// the bearer credential `credential` if given, after a Wait of `pause_ms`
 /// if given.
-fn call_flow(name: &str, url: &str, credential: Option<&str>, pause_ms: Option<u64>) -> String {
+pub(crate) fn call_flow(
+    name: &str,
+    url: &str,
+    credential: Option<&str>,
+    pause_ms: Option<u64>,
+) -> String {
     let credentials = credential.map_or(String::new(), |c| format!(", credentials: {{auth: {c}}}"));
     let (pause, first) = match pause_ms {
         Some(ms) => (
@@ -918,7 +923,7 @@ fn call_flow(name: &str, url: &str, credential: Option<&str>, pause_ms: Option<u
 }
 
 /// Runs workflow `id` with `{}` and waits for its outcome.
-async fn run_waited(server: &Server, id: &str) -> Value {
+pub(crate) async fn run_waited(server: &Server, id: &str) -> Value {
     send(
         server,
         Method::POST,

@@ -4,6 +4,8 @@ mod access;
 mod api;
 mod chaos;
 mod node_cli;
+mod oauth2;
+mod oidc;
 mod registry;
 mod scale;
 mod serve;

@@ -690,6 +690,9 @@ try {
     await tabTo(() => document.activeElement?.name === 'q', 'the plugin search');
     await kp.keyboard.type('slack');
     await kp.keyboard.press('Enter');
+    // The search's own answer, not the list that was there before it.
+    await kp.waitForFunction(() => new URLSearchParams(location.search).get('q') === 'slack');
+    await kp.locator('[aria-busy="true"]').first().waitFor({ state: 'detached' });
     await kp.locator(`article[data-plugin="${plugin.repository}"] .badge.st-verified`).first().waitFor();
     await tabTo(() => document.activeElement?.getAttribute('aria-label') === 'Ask to install slack 0.1.0', 'Ask to install slack 0.1.0');
     await kp.keyboard.press('Enter');

@@ -98,7 +98,8 @@ pub(crate) fn route_action(method: &Method, path: &str) -> Option<(Action, &'sta
         ("GET", "/credentials") => (CredentialRead, "credential"),
         ("POST", "/credentials")
         | ("PUT", "/credentials/{id}")
-        | ("DELETE", "/credentials/{id}") => (CredentialWrite, "credential"),
+        | ("DELETE", "/credentials/{id}")
+        | ("POST", "/credentials/{id}/oauth2/authorize") => (CredentialWrite, "credential"),
         ("GET", "/executions")
         | ("GET", "/executions/{id}")
         | ("GET", "/executions/{id}/steps/{seq}")
@@ -114,6 +115,9 @@ pub(crate) fn route_action(method: &Method, path: &str) -> Option<(Action, &'sta
         ("POST", "/tenants") => (TenantCreate, "tenant"),
         ("GET", "/keys") => (KeyRead, "key"),
         ("POST", "/keys") | ("DELETE", "/keys/{id}") => (KeyWrite, "key"),
+        // A member is a key of its role that only its sign-in uses.
+        ("GET", "/members") => (KeyRead, "member"),
+        ("POST", "/members") | ("DELETE", "/members/{id}") => (KeyWrite, "member"),
         ("GET", "/policies") => (PolicyRead, "policy"),
         ("PUT", "/policies") => (PolicyWrite, "policy"),
         ("GET", "/audit") => (AuditRead, "audit"),
@@ -747,7 +751,12 @@ mod tests {
                 (Method::DELETE, item.delete.is_some()),
             ];
             for (method, present) in methods {
-                if !present || path == "/api/v1/session" {
+                // Signing in needs no key: it is how a browser gets a
+                // session; an OAuth2 provider's callback carries its state.
+                if !present
+                    || path.starts_with("/api/v1/session")
+                    || path == "/api/v1/oauth2/callback"
+                {
                     continue;
                 }
                 assert!(

@@ -3,8 +3,9 @@
 //! through the API; only the engine reads them, for the steps granted them.
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::{Extensions, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::{Extensions, HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 use n8n_work_auth::Action;
 use n8n_work_vault::{CredentialChange, Vault, VaultError};
 use serde_json::{Value, json};
@@ -15,7 +16,9 @@ impl From<VaultError> for ApiError {
     fn from(e: VaultError) -> ApiError {
         match e {
             VaultError::Store(e) => e.into(),
-            VaultError::NotAnObject(_) => ApiError::bad_request(e.to_string()),
+            VaultError::NotAnObject(_) | VaultError::OAuth2 { .. } => {
+                ApiError::bad_request(e.to_string())
+            }
             other => {
                 tracing::error!(error = %other, "vault error");
                 ApiError::new(
@@ -42,11 +45,10 @@ fn vault(state: &AppState) -> ApiResult<&Vault> {
 async fn users(state: &AppState, tenant: &str) -> ApiResult<Vec<(String, String, Vec<String>)>> {
     let store = state.engine.store();
     let mut users = Vec::new();
+    let definitions = store.latest_definitions(tenant).await?;
     for summary in store.workflow_summaries(tenant).await? {
-        let latest = store
-            .workflow_version(tenant, &summary.id, summary.latest_version)
-            .await?;
-        let names: Vec<String> = latest.definition["nodes"]
+        let definition = definitions.get(&summary.id).unwrap_or(&Value::Null);
+        let names: Vec<String> = definition["nodes"]
             .as_array()
             .into_iter()
             .flatten()
@@ -247,4 +249,99 @@ pub(crate) async fn rotate(
         "masterKeyId": rotation.master_key_id,
         "rewrapped": rotation.rewrapped,
     })))
+}
+
+/// `POST /credentials/{id}/oauth2/authorize`: where to send the person who
+/// authorizes an OAuth2 credential (authorization code with PKCE). The
+/// provider sends them back to `/api/v1/oauth2/callback` on the address
+/// this request came to, or to the credential's `redirectUrl`.
+#[utoipa::path(post, path = "/api/v1/credentials/{id}/oauth2/authorize", tag = "credentials", params(("id" = String, Path)), responses((status = 200, description = "`{url}`: the provider's authorization page", body = serde_json::Value), (status = 400, description = "Not an authorization-code OAuth2 credential", body = serde_json::Value)))]
+pub(crate) async fn authorize_oauth2(
+    State(state): State<AppState>,
+    extensions: Extensions,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let caller = caller(&extensions)?;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .ok_or_else(|| ApiError::bad_request("the request has no Host header to send the provider back to; set the credential's `redirectUrl`"))?;
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https")
+        .unwrap_or("http");
+    let callback = format!("{scheme}://{host}/api/v1/oauth2/callback");
+    let url = vault(&state)?
+        .oauth2_authorize(&caller.tenant, &id, &callback)
+        .await?;
+    Ok(Json(json!({ "url": url })))
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /oauth2/callback?code&state`: the provider sends the person back
+/// here; the code is exchanged and the tokens stored in the credential.
+/// The one-time `state` is the only authority this route needs.
+#[utoipa::path(get, path = "/api/v1/oauth2/callback", tag = "credentials", security(()), params(("code" = Option<String>, Query), ("state" = Option<String>, Query)), responses((status = 200, description = "A page saying the credential is authorized", content_type = "text/html", body = String), (status = 400, description = "A page saying why not", content_type = "text/html", body = String)))]
+pub(crate) async fn oauth2_callback(
+    State(state): State<AppState>,
+    Query(query): Query<Callback>,
+) -> Response {
+    let page = |status: StatusCode, title: &str, text: String| {
+        let escape = |s: &str| {
+            s.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;")
+        };
+        (
+            status,
+            Html(format!(
+                "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>{0}</title><main><h1>{0}</h1><p>{1}</p><p><a href=\"/credentials\">Back to credentials</a></p></main></html>",
+                escape(title),
+                escape(&text)
+            )),
+        )
+            .into_response()
+    };
+    if let Some(error) = query.error {
+        let detail = query.error_description.unwrap_or_default();
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Not authorized",
+            format!("The provider refused: {error} {detail}. Start again from the credential."),
+        );
+    }
+    let (Some(code), Some(oauth_state)) = (query.code, query.state) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Not authorized",
+            "The provider sent no code and state back; start again from the credential.".into(),
+        );
+    };
+    let Ok(vault) = vault(&state) else {
+        return page(
+            StatusCode::NOT_IMPLEMENTED,
+            "Not authorized",
+            "This server runs without a credential vault.".into(),
+        );
+    };
+    match vault.oauth2_callback(&code, &oauth_state).await {
+        Ok((_, name)) => page(
+            StatusCode::OK,
+            "Authorized",
+            format!(
+                "Credential {name} is authorized; its steps now get access tokens, refreshed by the server."
+            ),
+        ),
+        Err(e) => page(StatusCode::BAD_REQUEST, "Not authorized", e.to_string()),
+    }
 }

@@ -13,8 +13,10 @@ mod credentials;
 mod events;
 mod executions;
 mod limits;
+mod members;
 mod metrics;
 mod nodes;
+mod oidc;
 mod registry;
 mod session;
 mod ui;
@@ -33,6 +35,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 pub use limits::TenantLimits;
+pub use oidc::{OidcSettings, OidcSettingsError};
 pub use registry::guard_marketplace;
 pub use webhooks::WebhookLimits;
 
@@ -159,6 +162,8 @@ pub struct AppState {
     limiter: limits::Limiter,
     /// The file the master key came from, which a rotation replaces.
     master_key_file: Option<std::sync::Arc<std::path::Path>>,
+    /// Single sign-on for the UI, when configured.
+    oidc: Option<std::sync::Arc<oidc::Oidc>>,
 }
 
 /// The Redis a deployment's processes share: the client, one connection
@@ -224,6 +229,7 @@ impl AppState {
             limiter: limits::Limiter::new(TenantLimits::default()),
             vault: None,
             master_key_file: None,
+            oidc: None,
             inner: std::sync::Arc::new(Access {
                 policies: n8n_work_auth::Policies::new(),
                 policy_cache: access::PolicyCache::default(),
@@ -264,6 +270,19 @@ impl AppState {
             audit: Some(access::AuditTrail::new(key, head_file)),
         });
         self
+    }
+
+    /// Signs people in to the UI with an OpenID Connect provider, as the
+    /// members `POST /members` adds; the redirect URL to register with the
+    /// provider comes back.
+    pub fn with_oidc(
+        mut self,
+        settings: OidcSettings,
+    ) -> Result<(AppState, String), OidcSettingsError> {
+        let oidc = oidc::Oidc::new(settings)?;
+        let redirect = oidc.redirect_url().to_owned();
+        self.oidc = Some(std::sync::Arc::new(oidc));
+        Ok((self, redirect))
     }
 
     /// Reads webhook routes again and tells the schedule loop; called when
@@ -316,6 +335,10 @@ pub fn router(state: AppState) -> Router {
             "/credentials/{id}",
             put(credentials::update).delete(credentials::delete),
         )
+        .route(
+            "/credentials/{id}/oauth2/authorize",
+            post(credentials::authorize_oauth2),
+        )
         .route("/expressions/preview", post(workflows::preview))
         .route("/executions", get(executions::list))
         .route("/executions/{id}", get(executions::get_one))
@@ -333,6 +356,8 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants", post(access::create_tenant))
         .route("/keys", get(access::list_keys).post(access::create_key))
         .route("/keys/{id}", delete(access::revoke_key))
+        .route("/members", get(members::list).post(members::add))
+        .route("/members/{id}", delete(members::remove))
         .route(
             "/policies",
             get(access::get_policies).put(access::set_policies),
@@ -345,6 +370,8 @@ pub fn router(state: AppState) -> Router {
             access::authorize,
         ))
         .route("/openapi.json", get(openapi))
+        // The provider sends the person back here; the one-time state decides.
+        .route("/oauth2/callback", get(credentials::oauth2_callback))
         // Signing in needs no session; it makes one.
         .route(
             "/session",
@@ -352,6 +379,9 @@ pub fn router(state: AppState) -> Router {
                 .get(session::current)
                 .delete(session::sign_out),
         )
+        .route("/session/providers", get(oidc::providers))
+        .route("/session/oidc", get(oidc::start))
+        .route("/session/oidc/callback", get(oidc::callback))
         .fallback(|| async {
             ApiError::not_found(
                 "no such API route; see /api/v1/workflows and /api/v1/executions/{id}",
@@ -384,9 +414,12 @@ pub fn router(state: AppState) -> Router {
         executions::variables, executions::set_variable, executions::delete_variable,
         events::execution_events, events::workflow_events,
         session::sign_in, session::current, session::sign_out,
+        oidc::providers, oidc::start, oidc::callback,
         credentials::list, credentials::create, credentials::update, credentials::delete,
         credentials::vault_status, credentials::rotate,
+        credentials::authorize_oauth2, credentials::oauth2_callback,
         access::create_tenant, access::list_keys, access::create_key, access::revoke_key,
+        members::list, members::add, members::remove,
         access::get_policies, access::set_policies, access::audit,
     ),
     modifiers(&BearerKey),

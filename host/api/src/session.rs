@@ -1,11 +1,13 @@
 //! Browser sign-in: the owner key (or any API key) is exchanged for an
 //! HttpOnly session cookie, since a browser's EventSource cannot send an
-//! `Authorization` header and keys do not belong in page scripts.
+//! `Authorization` header and keys do not belong in page scripts. Single
+//! sign-on (`crate::oidc`) opens the same sessions, for a member's key.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use n8n_work_store::ApiKeyRow;
 use serde_json::{Value, json};
 
 use crate::{ApiError, ApiResult, AppState, key_hash, random_hex};
@@ -18,14 +20,36 @@ const SESSION_MS: i64 = 12 * 60 * 60 * 1000;
 
 /// The session token in a request's cookies.
 pub(crate) fn cookie(headers: &HeaderMap) -> Option<String> {
+    named_cookie(headers, COOKIE)
+}
+
+/// The cookie `wanted` in a request's cookies.
+pub(crate) fn named_cookie(headers: &HeaderMap, wanted: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(name, _)| *name == wanted)
         .map(|(_, value)| value.to_owned())
+}
+
+/// Makes a session acting as `key` and returns the `Set-Cookie` value that
+/// carries it (`Secure` when browsers reach the server over https).
+pub(crate) async fn open(state: &AppState, key: &ApiKeyRow, secure: bool) -> ApiResult<String> {
+    let now = n8n_work_store::now_millis();
+    let token = random_hex();
+    state
+        .engine
+        .store()
+        .add_session(&key_hash(&token), key, now, now + SESSION_MS)
+        .await?;
+    Ok(format!(
+        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+        SESSION_MS / 1000,
+        if secure { "; Secure" } else { "" }
+    ))
 }
 
 #[derive(serde::Deserialize)]
@@ -53,14 +77,7 @@ pub(crate) async fn sign_in(
             "the API key is unknown, expired or revoked",
         ));
     };
-    let token = random_hex();
-    store
-        .add_session(&key_hash(&token), &key, now, now + SESSION_MS)
-        .await?;
-    let cookie = format!(
-        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-        SESSION_MS / 1000
-    );
+    let cookie = open(&state, &key, false).await?;
     Ok((
         [(header::SET_COOKIE, cookie)],
         Json(json!({ "tenant": key.tenant, "role": key.role })),

@@ -190,14 +190,11 @@ pub(crate) async fn list(
     let store = state.engine.store();
     let needle = query.search.unwrap_or_default().to_lowercase();
     let mut items = Vec::new();
+    let definitions = store.latest_definitions(&caller.tenant).await?;
     for summary in store.workflow_summaries(&caller.tenant).await? {
-        let latest = store
-            .workflow_version(&caller.tenant, &summary.id, summary.latest_version)
-            .await?;
-        let tags = latest.definition["tags"].clone();
-        let description = latest.definition["description"]
-            .as_str()
-            .unwrap_or_default();
+        let definition = definitions.get(&summary.id).unwrap_or(&Value::Null);
+        let tags = definition["tags"].clone();
+        let description = definition["description"].as_str().unwrap_or_default();
         let matches = needle.is_empty()
             || summary.name.to_lowercase().contains(&needle)
             || description.to_lowercase().contains(&needle)

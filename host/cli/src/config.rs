@@ -40,6 +40,14 @@ pub(crate) struct FileConfig {
     pub(crate) tenant_running_executions: Option<u64>,
     /// `--tenant-steps-per-hour`.
     pub(crate) tenant_steps_per_hour: Option<u64>,
+    /// `--oidc-issuer`.
+    pub(crate) oidc_issuer: Option<String>,
+    /// `--oidc-client-id`.
+    pub(crate) oidc_client_id: Option<String>,
+    /// `--oidc-client-secret`.
+    pub(crate) oidc_client_secret: Option<String>,
+    /// `--public-url`.
+    pub(crate) public_url: Option<String>,
 }
 
 /// The file named by `--config` (`N8N_WORK_CONFIG`), else `./n8n-work.toml`
@@ -55,7 +63,7 @@ pub(crate) fn load(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
         .with_context(|| format!("reading the configuration file {}", path.display()))?;
     toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
-            "{}: {e}the keys are data-dir, listen, role, database-url, redis-url, redis-prefix, lease-ms, max-body-bytes, max-in-flight, egress-allow-private, egress-rate, tenant-requests-per-second, tenant-running-executions and tenant-steps-per-hour",
+            "{}: {e}the keys are data-dir, listen, role, database-url, redis-url, redis-prefix, lease-ms, max-body-bytes, max-in-flight, egress-allow-private, egress-rate, tenant-requests-per-second, tenant-running-executions, tenant-steps-per-hour, oidc-issuer, oidc-client-id, oidc-client-secret and public-url",
             path.display()
         )
     })
@@ -82,5 +90,27 @@ mod tests {
         assert_eq!(config.lease_ms, Some(2000));
         assert_eq!(config.listen, Some("127.0.0.1:9000".parse().unwrap()));
         assert_eq!(config.max_in_flight, Some(8));
+    }
+
+    #[test]
+    fn single_sign_on_is_set_by_the_same_keys_as_its_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n8n-work.toml");
+        std::fs::write(
+            &path,
+            "oidc-issuer = \"https://id.example.com\"\noidc-client-id = \"n8n-work\"\npublic-url = \"https://n8n.example.com\"\n",
+        )
+        .unwrap();
+        let config = load(Some(&path)).unwrap();
+        assert_eq!(
+            config.oidc_issuer.as_deref(),
+            Some("https://id.example.com")
+        );
+        assert_eq!(config.oidc_client_id.as_deref(), Some("n8n-work"));
+        assert_eq!(config.oidc_client_secret, None);
+        assert_eq!(
+            config.public_url.as_deref(),
+            Some("https://n8n.example.com")
+        );
     }
 }

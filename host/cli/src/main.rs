@@ -6,8 +6,10 @@ mod bus;
 mod client;
 mod config;
 mod import;
+mod member;
 mod node;
 mod serve;
+mod sign_in;
 mod workflow;
 
 use std::path::PathBuf;
@@ -66,6 +68,10 @@ enum Command {
     /// Make, list and revoke API keys in your tenant.
     #[command(subcommand)]
     Key(access::KeyCommand),
+    /// Add, list and remove the people who sign in to the UI with the
+    /// OpenID Connect provider (`serve --oidc-issuer`).
+    #[command(subcommand)]
+    Member(member::MemberCommand),
     /// Read or replace your tenant's Cedar policies.
     #[command(subcommand)]
     Policy(access::PolicyCommand),
@@ -172,6 +178,9 @@ fn main() -> ExitCode {
             }
             Command::Key(command) => {
                 access::key(command, &client::Client::new(&cli.server, &data_dir)?).await
+            }
+            Command::Member(command) => {
+                member::member(command, &client::Client::new(&cli.server, &data_dir)?).await
             }
             Command::Policy(command) => {
                 access::policy(command, &client::Client::new(&cli.server, &data_dir)?).await

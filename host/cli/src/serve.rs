@@ -76,6 +76,8 @@ pub(crate) struct ServeArgs {
     nodes: Vec<String>,
     #[command(flatten)]
     egress: crate::EgressArgs,
+    #[command(flatten)]
+    sign_in: crate::sign_in::SignInArgs,
 }
 
 /// What a `serve` process does.
@@ -143,6 +145,7 @@ impl ServeArgs {
         {
             self.egress.egress_rate = list.clone();
         }
+        self.sign_in.resolve(config);
         self
     }
 
@@ -199,7 +202,7 @@ pub(crate) async fn serve(
             role.as_str()
         );
     }
-    let (vault, key_file) = open_vault(&store, data_dir).await?;
+    let (vault, key_file) = open_vault(&store, data_dir, &args.egress).await?;
     let registry_storage = registry_storage(data_dir).await?;
     let marketplace = {
         let dir = data_dir.join("marketplace");
@@ -289,6 +292,16 @@ pub(crate) async fn serve(
             format!("listening on {listen}; is another server using it? Pick another with --listen")
         })?;
     let address = listener.local_addr()?;
+    let state = match args.sign_in.settings(address)? {
+        Some(settings) => {
+            let (state, redirect) = state.with_oidc(settings)?;
+            println!(
+                "Single sign-on with OpenID Connect is on; register {redirect} as a redirect URL with the provider"
+            );
+            state
+        }
+        None => state,
+    };
     println!(
         "n8n-work listening on http://{address} (role {}, data in {})",
         role.as_str(),
@@ -446,10 +459,14 @@ fn plugin_registry(
 }
 
 /// The vault, and the file its master key came from (if it did).
+/// OAuth2 credentials' token requests reach what nodes may: public
+/// addresses, and the private ones `--egress-allow-private` names.
 async fn open_vault(
     store: &Store,
     data_dir: &Path,
+    egress: &crate::EgressArgs,
 ) -> anyhow::Result<(Arc<Vault>, Option<std::path::PathBuf>)> {
+    let allowed = egress.config()?.allow_private;
     let (key, origin) = MasterKeyConfig::from_env().load()?;
     if let Some(file) = origin.file() {
         for warning in [
@@ -473,8 +490,16 @@ async fn open_vault(
             path.display()
         );
     }
-    let vault =
-        Arc::new(Vault::new(store.clone(), Arc::new(key)).reloading(MasterKeyConfig::from_env()));
+    let check: n8n_work_vault::AddressCheck = Arc::new(move |ip| {
+        let why = n8n_work_runtime::egress::non_public_reason(ip)?;
+        (!allowed.allows(ip))
+            .then(|| format!("{why}; allow it with --egress-allow-private {ip} if it is meant"))
+    });
+    let vault = Arc::new(
+        Vault::new(store.clone(), Arc::new(key))
+            .reloading(MasterKeyConfig::from_env())
+            .with_oauth2_http(n8n_work_vault::OAuth2Http::new(check)),
+    );
     vault.check().await?;
     Ok((vault, origin.file().map(Path::to_path_buf)))
 }
@@ -504,15 +529,16 @@ pub(crate) fn audit_head_file(data_dir: &Path) -> std::path::PathBuf {
 struct VaultCredentials(Arc<Vault>);
 
 impl Credentials for VaultCredentials {
-    fn get<'a>(&'a self, tenant: &'a str, name: &'a str) -> BoxFuture<'a, Option<Value>> {
+    fn get<'a>(
+        &'a self,
+        tenant: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Value>, String>> {
         Box::pin(async move {
-            match self.0.get_named(tenant, name).await {
-                Ok(credential) => Some(credential?.value.expose().clone()),
-                Err(e) => {
-                    tracing::error!(error = %e, credential = name, "a credential could not be read");
-                    None
-                }
-            }
+            self.0.for_node(tenant, name).await.map_err(|e| {
+                tracing::warn!(error = %e, credential = name, "a credential could not be had");
+                e.to_string()
+            })
         })
     }
 }

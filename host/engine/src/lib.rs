@@ -26,7 +26,9 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use n8n_work_expr::{ExprContext, ExprError, WorkflowInfo};
-use n8n_work_model::{ControlKind, NodeType, OnError, Plan, ValidationError, Workflow};
+use n8n_work_model::{
+    ControlKind, NodeCatalog, NodeType, OnError, Plan, ValidationError, Workflow,
+};
 use n8n_work_runtime::{Grant, Item, StepError, StepOutcome, StepRequest};
 use n8n_work_store::{
     Applied, Claimed, Completion, ExecutionRow, Millis, NewExecution, NewStep, Outcome, StepKey,
@@ -58,8 +60,14 @@ pub enum EngineError {
 
 /// Where stored credentials come from: the vault, or values given up front.
 pub trait Credentials: Send + Sync {
-    /// The credential stored as `name` in `tenant`.
-    fn get<'a>(&'a self, tenant: &'a str, name: &'a str) -> BoxFuture<'a, Option<Value>>;
+    /// What a step is given of the credential stored as `name` in
+    /// `tenant` (`Ok(None)`: there is none); an error says why it cannot be
+    /// had now (an OAuth2 token endpoint refused, say).
+    fn get<'a>(
+        &'a self,
+        tenant: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Value>, String>>;
 }
 
 /// Credentials given up front, by name (the CLI's `--credential`).
@@ -67,8 +75,12 @@ pub trait Credentials: Send + Sync {
 pub struct StaticCredentials(pub BTreeMap<String, Value>);
 
 impl Credentials for StaticCredentials {
-    fn get<'a>(&'a self, _tenant: &'a str, name: &'a str) -> BoxFuture<'a, Option<Value>> {
-        Box::pin(async move { self.0.get(name).cloned() })
+    fn get<'a>(
+        &'a self,
+        _tenant: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Value>, String>> {
+        Box::pin(async move { Ok(self.0.get(name).cloned()) })
     }
 }
 
@@ -381,7 +393,7 @@ impl Engine {
     ) -> Result<(), Vec<ValidationError>> {
         let plugins = self.inner.catalog.resolve(tenant, workflow).await;
         let view = self.inner.catalog.view(&plugins);
-        let mut problems = Plan::compile(workflow, &view).err().unwrap_or_default();
+        let mut problems = problems(workflow, &view).unwrap_or_default();
         problems.extend(view.plugin_problems(workflow));
         if problems.is_empty() {
             Ok(())
@@ -1551,10 +1563,18 @@ impl Engine {
         let mut credentials = BTreeMap::new();
         for (slot, name) in &node.credentials {
             match self.inner.credentials.get(&step.key.tenant, name).await {
-                Some(value) => {
+                Ok(Some(value)) => {
                     credentials.insert(slot.clone(), value);
                 }
-                None => {
+                Err(e) => {
+                    return Err(Failure {
+                        message: e,
+                        code: Some("credential".into()),
+                        retryable: true,
+                        retry_after_ms: None,
+                    });
+                }
+                Ok(None) => {
                     return Err(Failure::config(format!(
                         "credential `{name}` (slot `{slot}`) is not stored; add it (POST /api/v1/credentials, or with `n8n-work run`, `--credential {name}=JSON`)"
                     )));
@@ -1706,6 +1726,11 @@ impl Engine {
 /// The problems that keep `workflow` from running with `catalog`: the
 /// model's checks, and the params the engine reads itself (schedules).
 pub fn validate(workflow: &Workflow, catalog: &Catalog) -> Result<(), Vec<ValidationError>> {
+    problems(workflow, catalog).map_or(Ok(()), Err)
+}
+
+/// What keeps `workflow` from compiling over `catalog`, if anything.
+fn problems(workflow: &Workflow, catalog: &dyn NodeCatalog) -> Option<Vec<ValidationError>> {
     let mut problems = Plan::compile(workflow, catalog).err().unwrap_or_default();
     for (i, node) in workflow.nodes.iter().enumerate() {
         if node.node_type == NodeType::Control(ControlKind::Schedule)
@@ -1722,11 +1747,7 @@ pub fn validate(workflow: &Workflow, catalog: &Catalog) -> Result<(), Vec<Valida
             });
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems)
-    }
+    (!problems.is_empty()).then_some(problems)
 }
 
 fn step_failure(error: &StepError) -> Failure {

@@ -51,9 +51,9 @@ pub struct NewApiKey {
 }
 
 /// The key columns (a constant; every value is bound, never formatted in).
-const KEY_COLUMNS: &str = "k.tenant_id, k.id, k.name, k.prefix, k.role, k.scopes, k.created_at, k.expires_at, k.revoked_at";
+pub(crate) const KEY_COLUMNS: &str = "k.tenant_id, k.id, k.name, k.prefix, k.role, k.scopes, k.created_at, k.expires_at, k.revoked_at";
 
-fn key_row(row: &AnyRow) -> Result<ApiKeyRow> {
+pub(crate) fn key_row(row: &AnyRow) -> Result<ApiKeyRow> {
     let scopes: String = row.try_get("scopes")?;
     Ok(ApiKeyRow {
         tenant: row.try_get("tenant_id")?,

@@ -523,6 +523,29 @@ impl Store {
         })
     }
 
+    /// Every workflow's latest definition, by workflow id, in one query.
+    pub async fn latest_definitions(
+        &self,
+        tenant: &str,
+    ) -> Result<std::collections::HashMap<String, Value>> {
+        let rows = sqlx::query(
+            "SELECT v.workflow_id, v.definition FROM workflow_versions v JOIN workflows w \
+             ON w.tenant_id = v.tenant_id AND w.id = v.workflow_id AND w.latest_version = v.version \
+             WHERE v.tenant_id = $1",
+        )
+        .bind(tenant)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("workflow_id")?,
+                    parse(&row.try_get::<String, _>("definition")?)?,
+                ))
+            })
+            .collect()
+    }
+
     /// A workflow's active version, or its latest when none is active.
     pub async fn workflow_by_name(&self, tenant: &str, name: &str) -> Result<WorkflowVersion> {
         let row = sqlx::query(

@@ -19,6 +19,7 @@ mod access;
 mod api;
 pub mod audit;
 mod credentials;
+mod members;
 mod ops;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -35,6 +36,7 @@ use sqlx::{AnyPool, Row};
 
 pub use access::{ApiKeyRow, NewApiKey, tenant_slug};
 pub use credentials::{CredentialRow, CredentialSummary, DataKeyRow};
+pub use members::{MemberRow, NewMember, SignInAttempt};
 pub use types::*;
 use writer::Writer;
 

@@ -18,6 +18,7 @@
 //! touching a credential, so it runs while the server serves.
 
 mod keys;
+mod oauth;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -35,6 +36,7 @@ pub use keys::{
     read_secret_file,
 };
 pub use n8n_work_store::CredentialSummary;
+pub use oauth::{AddressCheck, KIND as OAUTH2, OAuth2Http};
 
 /// Why a vault operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +82,14 @@ pub enum VaultError {
     /// A key provider (a KMS, say) failed.
     #[error("key provider: {0}")]
     Provider(String),
+    /// An OAuth2 credential is written wrong, or its provider refused.
+    #[error("credential `{credential}` (oauth2): {message}")]
+    OAuth2 {
+        /// The credential's name.
+        credential: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// A credential value must be a JSON object.
     #[error(
         "credential `{0}`: the value must be a JSON object of fields, e.g. {{\"token\": \"...\"}}"
@@ -178,6 +188,8 @@ pub struct Vault {
     wrapping: tokio::sync::Mutex<()>,
     // Where to read the master key again when another process has rotated it.
     reload: Option<MasterKeyConfig>,
+    // Token requests of OAuth2 credentials, and authorizations under way.
+    oauth2: OAuth2Http,
 }
 
 impl std::fmt::Debug for Vault {
@@ -217,6 +229,7 @@ impl Vault {
             keys: Mutex::new(HashMap::new()),
             wrapping: tokio::sync::Mutex::new(()),
             reload: None,
+            oauth2: OAuth2Http::default(),
         }
     }
 
@@ -357,6 +370,9 @@ impl Vault {
         if !value.is_object() {
             return Err(VaultError::NotAnObject(name.to_owned()));
         }
+        if kind == OAUTH2 {
+            oauth::check(name, value)?;
+        }
         let key = self.tenant_key(tenant).await?;
         let now = now_millis();
         let row = CredentialRow {
@@ -391,6 +407,9 @@ impl Vault {
         if let Some(value) = &change.value {
             if !value.is_object() {
                 return Err(VaultError::NotAnObject(row.name));
+            }
+            if row.kind == OAUTH2 {
+                oauth::check(&row.name, value)?;
             }
             let key = self.tenant_key(tenant).await?;
             row.key_id = key.id.clone();

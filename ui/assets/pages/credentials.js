@@ -12,6 +12,8 @@ const KNOWN_FIELDS = {
   'http-header': ['name', 'value'],
   'slack-bot-token': ['token'],
   'slack-webhook': ['url'],
+  // The server gets and refreshes the tokens; nodes see only an access token.
+  oauth2: ['grant', 'tokenUrl', 'authUrl', 'clientId', 'clientSecret', 'scopes'],
 };
 
 /** The credential types the node catalog names, plus the known ones. */
@@ -71,8 +73,20 @@ export function render(main, _params, { signal }) {
           ? [h('span', { class: 'small' }, c.usedBy?.length ? `Used by ${c.usedBy.length} workflow${c.usedBy.length > 1 ? 's' : ''}; their runs will fail. ` : 'Delete? '),
             h('button', { type: 'button', class: 'small danger', onclick: () => remove(c) }, `Yes, delete ${c.name}`),
             h('button', { type: 'button', class: 'small secondary', onclick: () => { confirming = null; draw(); focusRow(c.name, 'Delete'); } }, 'Keep')]
-          : [h('button', { type: 'button', class: 'small secondary', 'aria-label': `Edit ${c.name}`, onclick: () => { editing = c; confirming = null; drawForm(); draw(); } }, 'Edit'),
+          : [c.type === 'oauth2' ? h('button', { type: 'button', class: 'small secondary', 'aria-label': `Authorize ${c.name} with its provider`, onclick: () => authorize(c) }, 'Authorize') : null,
+            h('button', { type: 'button', class: 'small secondary', 'aria-label': `Edit ${c.name}`, onclick: () => { editing = c; confirming = null; drawForm(); draw(); } }, 'Edit'),
             h('button', { type: 'button', class: 'small danger', 'aria-label': `Delete ${c.name}`, onclick: () => { confirming = c.id; draw(); focusRow(c.name, 'Yes, delete'); } }, 'Delete')]))))));
+  }
+
+  // An authorization-code OAuth2 credential: off to the provider, which
+  // sends the person back to the server's callback.
+  async function authorize(c) {
+    try {
+      const { url } = await api('POST', `/credentials/${encodeURIComponent(c.id)}/oauth2/authorize`);
+      location.assign(url);
+    } catch (e) {
+      toast(`Not authorized: ${e.message}`, 'error');
+    }
   }
 
   async function remove(c) {

@@ -167,9 +167,12 @@ export function render(main, _params, { signal }) {
         : 'No plugins published yet. Publish one with `n8n-work node publish` or `n8n-work plugin publish`.'));
       return;
     }
+    // A redraw (a search or a list arriving) keeps the keyboard where it was.
+    const focused = pluginsBody.contains(document.activeElement) ? document.activeElement.getAttribute('aria-label') : null;
     replace(pluginsBody,
       h('p', { class: 'muted small' }, `${plugins.length} plugin${plugins.length === 1 ? '' : 's'}`),
       h('ul', { class: 'cards' }, plugins.map((p) => h('li', {}, pluginCard(p)))));
+    if (focused) pluginsBody.querySelector(`[aria-label="${CSS.escape(focused)}"]`)?.focus();
   }
 
   function pluginCard(p) {

@@ -269,11 +269,12 @@ async fn no_route_reads_or_changes_another_tenants_data() {
 
 /// The least role each route needs, by the roles' definitions (viewer <
 /// operator < editor < admin < owner); `platform` for what only the
-/// platform tenant's owner does (making tenants, rotating the master key).
+/// platform tenant's owner does (making tenants, rotating the master key,
+/// setting a tenant's limits).
 fn least_role(method: &Method, template: &str) -> &'static str {
     let path = template.trim_start_matches("/api/v1");
     match (method.as_str(), path) {
-        ("POST", "/tenants") | (_, "/vault" | "/vault/rotate") => "platform",
+        ("POST", "/tenants") | ("PUT", "/limits") | (_, "/vault" | "/vault/rotate") => "platform",
         (_, "/keys" | "/keys/{id}" | "/members" | "/members/{id}" | "/policies" | "/audit") => {
             "admin"
         }
@@ -862,4 +863,121 @@ async fn a_tenant_over_its_request_rate_gets_429_with_retry_after_and_others_do_
         status, 200,
         "the other tenant's budget is its own: {listed}"
     );
+}
+
+#[tokio::test]
+async fn the_platform_owner_sets_one_tenants_limits_above_or_below_the_servers() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_env(
+        data.path(),
+        &["--tenant-running-executions", "1"],
+        &audit_env(data.path()),
+    )
+    .await;
+    let owner = server.key.clone();
+    let (big_id, big) = tenant(&server, "big").await;
+    let start = |key: String, id: String| {
+        let server = &server;
+        async move {
+            send(
+                server,
+                Method::POST,
+                &format!("/workflows/{id}/run?wait=false"),
+                &key,
+                json!({}),
+            )
+            .await
+        }
+    };
+
+    // Above the server's setting for `big`.
+    let (status, set) = send(
+        &server,
+        Method::PUT,
+        "/limits",
+        &owner,
+        json!({ "tenant": big_id, "runningExecutions": 3 }),
+    )
+    .await;
+    assert_eq!(status, 200, "{set}");
+    assert_eq!(set["limits"]["runningExecutions"], 3, "{set}");
+    assert_eq!(set["settings"]["runningExecutions"], 1, "{set}");
+    let parked = push(&server, &big, PARKED).await;
+    for _ in 0..3 {
+        let (status, started) = start(big.clone(), parked.clone()).await;
+        assert_eq!(status, 202, "{started}");
+    }
+    let (status, refused) = start(big.clone(), parked.clone()).await;
+    assert_over(status, &refused, "this tenant's own limit");
+    let (status, own) = send(&server, Method::GET, "/limits", &big, Value::Null).await;
+    assert_eq!(status, 200, "{own}");
+    assert_eq!(own["usage"]["runningExecutions"], 3, "{own}");
+
+    // The platform tenant keeps the server's setting.
+    let mine = push(&server, &owner, PARKED).await;
+    let (status, _) = start(owner.clone(), mine.clone()).await;
+    assert_eq!(status, 202);
+    let (status, refused) = start(owner.clone(), mine).await;
+    assert_over(status, &refused, "tenant-running-executions");
+
+    // A tenant's owner neither sets its own limits nor reads another's.
+    let (status, refused) = send(
+        &server,
+        Method::PUT,
+        "/limits",
+        &big,
+        json!({ "tenant": big_id, "runningExecutions": 100 }),
+    )
+    .await;
+    assert_eq!(status, 403, "{refused}");
+    let (status, _) = send(
+        &server,
+        Method::GET,
+        "/limits?tenant=default",
+        &big,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, bad) = send(
+        &server,
+        Method::PUT,
+        "/limits",
+        &owner,
+        json!({ "tenant": big_id, "requestsPerSecond": 0 }),
+    )
+    .await;
+    assert_eq!(status, 400, "{bad}");
+
+    // Below it, from the CLI: 0 stops `big`'s runs; clearing restores the setting.
+    let (ok, out, err) = crate::api::cli(
+        &server,
+        data.path(),
+        &["tenant", "limits", &big_id, "--running-executions", "0"],
+    );
+    assert!(
+        ok && out.contains("running executions: 0 (this tenant's own, 3 used)"),
+        "{out}{err}"
+    );
+    let (ok, out, err) = crate::api::cli(
+        &server,
+        data.path(),
+        &["tenant", "limits", &big_id, "--clear"],
+    );
+    assert!(
+        ok && out.contains("running executions: 1 (the server's setting"),
+        "{out}{err}"
+    );
+    let (status, refused) = start(big.clone(), parked).await;
+    assert_over(status, &refused, "tenant-running-executions");
+
+    let (_, trail) = call(
+        Method::GET,
+        &format!("{}/audit", server.api()),
+        Some(&owner),
+        "application/json",
+        String::new(),
+    )
+    .await;
+    assert!(trail.to_string().contains("tenant.limits"), "{trail}");
 }

@@ -812,7 +812,11 @@ connections:
 }
 
 /// Runs the CLI against `server` with its data dir (so `cli.key` signs in).
-fn cli(server: &Server, data: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+pub(crate) fn cli(
+    server: &Server,
+    data: &std::path::Path,
+    args: &[&str],
+) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_n8n-work"))
         .args(args)
         .args(["--server", &server.base])

@@ -122,6 +122,8 @@ pub(crate) fn route_action(method: &Method, path: &str) -> Option<(Action, &'sta
         ("PUT", "/policies") => (PolicyWrite, "policy"),
         ("GET", "/audit") => (AuditRead, "audit"),
         ("GET", "/vault") | ("POST", "/vault/rotate") => (VaultRotate, "vault"),
+        ("GET", "/limits") => (LimitRead, "limit"),
+        ("PUT", "/limits") => (TenantLimits, "tenant"),
         _ => return None,
     })
 }

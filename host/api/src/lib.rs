@@ -222,11 +222,12 @@ impl AppState {
     /// State over `engine`, with webhook routes read from the active
     /// workflows.
     pub async fn new(engine: Engine, limits: WebhookLimits) -> Result<AppState, ApiError> {
+        let limiter = limits::Limiter::new(TenantLimits::default(), engine.store().clone());
         let state = AppState {
             metrics: metrics::Metrics::new(&engine),
             engine,
             hooks: webhooks::Hooks::new(limits),
-            limiter: limits::Limiter::new(TenantLimits::default()),
+            limiter,
             vault: None,
             master_key_file: None,
             oidc: None,
@@ -242,7 +243,7 @@ impl AppState {
 
     /// Holds each tenant to `limits`.
     pub fn with_tenant_limits(mut self, limits: TenantLimits) -> AppState {
-        self.limiter = limits::Limiter::new(limits);
+        self.limiter = limits::Limiter::new(limits, self.engine.store().clone());
         if let Some(redis) = self.hooks.redis.clone() {
             self.limiter.share(redis);
         }
@@ -365,6 +366,7 @@ pub fn router(state: AppState) -> Router {
         .route("/audit", get(access::audit))
         .route("/vault", get(credentials::vault_status))
         .route("/vault/rotate", post(credentials::rotate))
+        .route("/limits", get(limits::get_limits).put(limits::set_limits))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             access::authorize,
@@ -418,6 +420,7 @@ pub fn router(state: AppState) -> Router {
         credentials::list, credentials::create, credentials::update, credentials::delete,
         credentials::vault_status, credentials::rotate,
         credentials::authorize_oauth2, credentials::oauth2_callback,
+        limits::get_limits, limits::set_limits,
         access::create_tenant, access::list_keys, access::create_key, access::revoke_key,
         members::list, members::add, members::remove,
         access::get_policies, access::set_policies, access::audit,

@@ -149,13 +149,18 @@ actions! {
     PluginApprove = "plugin.approve" by Admin: "Approve or reject a plugin.",
     TenantCreate = "tenant.create" by Owner: "Create a tenant (the platform owner only).",
     VaultRotate = "vault.rotate" by Owner: "See the master key's id and re-wrap every data key under a new one (the platform owner only).",
+    LimitRead = "limit.read" by Viewer: "Read the tenant's limits and what it uses of them.",
+    TenantLimits = "tenant.limits" by Owner: "Set a tenant's own limits, or read another tenant's (the platform owner only).",
 }
 
 impl Action {
     /// Whether only the owner of the platform tenant may do it: it acts on
     /// the whole platform rather than inside one tenant.
     pub fn is_platform(self) -> bool {
-        matches!(self, Action::TenantCreate | Action::VaultRotate)
+        matches!(
+            self,
+            Action::TenantCreate | Action::VaultRotate | Action::TenantLimits
+        )
     }
 }
 
@@ -516,7 +521,9 @@ mod tests {
             let caller = Caller::new("acme", role, "k");
             for &action in Action::ALL {
                 let resource = match action {
-                    Action::TenantCreate => Resource::new("acme", "tenant", "*"),
+                    Action::TenantCreate | Action::TenantLimits => {
+                        Resource::new("acme", "tenant", "*")
+                    }
                     Action::VaultRotate => Resource::new("acme", "vault", "*"),
                     _ => flow("acme", &[]),
                 };
@@ -548,6 +555,7 @@ mod tests {
         for (action, kind) in [
             (Action::TenantCreate, "tenant"),
             (Action::VaultRotate, "vault"),
+            (Action::TenantLimits, "tenant"),
         ] {
             let platform = Resource::new(PLATFORM_TENANT, kind, "*");
             let owner = Caller::new(PLATFORM_TENANT, Role::Owner, "k");

@@ -24,6 +24,25 @@ pub(crate) enum TenantCommand {
         /// Its name; the id is made from it (`Acme Corp` → `acme-corp`).
         name: String,
     },
+    /// Show a tenant's limits and what it uses; with a flag, set its own
+    /// limits (the platform owner only). The flags given replace the
+    /// tenant's limits; one left out takes the server's setting.
+    Limits {
+        /// The tenant's id [default: the key's own].
+        tenant: Option<String>,
+        /// API calls and webhook deliveries per second.
+        #[arg(long)]
+        requests_per_second: Option<u64>,
+        /// Runs not yet ended (0 stops new runs).
+        #[arg(long)]
+        running_executions: Option<u64>,
+        /// Steps made by the runs started in the last hour.
+        #[arg(long)]
+        steps_per_hour: Option<u64>,
+        /// Remove the tenant's own limits: the server's settings apply.
+        #[arg(long, conflicts_with_all = ["requests_per_second", "running_executions", "steps_per_hour"])]
+        clear: bool,
+    },
 }
 
 /// `n8n-work key ...`.
@@ -111,7 +130,43 @@ pub(crate) async fn vault(command: VaultCommand, client: &Client) -> anyhow::Res
 }
 
 pub(crate) async fn tenant(command: TenantCommand, client: &Client) -> anyhow::Result<ExitCode> {
-    let TenantCommand::Create { name } = command;
+    let name = match command {
+        TenantCommand::Create { name } => name,
+        TenantCommand::Limits {
+            tenant,
+            requests_per_second,
+            running_executions,
+            steps_per_hour,
+            clear,
+        } => {
+            let setting = clear
+                || requests_per_second.is_some()
+                || running_executions.is_some()
+                || steps_per_hour.is_some();
+            let shown = if setting {
+                let Some(tenant) = tenant else {
+                    anyhow::bail!(
+                        "name the tenant whose limits to set: `n8n-work tenant limits TENANT --requests-per-second N`"
+                    );
+                };
+                let body = json!({
+                    "tenant": tenant,
+                    "requestsPerSecond": requests_per_second,
+                    "runningExecutions": running_executions,
+                    "stepsPerHour": steps_per_hour,
+                });
+                client.json(Method::PUT, "/limits", body).await?
+            } else {
+                let path = match &tenant {
+                    Some(t) => format!("/limits?tenant={t}"),
+                    None => "/limits".to_owned(),
+                };
+                client.call(Method::GET, &path, None).await?
+            };
+            print_limits(&shown);
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let made = client
         .json(Method::POST, "/tenants", json!({ "name": name }))
         .await?;
@@ -122,6 +177,33 @@ pub(crate) async fn tenant(command: TenantCommand, client: &Client) -> anyhow::R
     );
     println!("  {}", made["ownerKey"]["key"].as_str().unwrap_or_default());
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_limits(shown: &Value) {
+    println!("tenant {}", shown["tenant"].as_str().unwrap_or_default());
+    for (field, label, used) in [
+        ("requestsPerSecond", "requests per second", None),
+        (
+            "runningExecutions",
+            "running executions",
+            Some("runningExecutions"),
+        ),
+        ("stepsPerHour", "steps per hour", Some("stepsLastHour")),
+    ] {
+        let limit = match shown["limits"][field].as_u64() {
+            Some(n) => n.to_string(),
+            None => "no limit".to_owned(),
+        };
+        let source = if shown["overrides"][field].is_u64() {
+            "this tenant's own"
+        } else {
+            "the server's setting"
+        };
+        let used = used
+            .and_then(|u| shown["usage"][u].as_u64())
+            .map_or(String::new(), |n| format!(", {n} used"));
+        println!("  {label}: {limit} ({source}{used})");
+    }
 }
 
 pub(crate) async fn key(command: KeyCommand, client: &Client) -> anyhow::Result<ExitCode> {

@@ -38,6 +38,7 @@ pub use access::{ApiKeyRow, NewApiKey, tenant_slug};
 pub use credentials::{CredentialRow, CredentialSummary, DataKeyRow};
 pub use members::{MemberRow, NewMember, SignInAttempt};
 pub use types::*;
+pub use usage::LimitOverrides;
 use writer::Writer;
 
 /// Why a store operation failed.

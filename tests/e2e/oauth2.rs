@@ -305,7 +305,7 @@ async fn the_authorization_code_flow_with_pkce_goes_through_the_callback_and_ref
 #[tokio::test]
 async fn a_token_url_on_a_private_address_is_not_called_unless_allowed() {
     let data = tempfile::tempdir().unwrap();
-    let server = crate::serve::start(data.path()).await;
+    let server = start_with(data.path(), &["--public-url", "https://n8n.example.com/"]).await;
     let (url, provider) = provider().await;
     let (status, made) = send(
         &server,
@@ -326,4 +326,35 @@ async fn a_token_url_on_a_private_address_is_not_called_unless_allowed() {
         "the error names the setting: {ran}"
     );
     assert!(grants(&provider).is_empty(), "the provider was not called");
+
+    // With --public-url, providers send people back under it.
+    let (status, made) = send(
+        &server,
+        Method::POST,
+        "/credentials",
+        json!({ "name": "crm-code", "type": "oauth2", "value": {
+            "grant": "authorization_code", "authUrl": format!("{url}/authorize"),
+            "tokenUrl": format!("{url}/token"), "clientId": "client",
+        } }),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().unwrap();
+    let (status, started) = send(
+        &server,
+        Method::POST,
+        &format!("/credentials/{id}/oauth2/authorize"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{started}");
+    let to_provider = reqwest::Url::parse(started["url"].as_str().unwrap()).unwrap();
+    let redirect = to_provider
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.into_owned());
+    assert_eq!(
+        redirect.as_deref(),
+        Some("https://n8n.example.com/api/v1/oauth2/callback")
+    );
 }

@@ -383,6 +383,18 @@ async fn listed_node(api: &str, key: &str, node_type: &str) -> Option<Value> {
         .cloned()
 }
 
+/// POSTs a workflow (`yaml`) to `path` of the API with `key`.
+async fn post_yaml(api: &str, path: &str, key: &str, yaml: String) -> (u16, Value) {
+    call(
+        reqwest::Method::POST,
+        &format!("{api}{path}"),
+        Some(key),
+        "application/yaml",
+        yaml,
+    )
+    .await
+}
+
 /// The workflow acme runs: a manual start, then the plugin posting to Slack.
 fn slack_flow(plugin: &str, slack: &str) -> String {
     format!(
@@ -474,14 +486,7 @@ async fn the_signed_builtin_slack_installs_in_another_tenant_runs_there_and_a_ta
 
     // Before acme installs it, a workflow naming it does not save, and says why.
     let yaml = slack_flow(&plugin, &slack);
-    let (status, refused) = call(
-        reqwest::Method::POST,
-        &format!("{api}/workflows"),
-        Some(&acme),
-        "application/yaml",
-        yaml.clone(),
-    )
-    .await;
+    let (status, refused) = post_yaml(&api, "/workflows", &acme, yaml.clone()).await;
     assert_eq!(status, 422, "{refused}");
     let said = refused.to_string();
     assert!(
@@ -549,14 +554,7 @@ async fn the_signed_builtin_slack_installs_in_another_tenant_runs_there_and_a_ta
     )
     .await;
     assert_eq!(status, 201, "{credential}");
-    let (status, saved) = call(
-        reqwest::Method::POST,
-        &format!("{api}/workflows"),
-        Some(&acme),
-        "application/yaml",
-        yaml.clone(),
-    )
-    .await;
+    let (status, saved) = post_yaml(&api, "/workflows", &acme, yaml.clone()).await;
     assert_eq!(status, 201, "{saved}");
     let id = saved["id"].as_str().unwrap().to_owned();
     let (status, active) = call(
@@ -587,14 +585,7 @@ async fn the_signed_builtin_slack_installs_in_another_tenant_runs_there_and_a_ta
 
     // A grant beyond what acme approved is refused by name.
     let wider = yaml.replace("egress: [", "egress: ['https://evil.example', ");
-    let (status, refused) = call(
-        reqwest::Method::POST,
-        &format!("{api}/workflows/validate"),
-        Some(&acme),
-        "application/yaml",
-        wider,
-    )
-    .await;
+    let (status, refused) = post_yaml(&api, "/workflows/validate", &acme, wider).await;
     assert_eq!(status, 200, "{refused}");
     assert!(
         refused.to_string().contains("not `https://evil.example`"),
@@ -602,14 +593,7 @@ async fn the_signed_builtin_slack_installs_in_another_tenant_runs_there_and_a_ta
     );
 
     // Tenant `default` published it but did not install it: not there.
-    let (status, refused) = call(
-        reqwest::Method::POST,
-        &format!("{api}/workflows/validate"),
-        Some(&server.key),
-        "application/yaml",
-        yaml.clone(),
-    )
-    .await;
+    let (status, refused) = post_yaml(&api, "/workflows/validate", &server.key, yaml.clone()).await;
     assert_eq!(status, 200);
     assert!(
         refused
@@ -654,14 +638,7 @@ async fn the_signed_builtin_slack_installs_in_another_tenant_runs_there_and_a_ta
         out.contains("component") && out.contains(layer),
         "the refusal names the component and its digest: {out}"
     );
-    let (status, refused) = call(
-        reqwest::Method::POST,
-        &format!("{api}/workflows/validate"),
-        Some(&acme),
-        "application/yaml",
-        yaml,
-    )
-    .await;
+    let (status, refused) = post_yaml(&api, "/workflows/validate", &acme, yaml).await;
     assert_eq!(status, 200);
     assert!(
         refused.to_string().contains("cannot be used") && refused.to_string().contains(layer),

@@ -253,8 +253,9 @@ pub(crate) async fn rotate(
 
 /// `POST /credentials/{id}/oauth2/authorize`: where to send the person who
 /// authorizes an OAuth2 credential (authorization code with PKCE). The
-/// provider sends them back to `/api/v1/oauth2/callback` on the address
-/// this request came to, or to the credential's `redirectUrl`.
+/// provider sends them back to `/api/v1/oauth2/callback` under
+/// `--public-url` (else the address this request came to), or to the
+/// credential's `redirectUrl`.
 #[utoipa::path(post, path = "/api/v1/credentials/{id}/oauth2/authorize", tag = "credentials", params(("id" = String, Path)), responses((status = 200, description = "`{url}`: the provider's authorization page", body = serde_json::Value), (status = 400, description = "Not an authorization-code OAuth2 credential", body = serde_json::Value)))]
 pub(crate) async fn authorize_oauth2(
     State(state): State<AppState>,
@@ -263,16 +264,22 @@ pub(crate) async fn authorize_oauth2(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let caller = caller(&extensions)?;
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .ok_or_else(|| ApiError::bad_request("the request has no Host header to send the provider back to; set the credential's `redirectUrl`"))?;
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .filter(|p| *p == "https")
-        .unwrap_or("http");
-    let callback = format!("{scheme}://{host}/api/v1/oauth2/callback");
+    let base = match &state.public_url {
+        Some(url) => url.to_string(),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .ok_or_else(|| ApiError::bad_request("the request has no Host header to send the provider back to; set --public-url, or the credential's `redirectUrl`"))?;
+            let scheme = headers
+                .get("x-forwarded-proto")
+                .and_then(|h| h.to_str().ok())
+                .filter(|p| *p == "https")
+                .unwrap_or("http");
+            format!("{scheme}://{host}")
+        }
+    };
+    let callback = format!("{base}/api/v1/oauth2/callback");
     let url = vault(&state)?
         .oauth2_authorize(&caller.tenant, &id, &callback)
         .await?;

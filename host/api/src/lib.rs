@@ -164,6 +164,8 @@ pub struct AppState {
     master_key_file: Option<std::sync::Arc<std::path::Path>>,
     /// Single sign-on for the UI, when configured.
     oidc: Option<std::sync::Arc<oidc::Oidc>>,
+    /// The URL browsers reach this server at, when configured.
+    public_url: Option<std::sync::Arc<str>>,
 }
 
 /// The Redis a deployment's processes share: the client, one connection
@@ -231,6 +233,7 @@ impl AppState {
             vault: None,
             master_key_file: None,
             oidc: None,
+            public_url: None,
             inner: std::sync::Arc::new(Access {
                 policies: n8n_work_auth::Policies::new(),
                 policy_cache: access::PolicyCache::default(),
@@ -270,6 +273,13 @@ impl AppState {
             policy_cache: access::PolicyCache::default(),
             audit: Some(access::AuditTrail::new(key, head_file)),
         });
+        self
+    }
+
+    /// Sends OAuth2 providers back under `url` (not the address a request
+    /// came to).
+    pub fn with_public_url(mut self, url: Option<String>) -> AppState {
+        self.public_url = url.map(std::sync::Arc::from);
         self
     }
 

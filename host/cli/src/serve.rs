@@ -292,6 +292,7 @@ pub(crate) async fn serve(
             format!("listening on {listen}; is another server using it? Pick another with --listen")
         })?;
     let address = listener.local_addr()?;
+    let state = state.with_public_url(args.sign_in.public_url());
     let state = match args.sign_in.settings(address)? {
         Some(settings) => {
             let (state, redirect) = state.with_oidc(settings)?;

@@ -30,9 +30,10 @@ pub(crate) struct SignInArgs {
         value_name = "SECRET"
     )]
     oidc_client_secret: Option<String>,
-    /// The URL browsers reach this server at; the provider sends them back
-    /// to URL/api/v1/session/oidc/callback [default: http:// and the listen
-    /// address].
+    /// The URL browsers reach this server at; OIDC and OAuth2 providers
+    /// send them back under it (URL/api/v1/session/oidc/callback,
+    /// URL/api/v1/oauth2/callback) [default: http:// and the listen address
+    /// for OIDC, the address a request came to for OAuth2].
     #[arg(long, env = "N8N_WORK_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
 }
@@ -49,6 +50,13 @@ impl SignInArgs {
         pick(&mut self.oidc_client_id, &config.oidc_client_id);
         pick(&mut self.oidc_client_secret, &config.oidc_client_secret);
         pick(&mut self.public_url, &config.public_url);
+    }
+
+    /// The URL browsers reach this server at, if set.
+    pub(crate) fn public_url(&self) -> Option<String> {
+        self.public_url
+            .as_deref()
+            .map(|u| u.trim().trim_end_matches('/').to_owned())
     }
 
     /// The sign-on settings, if an issuer is set; `listen` is where the

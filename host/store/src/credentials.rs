@@ -338,3 +338,92 @@ impl Store {
         .collect()
     }
 }
+
+/// An OAuth2 credential's authorization, begun and not yet called back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OAuth2Authorization {
+    /// The credential's tenant.
+    pub tenant: String,
+    /// The credential.
+    pub credential_id: String,
+    /// The PKCE verifier of the challenge sent to the provider.
+    pub verifier: String,
+    /// Where the provider sends the person back.
+    pub redirect_url: String,
+    /// When it lapses.
+    pub expires_at: Millis,
+}
+
+impl Store {
+    /// Keeps an authorization under the hash of its `state` (and drops the
+    /// ones that lapsed).
+    pub async fn add_oauth2_authorization(
+        &self,
+        state_hash: &str,
+        authorization: OAuth2Authorization,
+        now: Millis,
+    ) -> Result<()> {
+        let hash = state_hash.to_owned();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM oauth2_authorizations WHERE expires_at <= $1")
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query(
+                        "INSERT INTO oauth2_authorizations (state_hash, tenant_id, credential_id, \
+                         verifier, redirect_url, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&hash)
+                    .bind(&authorization.tenant)
+                    .bind(&authorization.credential_id)
+                    .bind(&authorization.verifier)
+                    .bind(&authorization.redirect_url)
+                    .bind(authorization.expires_at)
+                    .execute(&mut *conn)
+                    .await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// Takes the authorization kept under `state_hash`, once; `None` when
+    /// there is none or it lapsed.
+    pub async fn take_oauth2_authorization(
+        &self,
+        state_hash: &str,
+        now: Millis,
+    ) -> Result<Option<OAuth2Authorization>> {
+        let hash = state_hash.to_owned();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let row = sqlx::query(
+                        "SELECT tenant_id, credential_id, verifier, redirect_url, expires_at \
+                         FROM oauth2_authorizations WHERE state_hash = $1",
+                    )
+                    .bind(&hash)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    let Some(row) = row else {
+                        return Ok(None);
+                    };
+                    sqlx::query("DELETE FROM oauth2_authorizations WHERE state_hash = $1")
+                        .bind(&hash)
+                        .execute(&mut *conn)
+                        .await?;
+                    let authorization = OAuth2Authorization {
+                        tenant: row.try_get("tenant_id")?,
+                        credential_id: row.try_get("credential_id")?,
+                        verifier: row.try_get("verifier")?,
+                        redirect_url: row.try_get("redirect_url")?,
+                        expires_at: row.try_get("expires_at")?,
+                    };
+                    Ok((authorization.expires_at > now).then_some(authorization))
+                })
+            })
+            .await
+    }
+}

@@ -35,7 +35,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
 
 pub use access::{ApiKeyRow, NewApiKey, tenant_slug};
-pub use credentials::{CredentialRow, CredentialSummary, DataKeyRow};
+pub use credentials::{CredentialRow, CredentialSummary, DataKeyRow, OAuth2Authorization};
 pub use members::{MemberRow, NewMember, SignInAttempt};
 pub use types::*;
 pub use usage::LimitOverrides;

@@ -11,7 +11,8 @@
 //!   PKCE); afterwards the host refreshes with the refresh token.
 //!
 //! Tokens are stored in the credential's encrypted value, like its other
-//! fields. Token requests go out through a client that follows no
+//! fields; an authorization under way is kept in the store (by the hash of
+//! its `state`), so any API replica can finish it. Token requests go out through a client that follows no
 //! redirects and reaches no private address unless allowed
 //! ([`OAuth2Http`]), since the token URL is written by a tenant.
 
@@ -26,6 +27,8 @@ use oauth2::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+use n8n_work_store::OAuth2Authorization;
 
 use crate::{CredentialChange, Result, Vault, VaultError, now_millis};
 
@@ -197,22 +200,12 @@ pub type AddressCheck = Arc<dyn Fn(IpAddr) -> Option<String> + Send + Sync>;
 pub struct OAuth2Http {
     client: oauth2::reqwest::Client,
     check: AddressCheck,
-    /// Authorizations under way, by `state`.
-    pending: Arc<Mutex<HashMap<String, Pending>>>,
     /// One token request at a time per credential.
     locks: Arc<Mutex<HashMap<(String, String), TokenLock>>>,
 }
 
 /// Held while one credential's token is got or refreshed.
 type TokenLock = Arc<tokio::sync::Mutex<()>>;
-
-struct Pending {
-    tenant: String,
-    id: String,
-    verifier: String,
-    redirect_url: String,
-    until: i64,
-}
 
 impl std::fmt::Debug for OAuth2Http {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -260,7 +253,6 @@ impl OAuth2Http {
         OAuth2Http {
             client,
             check,
-            pending: Arc::default(),
             locks: Arc::default(),
         }
     }
@@ -352,6 +344,13 @@ fn token_error<RE: std::error::Error + 'static>(
         oauth2::RequestTokenError::Other(o) => o.clone(),
     };
     invalid(name, message)
+}
+
+/// What an authorization's `state` is kept under: its SHA-256, so the
+/// table alone cannot finish one.
+fn state_hash(state: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(state.as_bytes()))
 }
 
 /// Checks an OAuth2 credential's fields before they are stored.
@@ -470,23 +469,22 @@ impl Vault {
             .add_scopes(settings.scopes.iter().cloned().map(Scope::new))
             .set_pkce_challenge(challenge)
             .url();
+        // Kept in the store, so the provider may send the person back to
+        // any API replica.
         let now = now_millis();
-        let mut pending = self
-            .oauth2
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        pending.retain(|_, p| p.until > now);
-        pending.insert(
-            state.secret().clone(),
-            Pending {
-                tenant: tenant.to_owned(),
-                id: id.to_owned(),
-                verifier: verifier.secret().clone(),
-                redirect_url,
-                until: now + AUTHORIZE_MS,
-            },
-        );
+        self.store
+            .add_oauth2_authorization(
+                &state_hash(state.secret()),
+                OAuth2Authorization {
+                    tenant: tenant.to_owned(),
+                    credential_id: id.to_owned(),
+                    verifier: verifier.secret().clone(),
+                    redirect_url,
+                    expires_at: now + AUTHORIZE_MS,
+                },
+                now,
+            )
+            .await?;
         Ok(url.to_string())
     }
 
@@ -496,19 +494,16 @@ impl Vault {
     /// good once, for ten minutes.
     pub async fn oauth2_callback(&self, code: &str, state: &str) -> Result<(String, String)> {
         let pending = self
-            .oauth2
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(state)
-            .filter(|p| p.until > now_millis())
+            .store
+            .take_oauth2_authorization(&state_hash(state), now_millis())
+            .await?
             .ok_or_else(|| {
                 invalid(
                     "(unknown)",
                     "this authorization is unknown, used or expired; start it again from the credential".into(),
                 )
             })?;
-        let credential = self.get(&pending.tenant, &pending.id).await?;
+        let credential = self.get(&pending.tenant, &pending.credential_id).await?;
         let name = credential.summary.name.clone();
         let mut settings = Settings::parse(&name, credential.value.expose())?;
         self.oauth2.check_url(&name, &settings.token_url)?;
@@ -522,7 +517,7 @@ impl Vault {
             .await
             .map_err(|e| token_error(&name, &e))?;
         settings.keep(&token);
-        self.store_settings(&pending.tenant, &pending.id, &settings)
+        self.store_settings(&pending.tenant, &pending.credential_id, &settings)
             .await?;
         Ok((pending.tenant, name))
     }

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 struct Market {
     addr: std::net::SocketAddr,
     storage: FsStorage,
+    marketplace: Marketplace,
     http: reqwest::Client,
     _dir: tempfile::TempDir,
     server: tokio::task::JoinHandle<()>,
@@ -40,13 +41,14 @@ impl Market {
         let registry = Registry::new(Arc::new(storage.clone()), RegistryConfig::default());
         let marketplace = Marketplace::new(Arc::new(storage.clone()), Arc::new(store));
         let app = n8n_work_registry::router(registry)
-            .merge(n8n_work_registry::marketplace_router(marketplace));
+            .merge(n8n_work_registry::marketplace_router(marketplace.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self {
             addr,
             storage,
+            marketplace,
             http: reqwest::Client::new(),
             _dir: dir,
             server,
@@ -263,6 +265,28 @@ async fn lifecycle_publish_approve_install_and_upgrade_with_a_new_capability() {
     assert_eq!(now[0]["digest"], v2.manifest_digest.to_string());
     assert_eq!(now[0]["version"], "2.0.0");
 
+    // Workflows naming an earlier approved version still get it, at the
+    // digest approved then (1.0.0's tag has moved since), with the
+    // capabilities approved for it; a version never approved gets nothing.
+    let runnable = |version: &'static str| {
+        let marketplace = m.marketplace.clone();
+        async move {
+            marketplace
+                .installed_component("acme", "plugins/slack", version)
+                .await
+                .unwrap()
+                .map(|(plugin, wasm)| (plugin.digest.to_string(), plugin.capabilities.egress, wasm))
+        }
+    };
+    for (version, artifact) in [("1.0.0", &v1), ("1.1.0", &v11), ("2.0.0", &v2)] {
+        let (digest, _, wasm) = runnable(version).await.expect(version);
+        assert_eq!(digest, artifact.manifest_digest.to_string(), "{version}");
+        assert_eq!(wasm, artifact.wasm.to_vec(), "{version}");
+    }
+    let (_, egress, _) = runnable("1.1.0").await.unwrap();
+    assert!(!egress.contains("https://files.slack.com"), "{egress:?}");
+    assert!(runnable("9.9.9").await.is_none());
+
     // Install counts, versions newest first.
     let (_, info) = m
         .call(
@@ -285,6 +309,10 @@ async fn lifecycle_publish_approve_install_and_upgrade_with_a_new_capability() {
     )
     .await;
     assert!(m.installed("acme").await.is_empty());
+    assert!(
+        runnable("1.1.0").await.is_none(),
+        "removal ends every version"
+    );
     let (_, again) = m.request("acme", "plugins/slack:1.1.0").await;
     let id = again["request"]["id"].clone();
     let (status, err) = m.decide("acme", &id, "reject", " ").await;

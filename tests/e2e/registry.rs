@@ -644,4 +644,24 @@ async fn the_signed_builtin_slack_installs_in_another_tenant_runs_there_and_a_ta
         refused.to_string().contains("cannot be used") && refused.to_string().contains(layer),
         "{refused}"
     );
+
+    // Removing the plugin stops the workflow that was running it.
+    let (ok, out) = market(&acme, &["remove", "default/slack", "--tenant", "acme"]);
+    assert!(ok, "{out}");
+    let (status, refused) = call(
+        reqwest::Method::POST,
+        &format!("{api}/workflows/{id}/run?wait=true"),
+        Some(&acme),
+        "application/json",
+        "{}".into(),
+    )
+    .await;
+    assert_ne!(status, 200, "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("not installed in tenant `acme`"),
+        "{refused}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 1, "Slack heard nothing more");
 }

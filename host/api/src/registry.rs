@@ -194,6 +194,9 @@ pub async fn guard_marketplace(
     }
     let response = next.run(request).await;
     if method != Method::GET && response.status().is_success() {
+        // An install, approval or removal changes what the tenant's
+        // workflows resolve their plugins to.
+        state.engine.plugins_changed(&tenant);
         state
             .record(
                 &caller,

@@ -417,6 +417,17 @@ impl Engine {
         Ok(compiled.plugins.pins())
     }
 
+    /// Forgets `tenant`'s compiled plans that name plugins, so the next
+    /// step resolves them again: after a plugin is removed, or approved.
+    pub fn plugins_changed(&self, tenant: &str) {
+        if let Ok(mut plans) = self.inner.plans.lock() {
+            plans.retain(|(t, _, _), compiled| {
+                t != tenant
+                    || (compiled.plugins.resolved.is_empty() && compiled.plugins.missing.is_empty())
+            });
+        }
+    }
+
     /// Runs run `id` again: from its first failed step, in the same run
     /// (`from_start` false), or as a new run of the same version with the
     /// same trigger items. Returns the run that goes on.

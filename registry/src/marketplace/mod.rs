@@ -1037,10 +1037,15 @@ impl Marketplace {
     }
 
     /// The component of the plugin installed in `tenant` from `repository`
-    /// at `version`, read from the registry at the digest the install
+    /// at `version`, read from the registry at the digest its approval
     /// pinned and checked again (content and signature, under the tenant's
     /// policy now): what a workflow's `REPOSITORY@VERSION` node runs.
-    /// `Ok(None)` when no such version is installed.
+    ///
+    /// While the plugin is installed, every version the tenant approved
+    /// stays runnable, each with the capabilities approved for it, so an
+    /// upgrade does not break the workflows that name an earlier version.
+    /// Removing the plugin ends them all. `Ok(None)` when `version` is not
+    /// among them.
     pub async fn installed_component(
         &self,
         tenant: &str,
@@ -1048,12 +1053,27 @@ impl Marketplace {
         version: &str,
     ) -> Result<Option<(InstalledPlugin, Vec<u8>)>, MarketError> {
         let state = self.tenant(tenant).await?;
-        let Some(installed) = state
-            .installed
-            .into_iter()
-            .find(|i| i.repository == repository && i.version == version)
-        else {
+        let Some(current) = state.installed.iter().find(|i| i.repository == repository) else {
             return Ok(None);
+        };
+        let installed = if current.version == version {
+            current.clone()
+        } else {
+            let Some(approved) = state.requests.iter().rev().find(|r| {
+                r.repository == repository
+                    && r.version == version
+                    && r.status == RequestStatus::Approved
+            }) else {
+                return Ok(None);
+            };
+            InstalledPlugin {
+                repository: approved.repository.clone(),
+                name: current.name.clone(),
+                version: approved.version.clone(),
+                digest: approved.digest.clone(),
+                capabilities: approved.capabilities.clone(),
+                approved_by: approved.decided_by.clone().unwrap_or_default(),
+            }
         };
         let name = parse_repository(&installed.repository)?;
         let checked = self

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::api::{call_flow, push, run_waited, send};
-use crate::serve::start_with;
+use crate::serve::{Server, start_with};
 
 /// What the provider has seen and issued.
 #[derive(Default)]
@@ -138,6 +138,32 @@ async fn provider() -> (String, Shared) {
     (format!("http://{address}"), shared)
 }
 
+/// Stores OAuth2 credential `name` with `value`; its id.
+async fn credential(server: &Server, name: &str, value: Value) -> String {
+    let (status, made) = send(
+        server,
+        Method::POST,
+        "/credentials",
+        json!({ "name": name, "type": "oauth2", "value": value }),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    made["id"].as_str().unwrap().to_owned()
+}
+
+/// Starts authorizing credential `id`: the provider's URL.
+async fn start_authorizing(server: &Server, id: &str) -> String {
+    let (status, started) = send(
+        server,
+        Method::POST,
+        &format!("/credentials/{id}/oauth2/authorize"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{started}");
+    started["url"].as_str().unwrap().to_owned()
+}
+
 fn calls(provider: &Shared) -> Vec<String> {
     provider.lock().unwrap().calls.clone()
 }
@@ -163,17 +189,15 @@ async fn client_credentials_are_exchanged_cached_and_refreshed_by_the_host() {
     assert!(bad.to_string().contains("tokenUrl"), "{bad}");
 
     for (name, client) in [("crm", "client"), ("crm-short", "short")] {
-        let (status, made) = send(
+        credential(
             &server,
-            Method::POST,
-            "/credentials",
-            json!({ "name": name, "type": "oauth2", "value": {
+            name,
+            json!({
                 "grant": "client_credentials", "tokenUrl": format!("{url}/token"),
                 "clientId": client, "clientSecret": SECRET, "scopes": ["read"],
-            } }),
+            }),
         )
         .await;
-        assert_eq!(status, 201, "{made}");
     }
 
     // A long-lived token is got once and used by both runs.
@@ -226,18 +250,15 @@ async fn the_authorization_code_flow_with_pkce_goes_through_the_callback_and_ref
     let data = tempfile::tempdir().unwrap();
     let server = start_with(data.path(), &["--egress-allow-private", "127.0.0.1"]).await;
     let (url, provider) = provider().await;
-    let (status, made) = send(
+    let id = credential(
         &server,
-        Method::POST,
-        "/credentials",
-        json!({ "name": "crm", "type": "oauth2", "value": {
+        "crm",
+        json!({
             "grant": "authorization_code", "authUrl": format!("{url}/authorize"),
             "tokenUrl": format!("{url}/token"), "clientId": "short", "clientSecret": SECRET,
-        } }),
+        }),
     )
     .await;
-    assert_eq!(status, 201, "{made}");
-    let id = made["id"].as_str().unwrap().to_owned();
     let flow = push(&server, &call_flow("crm-sync", &url, Some("crm"), None)).await;
 
     // Not authorized yet: the run fails and says what to do.
@@ -249,15 +270,7 @@ async fn the_authorization_code_flow_with_pkce_goes_through_the_callback_and_ref
     );
 
     // The person is sent to the provider, which sends them back.
-    let (status, started) = send(
-        &server,
-        Method::POST,
-        &format!("/credentials/{id}/oauth2/authorize"),
-        json!({}),
-    )
-    .await;
-    assert_eq!(status, 200, "{started}");
-    let to_provider = started["url"].as_str().unwrap();
+    let to_provider = &start_authorizing(&server, &id).await;
     assert!(
         to_provider.contains("code_challenge_method=S256"),
         "{to_provider}"
@@ -307,17 +320,15 @@ async fn a_token_url_on_a_private_address_is_not_called_unless_allowed() {
     let data = tempfile::tempdir().unwrap();
     let server = start_with(data.path(), &["--public-url", "https://n8n.example.com/"]).await;
     let (url, provider) = provider().await;
-    let (status, made) = send(
+    credential(
         &server,
-        Method::POST,
-        "/credentials",
-        json!({ "name": "crm", "type": "oauth2", "value": {
+        "crm",
+        json!({
             "grant": "client_credentials", "tokenUrl": format!("{url}/token"),
             "clientId": "client", "clientSecret": SECRET,
-        } }),
+        }),
     )
     .await;
-    assert_eq!(status, 201, "{made}");
     let flow = push(&server, &call_flow("crm-sync", &url, Some("crm"), None)).await;
     let ran = run_waited(&server, &flow).await;
     assert_eq!(ran["status"], "failed", "{ran}");
@@ -328,27 +339,16 @@ async fn a_token_url_on_a_private_address_is_not_called_unless_allowed() {
     assert!(grants(&provider).is_empty(), "the provider was not called");
 
     // With --public-url, providers send people back under it.
-    let (status, made) = send(
+    let id = credential(
         &server,
-        Method::POST,
-        "/credentials",
-        json!({ "name": "crm-code", "type": "oauth2", "value": {
+        "crm-code",
+        json!({
             "grant": "authorization_code", "authUrl": format!("{url}/authorize"),
             "tokenUrl": format!("{url}/token"), "clientId": "client",
-        } }),
+        }),
     )
     .await;
-    assert_eq!(status, 201, "{made}");
-    let id = made["id"].as_str().unwrap();
-    let (status, started) = send(
-        &server,
-        Method::POST,
-        &format!("/credentials/{id}/oauth2/authorize"),
-        json!({}),
-    )
-    .await;
-    assert_eq!(status, 200, "{started}");
-    let to_provider = reqwest::Url::parse(started["url"].as_str().unwrap()).unwrap();
+    let to_provider = reqwest::Url::parse(&start_authorizing(&server, &id).await).unwrap();
     let redirect = to_provider
         .query_pairs()
         .find(|(k, _)| k == "redirect_uri")

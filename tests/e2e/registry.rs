@@ -395,6 +395,18 @@ async fn post_yaml(api: &str, path: &str, key: &str, yaml: String) -> (u16, Valu
     .await
 }
 
+/// POSTs `{}` to `path` of the API with `key`.
+async fn post_empty(api: &str, path: &str, key: &str) -> (u16, Value) {
+    call(
+        reqwest::Method::POST,
+        &format!("{api}{path}"),
+        Some(key),
+        "application/json",
+        "{}".into(),
+    )
+    .await
+}
+
 /// The workflow acme runs: a manual start, then the plugin posting to Slack.
 fn slack_flow(plugin: &str, slack: &str) -> String {
     format!(
@@ -557,24 +569,10 @@ async fn the_signed_builtin_slack_installs_in_another_tenant_runs_there_and_a_ta
     let (status, saved) = post_yaml(&api, "/workflows", &acme, yaml.clone()).await;
     assert_eq!(status, 201, "{saved}");
     let id = saved["id"].as_str().unwrap().to_owned();
-    let (status, active) = call(
-        reqwest::Method::POST,
-        &format!("{api}/workflows/{id}/activate"),
-        Some(&acme),
-        "application/json",
-        "{}".into(),
-    )
-    .await;
+    let (status, active) = post_empty(&api, &format!("/workflows/{id}/activate"), &acme).await;
     assert_eq!(status, 200, "{active}");
     assert_eq!(active["plugins"][&plugin], json!(digest), "{active}");
-    let (status, run) = call(
-        reqwest::Method::POST,
-        &format!("{api}/workflows/{id}/run?wait=true"),
-        Some(&acme),
-        "application/json",
-        "{}".into(),
-    )
-    .await;
+    let (status, run) = post_empty(&api, &format!("/workflows/{id}/run?wait=true"), &acme).await;
     assert_eq!(status, 200, "{run}");
     assert_eq!(run["status"], "succeeded", "{run}");
     let posted = seen.lock().unwrap().clone();
@@ -648,14 +646,8 @@ async fn the_signed_builtin_slack_installs_in_another_tenant_runs_there_and_a_ta
     // Removing the plugin stops the workflow that was running it.
     let (ok, out) = market(&acme, &["remove", "default/slack", "--tenant", "acme"]);
     assert!(ok, "{out}");
-    let (status, refused) = call(
-        reqwest::Method::POST,
-        &format!("{api}/workflows/{id}/run?wait=true"),
-        Some(&acme),
-        "application/json",
-        "{}".into(),
-    )
-    .await;
+    let (status, refused) =
+        post_empty(&api, &format!("/workflows/{id}/run?wait=true"), &acme).await;
     assert_ne!(status, 200, "{refused}");
     assert!(
         refused

@@ -51,29 +51,35 @@ pub struct LimitOverrides {
     pub steps_per_hour: Option<u64>,
 }
 
+/// Reads a tenant's overrides.
+const SELECT_OVERRIDES: &str = "SELECT requests_per_second, running_executions, steps_per_hour \
+     FROM tenant_limits WHERE tenant_id = $1";
+
+/// The overrides in `row`; none without one.
+fn overrides_of(row: Option<sqlx::any::AnyRow>) -> Result<LimitOverrides> {
+    let Some(row) = row else {
+        return Ok(LimitOverrides::default());
+    };
+    let read = |column: &str| -> Result<Option<u64>> {
+        Ok(row
+            .try_get::<Option<i64>, _>(column)?
+            .map(|n| n.max(0) as u64))
+    };
+    Ok(LimitOverrides {
+        requests_per_second: read("requests_per_second")?,
+        running_executions: read("running_executions")?,
+        steps_per_hour: read("steps_per_hour")?,
+    })
+}
+
 impl Store {
     /// The overrides set for `tenant`, if any.
     pub async fn limit_overrides(&self, tenant: &str) -> Result<LimitOverrides> {
-        let row = sqlx::query(
-            "SELECT requests_per_second, running_executions, steps_per_hour \
-             FROM tenant_limits WHERE tenant_id = $1",
-        )
-        .bind(tenant)
-        .fetch_optional(self.pool())
-        .await?;
-        let Some(row) = row else {
-            return Ok(LimitOverrides::default());
-        };
-        let read = |column: &str| -> Result<Option<u64>> {
-            Ok(row
-                .try_get::<Option<i64>, _>(column)?
-                .map(|n| n.max(0) as u64))
-        };
-        Ok(LimitOverrides {
-            requests_per_second: read("requests_per_second")?,
-            running_executions: read("running_executions")?,
-            steps_per_hour: read("steps_per_hour")?,
-        })
+        let row = sqlx::query(SELECT_OVERRIDES)
+            .bind(tenant)
+            .fetch_optional(self.pool())
+            .await?;
+        overrides_of(row)
     }
 
     /// Replaces `tenant`'s overrides (all `None` removes them); the ones
@@ -84,7 +90,6 @@ impl Store {
         overrides: LimitOverrides,
         now: Millis,
     ) -> Result<LimitOverrides> {
-        let before = self.limit_overrides(tenant).await?;
         let tenant = tenant.to_owned();
         self.writer
             .write(move |conn| {
@@ -96,6 +101,12 @@ impl Store {
                     if exists.is_none() {
                         return Err(crate::StoreError::NotFound(format!("tenant `{tenant}`")));
                     }
+                    let before = overrides_of(
+                        sqlx::query(SELECT_OVERRIDES)
+                            .bind(&tenant)
+                            .fetch_optional(&mut *conn)
+                            .await?,
+                    )?;
                     sqlx::query("DELETE FROM tenant_limits WHERE tenant_id = $1")
                         .bind(&tenant)
                         .execute(&mut *conn)
@@ -115,10 +126,9 @@ impl Store {
                         .execute(&mut *conn)
                         .await?;
                     }
-                    Ok(())
+                    Ok(before)
                 })
             })
-            .await?;
-        Ok(before)
+            .await
     }
 }

@@ -1022,20 +1022,6 @@ impl Marketplace {
         Ok(self.tenant(tenant).await?.installed)
     }
 
-    /// The installed plugin named `name` (node name or repository), for the
-    /// engine to resolve a workflow's reference to a pinned digest.
-    pub async fn resolve_installed(
-        &self,
-        tenant: &str,
-        name: &str,
-    ) -> Result<Option<InstalledPlugin>, MarketError> {
-        Ok(self
-            .installed(tenant)
-            .await?
-            .into_iter()
-            .find(|i| i.name == name || i.repository == name))
-    }
-
     /// The component of the plugin installed in `tenant` from `repository`
     /// at `version`, read from the registry at the digest its approval
     /// pinned and checked again (content and signature, under the tenant's

@@ -550,14 +550,14 @@ async fn webhook(
     let items = Item::list_from_value(item).map_err(ApiError::bad_request)?;
     let store = state.engine.store();
     state.limiter.run(store, &hook.tenant).await?;
-    let version = store
-        .workflow_version(&hook.tenant, &hook.workflow_id, hook.version)
-        .await?;
-    let id = state
-        .engine
-        .start_at(&hook.tenant, &version, &hook.node_id, items, None)
-        .await?;
     if hook.on_received {
+        let version = store
+            .workflow_version(&hook.tenant, &hook.workflow_id, hook.version)
+            .await?;
+        let id = state
+            .engine
+            .start_at(&hook.tenant, &version, &hook.node_id, items, None)
+            .await?;
         hold_until_end(&state, &hook.tenant, &id, admission);
         let body = hook
             .params
@@ -566,7 +566,18 @@ async fn webhook(
             .unwrap_or_else(|| json!({ "executionId": id }));
         return Ok(shaped(&hook.params, StatusCode::ACCEPTED, Some(body)));
     }
-    let row = state.engine.wait(&hook.tenant, &id).await?;
+    // A synchronous run executes here, in this request's task; its answer
+    // goes out once its journal is committed.
+    let row = state
+        .engine
+        .run_here(
+            &hook.tenant,
+            &hook.workflow_id,
+            hook.version,
+            &hook.node_id,
+            items,
+        )
+        .await?;
     drop(admission);
     answer(&hook.params, &row)
 }

@@ -234,6 +234,9 @@ pub(crate) async fn serve(
                 .map_or(EngineConfig::default().lease_ms, |ms| {
                     i64::try_from(ms).unwrap_or(i64::MAX)
                 }),
+            // A process that works runs the runs it starts itself; an
+            // API-only one leaves them to the workers.
+            starts_here: role != Role::Api,
             ..EngineConfig::default()
         },
         // Only the embedded store is this process's alone.

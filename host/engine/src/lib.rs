@@ -14,6 +14,7 @@
 mod catalog;
 mod clock;
 mod control;
+mod inline;
 mod metrics;
 mod params;
 mod redact;
@@ -97,6 +98,14 @@ pub struct EngineConfig {
     pub idle_poll_ms: i64,
     /// How often finished runs past their workflow's retention are pruned.
     pub prune_every_ms: i64,
+    /// Whether runs started here ([`Engine::start`]) run here, in a task of
+    /// their own, from the moment their start is committed (else a worker
+    /// claims them from the queue).
+    pub starts_here: bool,
+    /// Whether a worker that claims a step of a run no other worker can
+    /// touch drives the whole run itself, journaling at durable points
+    /// (ADR 0008); off, every step goes through the queue.
+    pub drives_runs: bool,
 }
 
 impl Default for EngineConfig {
@@ -107,6 +116,8 @@ impl Default for EngineConfig {
             lease_ms: 30_000,
             idle_poll_ms: 1_000,
             prune_every_ms: 10 * 60 * 1_000,
+            starts_here: false,
+            drives_runs: true,
         }
     }
 }
@@ -574,7 +585,9 @@ impl Engine {
             resume: None,
             was_waiting: false,
         };
-        let (outcome, usage, logs) = self.execute(&step, &CancellationToken::new()).await;
+        let (outcome, usage, logs) = self
+            .execute_with(&step, &CancellationToken::new(), None)
+            .await;
         let (outputs, error) = match outcome {
             Outcome::Done { outputs, .. } => (outputs, None),
             Outcome::Fail { error, .. } | Outcome::Retry { error, .. } => (json!({}), Some(error)),
@@ -625,6 +638,10 @@ impl Engine {
     }
 
     async fn start_run(&self, run: NewExecution) -> Result<String, EngineError> {
+        if self.inner.config.starts_here {
+            self.start_here(&run).await?;
+            return Ok(run.id);
+        }
         let (tenant, workflow_id) = (run.tenant.clone(), run.workflow_id.clone());
         let id = run.id.clone();
         self.inner.store.start(run, self.inner.clock.now()).await?;
@@ -647,6 +664,34 @@ impl Engine {
         let compiled = self
             .compiled(tenant, &version.workflow_id, version.version)
             .await?;
+        let mut run = self.run_of(
+            &compiled,
+            tenant,
+            &version.workflow_id,
+            version.version,
+            trigger,
+            items,
+            parent,
+        )?;
+        if let Some(id) = id {
+            run.id = id;
+        }
+        Ok(run)
+    }
+
+    /// A new run of the compiled workflow `workflow_id` at `version`,
+    /// starting at trigger node `trigger` or at its first trigger.
+    #[allow(clippy::too_many_arguments)]
+    fn run_of(
+        &self,
+        compiled: &Compiled,
+        tenant: &str,
+        workflow_id: &str,
+        version: i64,
+        trigger: Option<&str>,
+        items: Vec<Item>,
+        parent: Option<StepKey>,
+    ) -> Result<NewExecution, EngineError> {
         let plan = &compiled.plan;
         let found = match trigger {
             None => plan.triggers.first(),
@@ -666,9 +711,9 @@ impl Engine {
         };
         Ok(NewExecution {
             tenant: tenant.to_owned(),
-            id: id.unwrap_or_else(n8n_work_store::new_id),
-            workflow_id: version.workflow_id.clone(),
-            version: version.version,
+            id: n8n_work_store::new_id(),
+            workflow_id: workflow_id.to_owned(),
+            version,
             trigger: plan.node(*trigger).id.clone(),
             items: serde_json::to_value(items).unwrap_or_default(),
             sequential: plan.settings.execution_order == n8n_work_model::ExecutionOrder::N8nV1,
@@ -936,17 +981,18 @@ impl Engine {
         }
     }
 
-    async fn run_claimed(self, step: Claimed) {
-        let token = CancellationToken::new();
+    /// Notes that `step` runs here, so a cancel interrupts it.
+    fn track(&self, step: &Claimed, token: &CancellationToken) {
         if let Ok(mut running) = self.inner.running.lock() {
             running
                 .entry(step.key.execution_id.clone())
                 .or_default()
                 .push((step.key.seq, token.clone()));
         }
-        let began = std::time::Instant::now();
-        let (outcome, usage, logs) = self.execute(&step, &token).await;
-        self.count(&step, &outcome, began.elapsed());
+    }
+
+    /// Notes that `step` no longer runs here.
+    fn untrack(&self, step: &Claimed) {
         if let Ok(mut running) = self.inner.running.lock()
             && let Some(tokens) = running.get_mut(&step.key.execution_id)
         {
@@ -955,6 +1001,24 @@ impl Engine {
                 running.remove(&step.key.execution_id);
             }
         }
+    }
+
+    async fn run_claimed(self, step: Claimed) {
+        // A run this worker has alone, it drives to its end itself.
+        let step = match self.take_over(step.clone()).await {
+            Ok(Some(step)) => step,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not take the run over; running the step alone");
+                step
+            }
+        };
+        let token = CancellationToken::new();
+        self.track(&step, &token);
+        let began = std::time::Instant::now();
+        let (outcome, usage, logs) = self.execute_with(&step, &token, None).await;
+        self.count(&step, &outcome, began.elapsed());
+        self.untrack(&step);
         let completion = Completion {
             key: step.key.clone(),
             owner: self.inner.config.owner.clone(),
@@ -1136,10 +1200,14 @@ impl Engine {
     }
 
     /// Runs one claimed step and decides its outcome.
-    async fn execute(
+    /// Runs one claimed step and decides its outcome; a run held in
+    /// `memory` (one running here) gives what expressions read of earlier
+    /// steps, the store otherwise.
+    async fn execute_with(
         &self,
         step: &Claimed,
         cancel: &CancellationToken,
+        memory: Option<&inline::InlineRun>,
     ) -> (Outcome, Usage, Vec<Value>) {
         let tenant = &step.key.tenant;
         let compiled = match self.compiled(tenant, &step.workflow_id, step.version).await {
@@ -1202,7 +1270,10 @@ impl Engine {
             ..ExprContext::default()
         };
         if params.reads_nodes() || catalog::code_reads_nodes(node) {
-            context.nodes = self.node_outputs(tenant, &step.key.execution_id).await;
+            context.nodes = match memory {
+                Some(run) => by_node(run.outputs()),
+                None => self.node_outputs(tenant, &step.key.execution_id).await,
+            };
         }
         if params.reads_vars()
             && let Ok(vars) = self.inner.store.variables(tenant).await
@@ -1217,12 +1288,16 @@ impl Engine {
         let result = match &node.node_type {
             NodeType::Control(kind) => {
                 let loop_state = if *kind == ControlKind::Loop {
-                    self.inner
-                        .store
-                        .latest_state(tenant, &step.key.execution_id, &step.node_id)
-                        .await
-                        .ok()
-                        .flatten()
+                    match memory {
+                        Some(run) => run.latest_state(&step.node_id),
+                        None => self
+                            .inner
+                            .store
+                            .latest_state(tenant, &step.key.execution_id, &step.node_id)
+                            .await
+                            .ok()
+                            .flatten(),
+                    }
                 } else {
                     None
                 };
@@ -1356,24 +1431,13 @@ impl Engine {
     }
 
     async fn node_outputs(&self, tenant: &str, execution: &str) -> BTreeMap<String, Vec<Value>> {
-        let outputs = self
-            .inner
-            .store
-            .outputs(tenant, execution)
-            .await
-            .unwrap_or_default();
-        outputs
-            .into_iter()
-            .map(|(node, output)| {
-                let items: Vec<Item> =
-                    serde_json::from_value(output.get("main").cloned().unwrap_or_default())
-                        .unwrap_or_default();
-                (
-                    node,
-                    items.into_iter().map(|i| Value::Object(i.json)).collect(),
-                )
-            })
-            .collect()
+        by_node(
+            self.inner
+                .store
+                .outputs(tenant, execution)
+                .await
+                .unwrap_or_default(),
+        )
     }
 
     async fn child_run(
@@ -1732,6 +1796,23 @@ impl Engine {
             iterations: BTreeMap::new(),
         })
     }
+}
+
+/// Completed nodes' `main` items by node, as expressions read them
+/// (`$("Node")`); a node that ran twice gives its latest.
+fn by_node(outputs: Vec<(String, Value)>) -> BTreeMap<String, Vec<Value>> {
+    outputs
+        .into_iter()
+        .map(|(node, output)| {
+            let items: Vec<Item> =
+                serde_json::from_value(output.get("main").cloned().unwrap_or_default())
+                    .unwrap_or_default();
+            (
+                node,
+                items.into_iter().map(|i| Value::Object(i.json)).collect(),
+            )
+        })
+        .collect()
 }
 
 /// The problems that keep `workflow` from running with `catalog`: the

@@ -19,6 +19,7 @@ mod access;
 mod api;
 pub mod audit;
 mod credentials;
+mod journal;
 mod members;
 mod ops;
 #[cfg(feature = "testing")]
@@ -36,6 +37,7 @@ use sqlx::{AnyPool, Row};
 
 pub use access::{ApiKeyRow, NewApiKey, tenant_slug};
 pub use credentials::{CredentialRow, CredentialSummary, DataKeyRow, OAuth2Authorization};
+pub use journal::{Append, Appended, JournalRun, JournalStep};
 pub use members::{MemberRow, NewMember, SignInAttempt};
 pub use types::*;
 pub use usage::LimitOverrides;
@@ -128,6 +130,8 @@ pub struct Stats {
     pub writes: u64,
     /// Transactions committed for them.
     pub commits: u64,
+    /// Of the writes, journal appends ([`Store::append`]).
+    pub appends: u64,
 }
 
 /// Which database a store runs on.
@@ -234,6 +238,7 @@ impl Store {
         Stats {
             writes: self.writer.writes.load(Ordering::Relaxed),
             commits: self.writer.commits.load(Ordering::Relaxed),
+            appends: self.writer.appends.load(Ordering::Relaxed),
         }
     }
 

@@ -369,6 +369,14 @@ impl Evaluator {
                 ("recursion", self.limits.recursion as u64)
             } else if native.message().contains("loop") {
                 ("loop iteration", self.limits.loop_iterations)
+            } else if native
+                .message()
+                .starts_with(crate::regexp::BACKTRACK_MESSAGE)
+            {
+                (
+                    crate::regexp::BACKTRACK_MESSAGE,
+                    crate::regexp::BACKTRACK_LIMIT as u64,
+                )
             } else {
                 ("stack size", STACK_SIZE as u64)
             };
@@ -413,6 +421,8 @@ fn build_context(limits: &Limits) -> Result<Context, ExprError> {
         .global_object()
         .set(js_string!("__maxStringLength"), max_len, true, &mut context)
         .map_err(engine)?;
+    crate::regexp::install(&mut context).map_err(engine)?;
+    crate::strings::install(&mut context, limits.output_bytes).map_err(engine)?;
     context.eval(Source::from_bytes(PRELUDE)).map_err(engine)?;
     context.eval(Source::from_bytes(SEAL)).map_err(engine)?;
     Ok(context)

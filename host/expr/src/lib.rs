@@ -22,6 +22,8 @@ mod context;
 mod convert;
 mod error;
 mod evaluator;
+mod regexp;
+mod strings;
 mod template;
 
 pub use context::{ExprContext, WorkflowInfo};

@@ -25,10 +25,89 @@
     if (this.length > MAX) throw new RangeError("fill: array longer than the limit of " + MAX);
     return nativeFill.apply(this, args);
   });
-  const nativeJoin = Array.prototype.join;
-  def(Array.prototype, "join", function (sep) {
-    if (this.length > MAX) throw new RangeError("join: array longer than the limit of " + MAX);
-    return nativeJoin.call(this, sep);
+  // `join` and `concat` are native and count bytes (strings.rs).
+
+  // `replace`/`replaceAll`: a replacement string can repeat the whole input
+  // per match (`$\``), and a function can return anything; both go through
+  // a counting function, so the result is refused before it is built.
+  const tooLong = (what) => new RangeError(what + ": result longer than the output limit of " + MAX + " characters");
+  const substitute = (tpl, args) => {
+    // GetSubstitution: args are (match, ...captures, position, string[, groups]).
+    const hasGroups = typeof args[args.length - 1] === "object" && args[args.length - 1] !== null;
+    const groups = hasGroups ? args[args.length - 1] : undefined;
+    const str = args[args.length - (hasGroups ? 2 : 1)];
+    const pos = args[args.length - (hasGroups ? 3 : 2)];
+    const m = args[0];
+    const caps = args.slice(1, args.length - (hasGroups ? 3 : 2));
+    return tpl.replace(/\$(\$|&|`|'|\d{1,2}|<[^>]*>)/g, (all, t) => {
+      if (t === "$") return "$";
+      if (t === "&") return m;
+      if (t === "`") return str.slice(0, pos);
+      if (t === "'") return str.slice(pos + m.length);
+      if (t[0] === "<") {
+        if (groups === undefined) return all;
+        const g = groups[t.slice(1, -1)];
+        return g === undefined ? "" : String(g);
+      }
+      let n = Number(t);
+      if (t.length === 2 && (n > caps.length || n === 0)) { n = Number(t[0]); if (n >= 1 && n <= caps.length) { const c = caps[n - 1]; return (c === undefined ? "" : c) + t[1]; } return all; }
+      if (n >= 1 && n <= caps.length) { const c = caps[n - 1]; return c === undefined ? "" : c; }
+      return all;
+    });
+  };
+  const counted = (what, replacement) => {
+    let total = 0;
+    const fn = typeof replacement === "function" ? replacement : null;
+    const tpl = fn ? null : String(replacement);
+    if (tpl !== null && tpl.indexOf("$") < 0) {
+      return (...args) => { total += tpl.length; if (total > MAX) throw tooLong(what); return tpl; };
+    }
+    return function (...args) {
+      const r = fn ? String(fn.apply(undefined, args)) : substitute(tpl, args);
+      total += r.length;
+      if (total > MAX) throw tooLong(what);
+      return r;
+    };
+  };
+  for (const name of ["replace", "replaceAll"]) {
+    const native = String.prototype[name];
+    def(String.prototype, name, function (pattern, replacement) {
+      return native.call(this, pattern, counted(name, replacement));
+    });
+  }
+  const nativeSymbolReplace = RegExp.prototype[Symbol.replace];
+  def(RegExp.prototype, Symbol.replace, function (s, replacement) {
+    return nativeSymbolReplace.call(this, s, counted("replace", replacement));
+  });
+
+  // JSON.stringify counts what it writes (keys, strings, indentation) and
+  // the depth it reaches, through a replacer, and stops at the limits.
+  const nativeStringify = JSON.stringify;
+  def(JSON, "stringify", function (value, replacer, space) {
+    const gap = typeof space === "number" ? Math.min(10, Math.max(0, Math.floor(space))) : typeof space === "string" ? Math.min(10, space.length) : 0;
+    const depthOf = new Map();
+    let total = 0;
+    const user = typeof replacer === "function" ? replacer : null;
+    const allow = Array.isArray(replacer) ? new Set(replacer.map(String)) : null;
+    const measure = function (key, v) {
+      if (allow && key !== "" && !Array.isArray(this) && !allow.has(key)) return undefined;
+      const out = user ? user.call(this, key, v) : v;
+      const depth = (depthOf.get(this) || 0) + 1;
+      if (depth > 100) throw new RangeError("JSON.stringify: value nests deeper than 100 levels");
+      if (out !== null && typeof out === "object") depthOf.set(out, depth);
+      total += String(key).length + 4 + gap * depth;
+      if (typeof out === "string") total += out.length + 2;
+      else if (typeof out === "number" || typeof out === "bigint") total += 24;
+      if (total > MAX) throw tooLong("JSON.stringify");
+      return out;
+    };
+    return nativeStringify(value, measure, space);
+  });
+  // A nested array is flattened by native recursion: bound its depth.
+  const nativeFlat = Array.prototype.flat;
+  def(Array.prototype, "flat", function (depth) {
+    const d = depth === undefined ? 1 : Number(depth);
+    return nativeFlat.call(this, d > 100 ? 100 : d);
   });
   const nativeFrom = Array.from;
   def(Array, "from", function (src, fn) {

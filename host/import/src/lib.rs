@@ -30,7 +30,7 @@ mod yaml;
 
 use std::collections::{BTreeMap, HashMap};
 
-use n8n_work_model::Workflow;
+use n8n_work_model::{DocumentLimit, Workflow};
 use serde_json::{Map, Value, json};
 
 pub use report::{Note, NoteKind, Report};
@@ -56,6 +56,9 @@ pub enum ImportError {
         "the file is not JSON ({0}); export the workflow from n8n with `n8n export:workflow` or the editor's Download"
     )]
     NotJson(serde_json::Error),
+    /// The export nests deeper than a workflow document may.
+    #[error("the file is not read: {0}")]
+    TooLarge(DocumentLimit),
     /// The JSON is not an n8n workflow.
     #[error("{0}")]
     NotWorkflow(String),
@@ -72,7 +75,14 @@ pub enum ImportError {
 /// Converts an n8n export: one workflow, or an array of them as
 /// `n8n export:workflow --all` writes.
 pub fn import_n8n(text: &str) -> Result<Vec<Imported>, ImportError> {
-    let value: Value = serde_json::from_str(text).map_err(ImportError::NotJson)?;
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        // serde_json stops at 128 levels, the same as `DocumentLimit::MAX_DEPTH`.
+        if e.to_string().starts_with("recursion limit exceeded") {
+            ImportError::TooLarge(DocumentLimit::Depth(DocumentLimit::MAX_DEPTH))
+        } else {
+            ImportError::NotJson(e)
+        }
+    })?;
     match value {
         Value::Array(workflows) => workflows
             .iter()

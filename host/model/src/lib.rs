@@ -26,9 +26,11 @@ mod validate;
 mod workflow;
 
 pub use plan::{Edge, NodeIndex, ParamTemplate, Plan, PlanNode};
-pub use source::{Location, Path, PathSegment, SourceMap};
+pub use source::{DocumentLimit, Location, Path, PathSegment, SourceMap};
 pub use template::{Part, Template, TemplateError};
-pub use validate::{ComponentSpec, NodeCatalog, ValidationError, output_ports, validate};
+pub use validate::{
+    ComponentSpec, NodeCatalog, ValidationError, forbidden_response_header, output_ports, validate,
+};
 pub use workflow::{
     Backoff, Connection, ControlKind, ExecutionOrder, MAIN_PORT, Node, NodeType, NodeTypeError,
     OnError, ParseError, PortName, Position, Retention, RetryPolicy, Settings, Workflow,

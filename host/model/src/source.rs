@@ -7,7 +7,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 use yaml_rust2::Yaml;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
+use yaml_rust2::scanner::{Marker, ScanError, TScalarStyle};
 
 use crate::ParseError;
 
@@ -31,6 +31,47 @@ impl From<Marker> for Location {
         Location {
             line: mark.line(),
             column: mark.col() + 1,
+        }
+    }
+}
+
+/// A size limit on every document read, so that a few lines of text cannot
+/// expand (through YAML aliases) or nest past what the process can hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DocumentLimit {
+    /// Values (scalars, sequences and mappings) in the document once every
+    /// alias is expanded.
+    Values(usize),
+    /// Bytes of keys and strings once every alias is expanded.
+    Bytes(usize),
+    /// Levels of nested sequences and mappings.
+    Depth(usize),
+}
+
+impl DocumentLimit {
+    /// Values a document may hold, aliases expanded.
+    pub const MAX_VALUES: usize = 1_000_000;
+    /// Bytes of keys and strings a document may hold, aliases expanded.
+    pub const MAX_BYTES: usize = 64 << 20;
+    /// Levels of nesting a document may have (serde_json's own limit).
+    pub const MAX_DEPTH: usize = 128;
+}
+
+impl fmt::Display for DocumentLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DocumentLimit::Values(n) => write!(
+                f,
+                "the document expands to more than {n} values (YAML aliases count once per use); write the repeated part fewer times"
+            ),
+            DocumentLimit::Bytes(n) => write!(
+                f,
+                "the document expands to more than {n} bytes of text (YAML aliases count once per use); write the repeated part fewer times"
+            ),
+            DocumentLimit::Depth(n) => write!(
+                f,
+                "the document nests more than {n} levels deep; flatten it"
+            ),
         }
     }
 }
@@ -147,15 +188,25 @@ impl SourceMap {
     }
 }
 
+/// What a value costs against the document's limits.
+#[derive(Clone, Copy, Default)]
+struct Cost {
+    values: usize,
+    bytes: usize,
+}
+
 enum Frame {
     Seq {
         items: Vec<Value>,
         anchor: usize,
+        /// The document's cost when the sequence started.
+        start: Cost,
     },
     Map {
         entries: Map<String, Value>,
         anchor: usize,
         key: Option<String>,
+        start: Cost,
     },
 }
 
@@ -163,21 +214,61 @@ enum Frame {
 struct Builder {
     stack: Vec<Frame>,
     path: Path,
-    anchors: HashMap<usize, Value>,
+    /// Each anchored value with what it cost, so an alias is charged in full
+    /// before it is copied.
+    anchors: HashMap<usize, (Value, Cost)>,
     map: SourceMap,
     documents: usize,
     result: Option<Value>,
     error: Option<ParseError>,
+    /// What the document has cost so far, aliases expanded.
+    cost: Cost,
 }
 
 impl Builder {
     fn fail(&mut self, path: &Path, mark: Marker, message: String) {
+        self.fail_with(path, mark, message, None);
+    }
+
+    fn fail_with(
+        &mut self,
+        path: &Path,
+        mark: Marker,
+        message: String,
+        limit: Option<DocumentLimit>,
+    ) {
         if self.error.is_none() {
             self.error = Some(ParseError {
                 path: Some(path.to_string()).filter(|_| !path.segments().is_empty()),
                 location: Some(mark.into()),
                 message,
+                limit,
             });
+        }
+    }
+
+    /// Adds `cost` to the document's; false (and the error set) when that
+    /// goes past a limit.
+    fn charge(&mut self, cost: Cost, mark: Marker) -> bool {
+        self.cost.values = self.cost.values.saturating_add(cost.values);
+        self.cost.bytes = self.cost.bytes.saturating_add(cost.bytes);
+        let limit = if self.cost.values > DocumentLimit::MAX_VALUES {
+            DocumentLimit::Values(DocumentLimit::MAX_VALUES)
+        } else if self.cost.bytes > DocumentLimit::MAX_BYTES {
+            DocumentLimit::Bytes(DocumentLimit::MAX_BYTES)
+        } else {
+            return true;
+        };
+        let path = self.path.clone();
+        self.fail_with(&path, mark, limit.to_string(), Some(limit));
+        false
+    }
+
+    /// The cost of what was read since `start`.
+    fn since(&self, start: Cost) -> Cost {
+        Cost {
+            values: self.cost.values - start.values,
+            bytes: self.cost.bytes - start.bytes,
         }
     }
 
@@ -297,9 +388,17 @@ impl MarkedEventReceiver for Builder {
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
+                let cost = Cost {
+                    values: 1,
+                    bytes: text.len(),
+                };
+                if !self.charge(cost, mark) {
+                    return;
+                }
                 if self.expects_key() {
                     if anchor != 0 {
-                        self.anchors.insert(anchor, Value::String(text.clone()));
+                        self.anchors
+                            .insert(anchor, (Value::String(text.clone()), cost));
                     }
                     self.take_key(text, mark);
                     return;
@@ -308,7 +407,7 @@ impl MarkedEventReceiver for Builder {
                 match scalar_value(text, style, tag.as_ref()) {
                     Ok(value) => {
                         if anchor != 0 {
-                            self.anchors.insert(anchor, value.clone());
+                            self.anchors.insert(anchor, (value.clone(), cost));
                         }
                         self.deliver(value);
                     }
@@ -316,7 +415,14 @@ impl MarkedEventReceiver for Builder {
                 }
             }
             Event::Alias(anchor) => {
-                let value = self.anchors.get(&anchor).cloned().unwrap_or(Value::Null);
+                let cost = self.anchors.get(&anchor).map_or(Cost::default(), |a| a.1);
+                if !self.charge(cost, mark) {
+                    return;
+                }
+                let value = self
+                    .anchors
+                    .get(&anchor)
+                    .map_or(Value::Null, |a| a.0.clone());
                 if self.expects_key() {
                     match value {
                         Value::String(key) => self.take_key(key, mark),
@@ -340,6 +446,22 @@ impl MarkedEventReceiver for Builder {
                     );
                     return;
                 }
+                if self.stack.len() >= DocumentLimit::MAX_DEPTH {
+                    let limit = DocumentLimit::Depth(DocumentLimit::MAX_DEPTH);
+                    let path = self.path.clone();
+                    self.fail_with(&path, mark, limit.to_string(), Some(limit));
+                    return;
+                }
+                let start = self.cost;
+                if !self.charge(
+                    Cost {
+                        values: 1,
+                        bytes: 0,
+                    },
+                    mark,
+                ) {
+                    return;
+                }
                 let path = self.start_value(mark);
                 self.path = path;
                 self.stack
@@ -347,25 +469,35 @@ impl MarkedEventReceiver for Builder {
                         Frame::Seq {
                             items: Vec::new(),
                             anchor,
+                            start,
                         }
                     } else {
                         Frame::Map {
                             entries: Map::new(),
                             anchor,
                             key: None,
+                            start,
                         }
                     });
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let (value, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq { items, anchor }) => (Value::Array(items), anchor),
+                let (value, anchor, start) = match self.stack.pop() {
+                    Some(Frame::Seq {
+                        items,
+                        anchor,
+                        start,
+                    }) => (Value::Array(items), anchor, start),
                     Some(Frame::Map {
-                        entries, anchor, ..
-                    }) => (Value::Object(entries), anchor),
+                        entries,
+                        anchor,
+                        start,
+                        ..
+                    }) => (Value::Object(entries), anchor, start),
                     None => return,
                 };
                 if anchor != 0 {
-                    self.anchors.insert(anchor, value.clone());
+                    let cost = self.since(start);
+                    self.anchors.insert(anchor, (value.clone(), cost));
                 }
                 if self.stack.is_empty() {
                     self.path = Path::root();
@@ -379,15 +511,39 @@ impl MarkedEventReceiver for Builder {
     }
 }
 
+/// Hands the parser's events to `builder` one at a time, until the stream
+/// ends or the builder has failed. (`Parser::load` recurses once per level
+/// of nesting, so deep block nesting would overflow the stack.)
+fn feed(parser: &mut Parser<std::str::Chars<'_>>, builder: &mut Builder) -> Result<(), ScanError> {
+    loop {
+        let (event, mark) = parser.next_token()?;
+        if event == Event::StreamEnd || builder.error.is_some() {
+            return Ok(());
+        }
+        builder.on_event(event, mark);
+    }
+}
+
 /// Reads YAML text into a JSON value and the locations of its parts.
 pub(crate) fn read_yaml(text: &str) -> Result<(Value, SourceMap), ParseError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut builder, true) {
+    if let Err(e) = feed(&mut parser, &mut builder) {
+        // yaml-rust2's scanner stops flow collections nested past its own limit.
+        if e.info().contains("recursion limit exceeded") {
+            let limit = DocumentLimit::Depth(DocumentLimit::MAX_DEPTH);
+            return Err(ParseError {
+                path: None,
+                location: Some((*e.marker()).into()),
+                message: limit.to_string(),
+                limit: Some(limit),
+            });
+        }
         return Err(ParseError {
             path: None,
             location: Some((*e.marker()).into()),
             message: format!("invalid YAML: {}", e.info()),
+            limit: None,
         });
     }
     if let Some(error) = builder.error {
@@ -399,19 +555,34 @@ pub(crate) fn read_yaml(text: &str) -> Result<(Value, SourceMap), ParseError> {
             path: None,
             location: None,
             message: "the file is empty; a workflow needs at least `name` and `nodes`".into(),
+            limit: None,
         }),
     }
 }
 
 /// Reads JSON text into a JSON value and the locations of its parts.
 pub(crate) fn read_json(text: &str) -> Result<(Value, SourceMap), ParseError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| ParseError {
-        path: None,
-        location: Some(Location {
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        let location = Some(Location {
             line: e.line(),
             column: e.column(),
-        }),
-        message: format!("invalid JSON: {e}"),
+        });
+        // serde_json stops at 128 levels, the same as `DocumentLimit::MAX_DEPTH`.
+        if e.to_string().starts_with("recursion limit exceeded") {
+            let limit = DocumentLimit::Depth(DocumentLimit::MAX_DEPTH);
+            return ParseError {
+                path: None,
+                location,
+                message: limit.to_string(),
+                limit: Some(limit),
+            };
+        }
+        ParseError {
+            path: None,
+            location,
+            message: format!("invalid JSON: {e}"),
+            limit: None,
+        }
     })?;
     // JSON is YAML 1.2, so the YAML reader finds the locations; the value
     // itself comes from the JSON parser, which is exact about JSON.

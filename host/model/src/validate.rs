@@ -174,6 +174,7 @@ pub fn validate(workflow: &Workflow, catalog: &dyn NodeCatalog) -> Vec<Validatio
         };
         ports.push(output_ports(node, catalog));
         check_params(&mut report, &at.key("params"), &node.params);
+        check_response_headers(&mut report, &at, node);
         check_node_settings(&mut report, &at, node, &ids);
         check_credentials(&mut report, &at, node, spec.as_ref());
         check_egress(&mut report, &at, node, spec.as_ref(), catalog);
@@ -218,6 +219,66 @@ fn check_params(report: &mut Report<'_>, at: &Path, value: &serde_json::Value) {
             }
         }
         _ => {}
+    }
+}
+
+/// Why a webhook answer may not carry `name`, or `None` when it may.
+/// Webhook answers are served on the UI's origin, so these headers would
+/// act on the UI (its cookies, its security policy) or on the connection
+/// the server owns.
+pub fn forbidden_response_header(name: &str) -> Option<&'static str> {
+    let name = name.trim().to_ascii_lowercase();
+    Some(match name.as_str() {
+        "set-cookie" | "set-cookie2" => {
+            "it would set a cookie on the server's origin, where the UI's session lives"
+        }
+        "clear-site-data" => "it would clear the UI's cookies and storage on the server's origin",
+        "content-security-policy"
+        | "content-security-policy-report-only"
+        | "x-content-type-options"
+        | "x-frame-options"
+        | "strict-transport-security"
+        | "cross-origin-opener-policy"
+        | "cross-origin-embedder-policy"
+        | "cross-origin-resource-policy"
+        | "permissions-policy" => {
+            "the server sets the security headers of webhook answers itself, so that an answer cannot act on the UI's origin"
+        }
+        "connection" | "keep-alive" | "transfer-encoding" | "te" | "trailer" | "upgrade"
+        | "content-length" | "host" => {
+            "it is a hop-by-hop or framing header that the server sets for the connection"
+        }
+        n if n.starts_with("proxy-") => {
+            "it is a hop-by-hop or framing header that the server sets for the connection"
+        }
+        n if n.starts_with("access-control-allow-") => {
+            "it would let other sites read answers on the server's origin with the visitor's cookies"
+        }
+        _ => return None,
+    })
+}
+
+/// A webhook trigger's `responseHeaders` and a respond node's `headers`
+/// may not name headers that act on the UI's origin or the connection.
+fn check_response_headers(report: &mut Report<'_>, at: &Path, node: &Node) {
+    let field = match node.node_type.control() {
+        Some(ControlKind::Webhook) => "responseHeaders",
+        Some(ControlKind::Respond) => "headers",
+        _ => return,
+    };
+    let Some(headers) = node.params.get(field).and_then(|h| h.as_object()) else {
+        return;
+    };
+    for name in headers.keys() {
+        if let Some(why) = forbidden_response_header(name) {
+            report.push_at_key(
+                &at.key("params").key(field).key(name.clone()),
+                format!(
+                    "node `{}`: the header `{name}` cannot be set on a webhook answer: {why}; remove it",
+                    node.id
+                ),
+            );
+        }
     }
 }
 

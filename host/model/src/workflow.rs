@@ -7,7 +7,7 @@ use std::str::FromStr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::source::{Location, Path, PathSegment, SourceMap, read_json, read_yaml};
+use crate::source::{DocumentLimit, Location, Path, PathSegment, SourceMap, read_json, read_yaml};
 
 /// A workflow: nodes, the connections between their ports, and settings.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -534,6 +534,9 @@ pub struct ParseError {
     pub location: Option<Location>,
     /// What is wrong.
     pub message: String,
+    /// The size limit the document went past, when that is what is wrong
+    /// (the API answers these with 422 `document_too_large`).
+    pub limit: Option<DocumentLimit>,
 }
 
 impl fmt::Display for ParseError {
@@ -596,6 +599,7 @@ impl Workflow {
                     path: Some(path.to_string()).filter(|_| !path.segments().is_empty()),
                     location,
                     message,
+                    limit: None,
                 })
             }
         }

@@ -248,7 +248,34 @@ pub enum RegistryCommand {
         /// Let anyone pull without credentials.
         #[arg(long)]
         anonymous_pull: bool,
+        /// The URL clients reach the registry at; with --users, clients are
+        /// sent to log in at URL/v2/token [default: http:// and the listen
+        /// address, `localhost` for a wildcard one].
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
     },
+}
+
+/// The token endpoint clients are sent to: under `public_url`, or the
+/// listen address (which only this machine reaches when it is a wildcard).
+fn token_realm(public_url: Option<&str>, listen: SocketAddr) -> anyhow::Result<String> {
+    let base = match public_url {
+        Some(url) => {
+            let url = url.trim().trim_end_matches('/');
+            let parsed = url::Url::parse(url).with_context(|| {
+                format!(
+                    "--public-url `{url}` is not a URL; give one like https://registry.example.com"
+                )
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+                bail!("--public-url `{url}` must be an http:// or https:// URL with a host");
+            }
+            url.to_owned()
+        }
+        None if listen.ip().is_unspecified() => format!("http://localhost:{}", listen.port()),
+        None => format!("http://{listen}"),
+    };
+    Ok(format!("{base}/v2/token"))
 }
 
 fn client_for(
@@ -717,14 +744,10 @@ impl RegistryCommand {
                 listen,
                 users,
                 anonymous_pull,
+                public_url,
             } => {
-                let auth = match &users {
-                    Some(path) => Some(AuthSettings {
-                        authenticator: Arc::new(load_users(path, anonymous_pull)?),
-                        issuer: TokenIssuer::random(Duration::from_secs(300)),
-                        service: "n8n-work-registry".into(),
-                        realm: None,
-                    }),
+                let authenticator = match &users {
+                    Some(path) => Some(load_users(path, anonymous_pull)?),
                     None if listen.ip().is_loopback() => None,
                     None => bail!(
                         "registry serve: listening on {listen} without --users would let anyone on the network push; give --users USERS.json, or listen on 127.0.0.1"
@@ -734,6 +757,18 @@ impl RegistryCommand {
                 let storage = FsStorage::open(&root).await.with_context(|| {
                     format!("cannot open registry storage in {}", root.display())
                 })?;
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {listen}; is another registry running there? choose another --listen"))?;
+                let auth = match authenticator {
+                    Some(authenticator) => Some(AuthSettings {
+                        authenticator: Arc::new(authenticator),
+                        issuer: TokenIssuer::random(Duration::from_secs(300)),
+                        service: "n8n-work-registry".into(),
+                        realm: token_realm(public_url.as_deref(), listener.local_addr()?)?,
+                    }),
+                    None => None,
+                };
                 let registry = Registry::new(
                     Arc::new(storage),
                     RegistryConfig {
@@ -741,9 +776,6 @@ impl RegistryCommand {
                         ..RegistryConfig::default()
                     },
                 );
-                let listener = tokio::net::TcpListener::bind(listen)
-                    .await
-                    .with_context(|| format!("cannot listen on {listen}; is another registry running there? choose another --listen"))?;
                 eprintln!(
                     "registry serving http://{listen}/v2/ from {}",
                     root.display()
@@ -890,4 +922,28 @@ fn request_line(r: &serde_json::Value) -> String {
         ));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_realm_is_the_public_url_or_the_listen_address() {
+        let listen: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        assert_eq!(
+            token_realm(Some("https://registry.example.com/"), listen).unwrap(),
+            "https://registry.example.com/v2/token"
+        );
+        assert_eq!(
+            token_realm(None, listen).unwrap(),
+            "http://127.0.0.1:5000/v2/token"
+        );
+        assert_eq!(
+            token_realm(None, "0.0.0.0:5000".parse().unwrap()).unwrap(),
+            "http://localhost:5000/v2/token"
+        );
+        let err = token_realm(Some("registry.example.com"), listen).unwrap_err();
+        assert!(err.to_string().contains("--public-url"), "{err}");
+    }
 }

@@ -451,7 +451,8 @@ impl RegistryClient {
             source,
         })?;
         let signatures = self.signatures(reference, &digest).await?;
-        let verification = signature::verify(policy, &name, &digest, &signatures)?;
+        let verification =
+            signature::verify(policy, &name, reference.repository(), &digest, &signatures)?;
         let mut wasm = Vec::with_capacity(manifest.layer.size as usize);
         match self
             .oci

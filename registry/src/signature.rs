@@ -412,6 +412,21 @@ pub enum VerifyError {
         /// The digest the signature names.
         signed: String,
     },
+    /// The only signatures over this digest were made for another
+    /// repository: the artifact was copied there from where it was signed.
+    #[error(
+        "{reference} ({digest}): it was signed for `{signed_for}`, not for repository `{repository}`; a signed artifact copied into another repository is not verified there, so it is refused. Install it from the repository it was signed in, or ask the publisher to sign it in `{repository}` (`n8n-work plugin sign`)"
+    )]
+    SignatureForAnotherRepository {
+        /// The artifact.
+        reference: String,
+        /// Its manifest digest.
+        digest: Digest,
+        /// The repository the artifact is served from.
+        repository: String,
+        /// The `docker-reference` the signature names.
+        signed_for: String,
+    },
     /// A signature layer is damaged.
     #[error("{reference} ({digest}): signature layer {layer} is damaged: {reason}")]
     Malformed {
@@ -426,11 +441,35 @@ pub enum VerifyError {
     },
 }
 
+/// The repository path a signature's `critical.identity.docker-reference`
+/// names: without its registry host (the first component, when it has a
+/// `.` or a `:` or is `localhost`, as Docker reads references) and without
+/// a tag or digest. The host is left out because one registry is reached
+/// under several names (`127.0.0.1:5678`, the public URL, a mirror); the
+/// repository is what a tenant sees a plugin under.
+pub fn signed_repository(docker_reference: &str) -> &str {
+    let name = docker_reference
+        .split_once('@')
+        .map_or(docker_reference, |(name, _)| name);
+    let name = match name.rsplit_once(':') {
+        Some((before, tag)) if !tag.contains('/') => before,
+        _ => name,
+    };
+    match name.split_once('/') {
+        Some((host, path)) if host.contains(['.', ':']) || host == "localhost" => path,
+        _ => name,
+    }
+}
+
 /// Checks `signatures` (from the artifact's `.sig` tag) of the artifact
-/// `digest` against `policy`. `reference` names the artifact in errors.
+/// `digest`, served from `repository`, against `policy`. A signature counts
+/// only for the repository its payload names, so a signed artifact copied
+/// into another repository is not verified there. `reference` names the
+/// artifact in errors.
 pub fn verify(
     policy: &TrustPolicy,
     reference: &str,
+    repository: &str,
     digest: &Digest,
     signatures: &[StoredSignature],
 ) -> Result<Verification, VerifyError> {
@@ -445,6 +484,7 @@ pub fn verify(
         };
     }
     let mut other_digest = None;
+    let mut other_repository = None;
     let mut over_this_digest = 0;
     let mut first_malformed = None;
     for stored in signatures {
@@ -478,6 +518,10 @@ pub fn verify(
             other_digest.get_or_insert(payload.critical.image.docker_manifest_digest);
             continue;
         }
+        if signed_repository(&payload.critical.identity.docker_reference) != repository {
+            other_repository.get_or_insert(payload.critical.identity.docker_reference);
+            continue;
+        }
         over_this_digest += 1;
         for trusted in &policy.trusted_keys {
             if trusted.key.verify(&stored.payload, &signature) {
@@ -503,6 +547,14 @@ pub fn verify(
             } else {
                 trusted.join(", ")
             },
+        });
+    }
+    if let Some(signed_for) = other_repository {
+        return Err(VerifyError::SignatureForAnotherRepository {
+            reference: reference.to_owned(),
+            digest: digest.clone(),
+            repository: repository.to_owned(),
+            signed_for,
         });
     }
     if let Some(signed) = other_digest {
@@ -569,31 +621,99 @@ mod tests {
         let ok = verify(
             &policy(&[&stranger, &publisher]),
             "r/p:1",
+            "r/p",
             &digest,
             &stored(&signed),
         )
         .unwrap();
         assert!(matches!(ok, Verification::SignedBy { name, .. } if name == "key1"));
 
-        let err = verify(&policy(&[&stranger]), "r/p:1", &digest, &stored(&signed)).unwrap_err();
+        let err = verify(
+            &policy(&[&stranger]),
+            "r/p:1",
+            "r/p",
+            &digest,
+            &stored(&signed),
+        )
+        .unwrap_err();
         assert!(matches!(err, VerifyError::UntrustedKey { .. }), "{err}");
 
         let other = Digest::of(b"other manifest");
-        let err = verify(&policy(&[&publisher]), "r/p:1", &other, &stored(&signed)).unwrap_err();
+        let err = verify(
+            &policy(&[&publisher]),
+            "r/p:1",
+            "r/p",
+            &other,
+            &stored(&signed),
+        )
+        .unwrap_err();
         assert!(
             err.to_string().contains("belongs to another artifact"),
             "{err}"
         );
 
-        let err = verify(&policy(&[&publisher]), "r/p:1", &digest, &[]).unwrap_err();
+        let err = verify(&policy(&[&publisher]), "r/p:1", "r/p", &digest, &[]).unwrap_err();
         assert!(matches!(err, VerifyError::Unsigned { .. }));
         let allow = TrustPolicy {
             allow_unsigned: true,
             ..policy(&[&publisher])
         };
         assert_eq!(
-            verify(&allow, "r/p:1", &digest, &[]).unwrap(),
+            verify(&allow, "r/p:1", "r/p", &digest, &[]).unwrap(),
             Verification::UnsignedAllowed
+        );
+    }
+
+    #[test]
+    fn a_signature_counts_only_in_the_repository_it_names() {
+        for (reference, repository) in [
+            ("127.0.0.1:5678/acme/slack", "acme/slack"),
+            ("registry.example.com/acme/slack", "acme/slack"),
+            ("localhost/acme/slack", "acme/slack"),
+            ("acme/slack", "acme/slack"),
+            ("n8n.example.com:443/acme/slack:1.0.0", "acme/slack"),
+            ("n8n.example.com/acme/slack@sha256:ab", "acme/slack"),
+            ("acme/slack:1.0.0", "acme/slack"),
+        ] {
+            assert_eq!(signed_repository(reference), repository, "{reference}");
+        }
+
+        let digest = Digest::of(b"manifest");
+        let publisher = SigningKey::generate(KeyAlgorithm::Ed25519);
+        let signed = add_signature(Vec::new(), "127.0.0.1:5678/acme/slack", &digest, &publisher);
+        let trusted = policy(&[&publisher]);
+        assert!(
+            verify(
+                &trusted,
+                "acme/slack:1",
+                "acme/slack",
+                &digest,
+                &stored(&signed)
+            )
+            .is_ok()
+        );
+        let err = verify(
+            &trusted,
+            "mallory/slack:1",
+            "mallory/slack",
+            &digest,
+            &stored(&signed),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, VerifyError::SignatureForAnotherRepository { signed_for, .. } if signed_for == "127.0.0.1:5678/acme/slack"),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("not for repository `mallory/slack`"),
+            "{err}"
+        );
+        // A nested name that ends like the signed one is another repository.
+        let err = verify(&trusted, "x", "x/acme/slack", &digest, &stored(&signed)).unwrap_err();
+        assert!(
+            matches!(err, VerifyError::SignatureForAnotherRepository { .. }),
+            "{err}"
         );
     }
 

@@ -56,11 +56,21 @@ impl Market {
     }
 
     async fn publish(&self, artifact: &PluginArtifact, tag: &str, key: Option<&SigningKey>) {
+        self.publish_to("plugins/slack", artifact, tag, key).await;
+    }
+
+    async fn publish_to(
+        &self,
+        repository: &str,
+        artifact: &PluginArtifact,
+        tag: &str,
+        key: Option<&SigningKey>,
+    ) {
         let client = RegistryClient::new(ClientOptions {
             plain_http: true,
             ..ClientOptions::default()
         });
-        let reference = parse_reference(&format!("{}/plugins/slack:{tag}", self.addr)).unwrap();
+        let reference = parse_reference(&format!("{}/{repository}:{tag}", self.addr)).unwrap();
         client
             .publish(&reference, artifact, key, Arc::new(|_: &UploadProgress| {}))
             .await
@@ -74,11 +84,26 @@ impl Market {
         actor: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
+        self.call_in(None, method, path, actor, body).await
+    }
+
+    /// A call as the platform's guard passes it on: for a key of `tenant`.
+    async fn call_in(
+        &self,
+        tenant: Option<&str>,
+        method: &str,
+        path: &str,
+        actor: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let url = format!("http://{}/v2/_marketplace{path}", self.addr);
         let mut request = self
             .http
             .request(method.parse().unwrap(), url)
             .header("x-n8n-work-actor", actor);
+        if let Some(tenant) = tenant {
+            request = request.header("x-n8n-work-tenant", tenant);
+        }
         if let Some(body) = body {
             request = request
                 .header("content-type", "application/json")
@@ -507,4 +532,214 @@ async fn the_plugin_commands_drive_the_lifecycle() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("is not signed"), "{err}");
+}
+
+impl Market {
+    /// Copies the manifest `from:reference` and the blobs it names into
+    /// `to` over the registry's API, as anyone who may push can (a
+    /// cross-repository mount per blob, then the manifest's bytes as they are).
+    async fn copy(&self, from: &str, to: &str, reference: &str) {
+        let base = format!("http://{}/v2", self.addr);
+        let manifest = self
+            .http
+            .get(format!("{base}/{from}/manifests/{reference}"))
+            .header("accept", "application/vnd.oci.image.manifest.v1+json")
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let parsed: Value = serde_json::from_slice(&manifest).unwrap();
+        let layers = parsed["layers"].as_array().unwrap();
+        for blob in std::iter::once(&parsed["config"]).chain(layers) {
+            let digest = blob["digest"].as_str().unwrap();
+            let mounted = self
+                .http
+                .post(format!(
+                    "{base}/{to}/blobs/uploads/?mount={digest}&from={from}"
+                ))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(mounted.status().as_u16(), 201, "mount {digest}");
+        }
+        let put = self
+            .http
+            .put(format!("{base}/{to}/manifests/{reference}"))
+            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+            .body(manifest)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status().as_u16(), 201, "{to}:{reference}");
+    }
+}
+
+/// The versions of `repository` in a search answer.
+fn versions_of<'a>(found: &'a Value, repository: &str) -> &'a Value {
+    let plugins = found["plugins"].as_array().unwrap();
+    &plugins
+        .iter()
+        .find(|p| p["repository"] == repository)
+        .unwrap_or_else(|| panic!("{repository} is not in {found}"))["versions"]
+}
+
+#[tokio::test]
+async fn a_trusted_signature_copied_into_another_repository_is_not_verified_there() {
+    let m = Market::start().await;
+    let publisher = SigningKey::generate(KeyAlgorithm::Ed25519);
+    let signed = artifact(1, "1.0.0", &["https://slack.com"]);
+    m.publish(&signed, "1.0.0", Some(&publisher)).await;
+    m.trust("acme", &[("slack-inc", &publisher)]).await;
+    let (status, claimed) = m
+        .call_in(
+            Some("slack"),
+            "POST",
+            "/publishers",
+            "x",
+            Some(json!({"name": "slack-inc", "publicKeyPem": publisher.public_key().to_pem()})),
+        )
+        .await;
+    assert_eq!(status, 200, "{claimed}");
+
+    // Someone re-hosts the signed manifest and its signature under their
+    // own name: the bytes, the digest and the signature are all the same.
+    m.copy("plugins/slack", "mallory/slack", "1.0.0").await;
+    let sig_tag = format!("{}.sig", signed.manifest_digest.tag_form());
+    m.copy("plugins/slack", "mallory/slack", &sig_tag).await;
+
+    let (status, found) = m
+        .call("GET", "/search?q=slack&tenant=acme", "x", None)
+        .await;
+    assert_eq!(status, 200, "{found}");
+    let original = &versions_of(&found, "plugins/slack")[0];
+    assert_eq!(original["verified"], true, "{original}");
+    assert_eq!(original["publisher"], "slack-inc", "{original}");
+    let copy = &versions_of(&found, "mallory/slack")[0];
+    assert_eq!(copy["digest"], signed.manifest_digest.to_string());
+    assert_eq!(copy["verified"], false, "{copy}");
+    assert!(copy["publisher"].is_null(), "{copy}");
+
+    let (status, message) = refusal(&m, "mallory/slack:1.0.0").await;
+    assert_eq!(status, 403, "{message}");
+    assert!(
+        message.contains("signed for `127.0.0.1")
+            && message.contains("/plugins/slack`")
+            && message.contains("not for repository `mallory/slack`"),
+        "{message}"
+    );
+    let (status, pending) = m.request("acme", "plugins/slack:1.0.0").await;
+    assert_eq!(status, 202, "the original still installs: {pending}");
+}
+
+#[tokio::test]
+async fn a_publisher_name_belongs_to_the_tenant_that_claimed_it_first() {
+    let m = Market::start().await;
+    let slack = SigningKey::generate(KeyAlgorithm::Ed25519);
+    let mallory = SigningKey::generate(KeyAlgorithm::EcdsaP256);
+    let claim = |tenant: &'static str, name: &'static str, key: &SigningKey| {
+        let body = json!({"name": name, "publicKeyPem": key.public_key().to_pem()});
+        let m = &m;
+        async move {
+            m.call_in(Some(tenant), "POST", "/publishers", "x", Some(body))
+                .await
+        }
+    };
+    let (status, claimed) = claim("slack", "Slack", &slack).await;
+    assert_eq!(status, 200, "{claimed}");
+    assert_eq!(claimed["keyId"], slack.public_key().key_id());
+
+    // Another tenant's claim of the name is refused, and says what to do.
+    let (status, refused) = claim("mallory", "Slack", &mallory).await;
+    assert_eq!(status, 409, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("`Slack` is claimed by another tenant")
+            && message.contains("another name"),
+        "{message}"
+    );
+    // So is naming the key another tenant claimed after yourself.
+    let (status, refused) = claim("mallory", "Slack Technologies", &slack).await;
+    assert_eq!(status, 409, "{refused}");
+
+    // Mallory's plugin does not show as Slack's; Slack's does.
+    m.publish_to(
+        "mallory/slack",
+        &artifact(2, "1.0.0", &["https://slack.com"]),
+        "1.0.0",
+        Some(&mallory),
+    )
+    .await;
+    m.publish(
+        &artifact(1, "1.0.0", &["https://slack.com"]),
+        "1.0.0",
+        Some(&slack),
+    )
+    .await;
+    let (_, found) = m
+        .call_in(Some("acme"), "GET", "/search?q=slack", "x", None)
+        .await;
+    assert!(
+        versions_of(&found, "mallory/slack")[0]["publisher"].is_null(),
+        "{found}"
+    );
+    assert_eq!(
+        versions_of(&found, "plugins/slack")[0]["publisher"],
+        "Slack"
+    );
+
+    // The owner may change its key; a claim names the tenant making it.
+    let rotated = SigningKey::generate(KeyAlgorithm::Ed25519);
+    let (status, claimed) = claim("slack", "Slack", &rotated).await;
+    assert_eq!(status, 200, "{claimed}");
+    let body = json!({"name": "Nobody", "publicKeyPem": mallory.public_key().to_pem()});
+    let (status, refused) = m.call("POST", "/publishers", "x", Some(body)).await;
+    assert_eq!(status, 400, "{refused}");
+}
+
+#[tokio::test]
+async fn the_verified_badge_is_computed_for_the_callers_own_tenant_only() {
+    let m = Market::start().await;
+    let vendor = SigningKey::generate(KeyAlgorithm::Ed25519);
+    m.publish(&artifact(1, "1.0.0", &[]), "1.0.0", Some(&vendor))
+        .await;
+    m.trust("acme", &[("acme-private-vendor", &vendor)]).await;
+
+    // A key of globex asks with acme's name: refused, nothing of acme's shown.
+    for path in [
+        "/search?tenant=acme",
+        "/plugin?repository=plugins/slack&tenant=acme",
+    ] {
+        let (status, refused) = m.call_in(Some("globex"), "GET", path, "x", None).await;
+        assert_eq!(status, 403, "{path}: {refused}");
+        let text = refused.to_string();
+        assert!(!text.contains("acme-private-vendor"), "{text}");
+        assert!(text.contains("own tenant `globex`"), "{text}");
+    }
+    // Its own view: not verified, no name from acme's policy.
+    let (status, found) = m.call_in(Some("globex"), "GET", "/search", "x", None).await;
+    assert_eq!(status, 200, "{found}");
+    let version = &versions_of(&found, "plugins/slack")[0];
+    assert_eq!(version["verified"], false, "{version}");
+    assert!(version["publisher"].is_null(), "{version}");
+    // acme's keys see acme's badge, with or without naming the tenant.
+    for path in ["/search?tenant=acme", "/search"] {
+        let (status, found) = m.call_in(Some("acme"), "GET", path, "x", None).await;
+        assert_eq!(status, 200, "{found}");
+        let version = &versions_of(&found, "plugins/slack")[0];
+        assert_eq!(version["verified"], true, "{path}: {version}");
+        assert_eq!(version["publisher"], "acme-private-vendor");
+    }
+    let (status, info) = m
+        .call_in(
+            Some("acme"),
+            "GET",
+            "/plugin?repository=plugins/slack",
+            "x",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["versions"][0]["verified"], true, "{info}");
 }

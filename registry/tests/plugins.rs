@@ -13,7 +13,8 @@ use n8n_work_registry::client::{
 };
 use n8n_work_registry::plugin::PluginArtifact;
 use n8n_work_registry::server::{
-    Action, AuthSettings, RepositoryPattern, StaticAuthenticator, TokenIssuer,
+    Action, AuthBackendError, AuthSettings, Authenticator, Principal, RepositoryPattern,
+    StaticAuthenticator, TokenIssuer,
 };
 use n8n_work_registry::signature::{
     KeyAlgorithm, SigningKey, TrustPolicy, TrustedKey, Verification, VerifyError,
@@ -253,7 +254,7 @@ async fn an_unsigned_plugin_is_refused_by_default_and_allowed_when_the_policy_sa
     client().pull(&reference, &trust(&key)).await.unwrap();
 }
 
-fn auth_settings(anonymous_pull: bool) -> AuthSettings {
+fn auth_settings(base: &str, anonymous_pull: bool) -> AuthSettings {
     let authenticator = StaticAuthenticator::new()
         .user(
             "publisher",
@@ -266,13 +267,13 @@ fn auth_settings(anonymous_pull: bool) -> AuthSettings {
         authenticator: Arc::new(authenticator),
         issuer: TokenIssuer::random(Duration::from_secs(300)),
         service: "n8n-work-registry".into(),
-        realm: None,
+        realm: format!("{base}/v2/token"),
     }
 }
 
 #[tokio::test]
 async fn bearer_token_flow_lets_the_publisher_push_and_anonymous_users_only_pull() {
-    let reg = TestRegistry::start_with(Some(auth_settings(true))).await;
+    let reg = TestRegistry::start_with(|base| auth_settings(base, true)).await;
     let key = SigningKey::generate(KeyAlgorithm::Ed25519);
     let artifact = PluginArtifact::build(component(7), spec("1.0.0")).unwrap();
     let reference = parse_reference(&format!("{}/plugins/slack:1.0.0", reg.host())).unwrap();
@@ -346,7 +347,7 @@ async fn bearer_token_flow_lets_the_publisher_push_and_anonymous_users_only_pull
 
 #[tokio::test]
 async fn without_anonymous_pull_a_pull_needs_credentials() {
-    let reg = TestRegistry::start_with(Some(auth_settings(false))).await;
+    let reg = TestRegistry::start_with(|base| auth_settings(base, false)).await;
     let reference = parse_reference(&format!("{}/plugins/slack:1.0.0", reg.host())).unwrap();
     let artifact = PluginArtifact::build(component(8), spec("1.0.0")).unwrap();
     let publisher = RegistryClient::new(ClientOptions {
@@ -374,4 +375,88 @@ async fn without_anonymous_pull_a_pull_needs_credentials() {
         .unwrap();
     assert_eq!(response.status(), reqwest::StatusCode::UNAUTHORIZED);
     publisher.pull(&reference, &lenient).await.unwrap();
+}
+
+/// A login that stays valid until `revoked` is set: an API key, say.
+struct RevocableLogin {
+    inner: StaticAuthenticator,
+    revoked: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl Authenticator for RevocableLogin {
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<Principal>, AuthBackendError> {
+        self.inner.authenticate(username, password).await
+    }
+
+    async fn authorize(
+        &self,
+        principal: Option<&Principal>,
+        repository: &n8n_work_registry::RepositoryName,
+        requested: &[Action],
+    ) -> Result<Vec<Action>, AuthBackendError> {
+        if principal.is_some() && self.revoked.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(Vec::new());
+        }
+        self.inner.authorize(principal, repository, requested).await
+    }
+}
+
+#[tokio::test]
+async fn a_token_stops_granting_once_its_login_is_revoked() {
+    let revoked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let authenticator = RevocableLogin {
+        inner: StaticAuthenticator::new().user(
+            "publisher",
+            "s3cret",
+            RepositoryPattern::new("plugins/*"),
+            &[Action::Pull, Action::Push],
+        ),
+        revoked: revoked.clone(),
+    };
+    let reg = TestRegistry::start_with(|base| AuthSettings {
+        authenticator: Arc::new(authenticator),
+        issuer: TokenIssuer::random(Duration::from_secs(300)),
+        service: "n8n-work-registry".into(),
+        realm: format!("{base}/v2/token"),
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let body: serde_json::Value = http
+        .get(
+            reg.url("/v2/token?service=n8n-work-registry&scope=repository:plugins/slack:pull,push"),
+        )
+        .basic_auth("publisher", Some("s3cret"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = body["token"].as_str().unwrap().to_owned();
+    let start_upload = || {
+        http.post(reg.url("/v2/plugins/slack/blobs/uploads/"))
+            .bearer_auth(&token)
+            .send()
+    };
+    let tags = || {
+        http.get(reg.url("/v2/plugins/slack/tags/list"))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(start_upload().await.unwrap().status(), 202);
+    assert_eq!(
+        tags().await.unwrap().status(),
+        404,
+        "granted: no such repository yet"
+    );
+
+    // The login is revoked: its token, not yet expired, grants nothing more.
+    revoked.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(start_upload().await.unwrap().status(), 401);
+    assert_eq!(tags().await.unwrap().status(), 401);
 }

@@ -432,6 +432,15 @@ async fn invalid_manifests_are_refused_with_the_reason() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(response).await, "MANIFEST_BLOB_UNKNOWN");
 
+    // Bytes that are not UTF-8, in a field the registry does not read
+    // (found by the `oci_manifest` fuzz target).
+    let mut not_utf8 = b"{\"schemaVersion\": 2, \"x\": \"".to_vec();
+    not_utf8.extend_from_slice(&[0x99, 0xa1]);
+    not_utf8.extend_from_slice(b"\", \"manifests\": []}");
+    let response = put(OCI_INDEX, "x".into(), not_utf8).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(response).await, "MANIFEST_INVALID");
+
     let response = client
         .get(reg.url("/v2/a/manifests/missing"))
         .send()

@@ -283,6 +283,172 @@ async fn the_marketplace_in_serve_answers_to_keys_within_their_tenant() {
     );
 }
 
+#[tokio::test]
+async fn a_registry_token_ends_with_its_key_and_the_realm_is_the_public_url() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_env(
+        data.path(),
+        &["--public-url", "https://n8n.example.test/"],
+        &crate::access::audit_env(data.path()),
+    )
+    .await;
+
+    // Clients are sent to log in at the configured URL, whatever Host says.
+    let challenge = Client::new()
+        .get(format!("{}/v2/", server.base))
+        .header("host", "evil.example")
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(challenge.status(), StatusCode::UNAUTHORIZED);
+    let www = challenge.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        www.starts_with("Bearer realm=\"https://n8n.example.test/v2/token\""),
+        "{www}"
+    );
+
+    // An editor's key logs in and pushes; once revoked, its token, not yet
+    // expired, pushes and pulls nothing.
+    let (status, made) = call(
+        reqwest::Method::POST,
+        &format!("{}/keys", server.api()),
+        Some(&server.key),
+        "application/json",
+        json!({ "role": "editor", "name": "publisher" }).to_string(),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let (id, editor) = (made["id"].as_str().unwrap(), made["key"].as_str().unwrap());
+    let scope = "repository:default/hello:pull,push";
+    let (token, granted) = token(&server, Some(editor), scope).await;
+    assert_eq!(granted, json!(["pull", "push"]));
+    assert_eq!(
+        push(&server, &token, "default/hello", "0.1.0").await,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        pull(&server, &token, "default/hello", "0.1.0").await,
+        StatusCode::OK
+    );
+    let (status, revoked) = call(
+        reqwest::Method::DELETE,
+        &format!("{}/keys/{id}", server.api()),
+        Some(&server.key),
+        "application/json",
+        String::new(),
+    )
+    .await;
+    assert_eq!(status, 200, "{revoked}");
+    assert_eq!(
+        push(&server, &token, "default/hello", "0.2.0").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        pull(&server, &token, "default/hello", "0.1.0").await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_can_neither_take_another_tenants_publisher_name_nor_read_its_trust() {
+    use n8n_work_registry::client::{ClientOptions, RegistryClient, UploadProgress};
+    use n8n_work_registry::signature::{KeyAlgorithm, SigningKey};
+    use reqwest::Method;
+    let data = tempfile::tempdir().unwrap();
+    let (server, acme_key) = with_acme(data.path()).await;
+
+    // `default` publishes a plugin signed by a vendor only it knows it trusts.
+    let vendor = SigningKey::generate(KeyAlgorithm::Ed25519);
+    let spec = serde_json::from_value(json!({
+        "name": "notify", "version": "1.0.0", "displayName": "Notify",
+        "description": "Sends a notice", "paramsSchema": {"type": "object"},
+    }))
+    .unwrap();
+    let mut wasm = b"\0asm\x0d\0\x01\0".to_vec();
+    wasm.extend_from_slice(b"not really a component");
+    let artifact = n8n_work_registry::plugin::PluginArtifact::build(wasm.into(), spec).unwrap();
+    let host = server.base.trim_start_matches("http://");
+    RegistryClient::new(ClientOptions {
+        credentials: Some(("key".into(), server.key.clone())),
+        plain_http: true,
+        chunk_size: 0,
+    })
+    .publish(
+        &n8n_work_registry::client::parse_reference(&format!("{host}/default/notify:1.0.0"))
+            .unwrap(),
+        &artifact,
+        Some(&vendor),
+        Arc::new(|_: &UploadProgress| {}),
+    )
+    .await
+    .unwrap();
+    let vendor_pem = vendor.public_key().to_pem();
+    let policy = json!({ "trustedKeys": [{ "name": "default-private-vendor", "publicKeyPem": vendor_pem }] });
+    let (status, set) = market(
+        &server,
+        Method::PUT,
+        "/tenants/default/policy",
+        Some(&server.key),
+        Some(policy),
+    )
+    .await;
+    assert!(status.is_success(), "{status} {set}");
+
+    // acme asks for the index as `default` sees it: refused, nothing shown.
+    for path in [
+        "/search?tenant=default",
+        "/plugin?repository=default/notify&tenant=default",
+    ] {
+        let (status, answer) = market(&server, Method::GET, path, Some(&acme_key), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {answer}");
+        assert!(
+            !answer.to_string().contains("default-private-vendor"),
+            "{answer}"
+        );
+    }
+    let (status, found) = market(&server, Method::GET, "/search", Some(&acme_key), None).await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(
+        found["plugins"][0]["versions"][0]["verified"], false,
+        "{found}"
+    );
+    let (_, found) = market(&server, Method::GET, "/search", Some(&server.key), None).await;
+    assert_eq!(
+        found["plugins"][0]["versions"][0]["verified"], true,
+        "{found}"
+    );
+
+    // acme names itself Slack first; `default` cannot take the name over.
+    let slack = SigningKey::generate(KeyAlgorithm::EcdsaP256);
+    let claim = |name: &str, key: &SigningKey| {
+        Some(json!({ "name": name, "publicKeyPem": key.public_key().to_pem() }))
+    };
+    let (status, claimed) = market(
+        &server,
+        Method::POST,
+        "/publishers",
+        Some(&acme_key),
+        claim("Slack", &slack),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    let (status, refused) = market(
+        &server,
+        Method::POST,
+        "/publishers",
+        Some(&server.key),
+        claim("Slack", &vendor),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    let (_, found) = market(&server, Method::GET, "/search", Some(&acme_key), None).await;
+    assert!(
+        found["plugins"][0]["versions"][0]["publisher"].is_null(),
+        "default's plugin is not shown as Slack's: {found}"
+    );
+}
+
 /// Runs the CLI with `key` as its API key and the server's data dir.
 fn cli_as(server: &Server, data: &std::path::Path, key: &str, args: &[&str]) -> (bool, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_n8n-work"))

@@ -29,7 +29,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use n8n_work_auth::{Action, Resource};
 use n8n_work_registry::RepositoryName;
-use n8n_work_registry::marketplace::ACTOR_HEADER;
+use n8n_work_registry::marketplace::{ACTOR_HEADER, TENANT_HEADER};
 use n8n_work_registry::server::{
     Action as RegistryAction, AuthBackendError, Authenticator, Principal,
 };
@@ -191,6 +191,12 @@ pub async fn guard_marketplace(
     }
     if let Ok(actor) = HeaderValue::from_str(&format!("key:{}", caller.key)) {
         request.headers_mut().insert(ACTOR_HEADER, actor);
+    }
+    // The index's badge and publisher claims are the key's own tenant's,
+    // never one the client names.
+    request.headers_mut().remove(TENANT_HEADER);
+    if let Ok(tenant) = HeaderValue::from_str(&caller.tenant) {
+        request.headers_mut().insert(TENANT_HEADER, tenant);
     }
     let response = next.run(request).await;
     if method != Method::GET && response.status().is_success() {

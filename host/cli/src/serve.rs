@@ -338,7 +338,8 @@ pub(crate) async fn serve(
     let router = if role == Role::Worker {
         n8n_work_api::operations_router(state)
     } else {
-        let registry = plugin_registry(registry_storage, &state, &audit);
+        let realm = format!("{}/v2/token", args.sign_in.public_url_or(address));
+        let registry = plugin_registry(registry_storage, &state, &audit, realm);
         n8n_work_api::router(state.clone())
             .merge(n8n_work_registry::router(registry))
             .merge(
@@ -436,10 +437,13 @@ impl n8n_work_engine::PluginSource for InstalledPlugins {
 /// The plugin registry served at `/v2/`, its blobs in `<data dir>/registry`,
 /// its logins the platform's API keys. Its tokens are signed with a key
 /// derived from the audit key, so every API replica accepts the others'.
+/// Clients log in at `realm` (under the public URL, never the request's
+/// `Host`).
 fn plugin_registry(
     storage: Arc<dyn n8n_work_registry::storage::RegistryStorage>,
     state: &n8n_work_api::AppState,
     audit_key: &[u8; 32],
+    realm: String,
 ) -> n8n_work_registry::Registry {
     use sha2::Digest as _;
     let mut token_key = sha2::Sha256::new();
@@ -455,7 +459,7 @@ fn plugin_registry(
                     std::time::Duration::from_secs(300),
                 ),
                 service: "n8n-work".to_owned(),
-                realm: None,
+                realm,
             }),
             ..n8n_work_registry::RegistryConfig::default()
         },

@@ -32,8 +32,9 @@ pub(crate) struct SignInArgs {
     oidc_client_secret: Option<String>,
     /// The URL browsers reach this server at; OIDC and OAuth2 providers
     /// send them back under it (URL/api/v1/session/oidc/callback,
-    /// URL/api/v1/oauth2/callback) [default: http:// and the listen address
-    /// for OIDC, the address a request came to for OAuth2].
+    /// URL/api/v1/oauth2/callback), and registry clients log in at
+    /// URL/v2/token [default: http:// and the listen address for OIDC and
+    /// the registry, the address a request came to for OAuth2].
     #[arg(long, env = "N8N_WORK_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
 }
@@ -57,6 +58,13 @@ impl SignInArgs {
         self.public_url
             .as_deref()
             .map(|u| u.trim().trim_end_matches('/').to_owned())
+    }
+
+    /// The URL browsers and registry clients reach this server at: the
+    /// configured one, or the listen address.
+    pub(crate) fn public_url_or(&self, listen: SocketAddr) -> String {
+        self.public_url()
+            .unwrap_or_else(|| default_public_url(listen))
     }
 
     /// The sign-on settings, if an issuer is set; `listen` is where the

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-pub use routes::{ACTOR_HEADER, marketplace_router};
+pub use routes::{ACTOR_HEADER, TENANT_HEADER, marketplace_router};
 pub use store::{FsMarketplaceStore, MarketplaceStore};
 
 use crate::digest::Digest;
@@ -232,11 +232,22 @@ struct TenantState {
     audit: Vec<AuditEntry>,
 }
 
+/// A publisher name in the index, with its key and the tenant that claimed
+/// it (absent on names registered before names had owners).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PublisherClaim {
+    name: String,
+    public_key_pem: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    claimed_by: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Shared {
     #[serde(default)]
-    publishers: Vec<KeyRecord>,
+    publishers: Vec<PublisherClaim>,
     #[serde(default)]
     install_counts: BTreeMap<String, u64>,
 }
@@ -328,6 +339,9 @@ pub enum MarketError {
     /// The action conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// The caller may not see or do this; the message says what it may.
+    #[error("{0}")]
+    Forbidden(String),
     /// The plugin's signature does not satisfy the tenant's policy.
     #[error("install refused: {0}")]
     Refused(#[from] VerifyError),
@@ -460,15 +474,60 @@ impl Marketplace {
         self.save(&format!("tenants/{tenant}.json"), state).await
     }
 
-    /// Registers a publisher's public key, so the index can name who signed
-    /// a plugin even for tenants that do not trust them.
-    pub async fn add_publisher(&self, publisher: KeyRecord) -> Result<String, MarketError> {
+    /// Registers a publisher's public key for `tenant`, so the index can
+    /// name who signed a plugin even for tenants that do not trust them.
+    ///
+    /// A name belongs to the tenant that claimed it first: that tenant may
+    /// change its key (or rename it), another tenant's claim of the name is
+    /// a [`MarketError::Conflict`], and so is naming a key another tenant
+    /// already named. Otherwise anyone could have their plugins shown as
+    /// "by Slack".
+    pub async fn add_publisher(
+        &self,
+        tenant: &str,
+        publisher: KeyRecord,
+    ) -> Result<String, MarketError> {
+        check_tenant(tenant)?;
         let key = PublicKey::from_pem(&publisher.public_key_pem, &publisher.name)
             .map_err(|e| MarketError::BadRequest(e.to_string()))?;
         let _guard = self.inner.write.lock().await;
         let mut shared: Shared = self.load("shared.json").await?;
-        shared.publishers.retain(|p| p.name != publisher.name);
-        shared.publishers.push(publisher);
+        let ours = |p: &PublisherClaim| p.claimed_by.as_deref() == Some(tenant);
+        let same_key = |p: &PublisherClaim| {
+            PublicKey::from_pem(&p.public_key_pem, &p.name).ok() == Some(key.clone())
+        };
+        if let Some(taken) = shared
+            .publishers
+            .iter()
+            .find(|p| p.name == publisher.name && !ours(p))
+            // A name registered before names had owners is taken over only
+            // with the key it already has, which changes nothing shown.
+            .filter(|p| p.claimed_by.is_some() || !same_key(p))
+        {
+            return Err(MarketError::Conflict(format!(
+                "publisher name `{}` is claimed by another tenant; register your key under another name (a publisher name belongs to the tenant that claimed it first)",
+                taken.name
+            )));
+        }
+        if let Some(named) = shared
+            .publishers
+            .iter()
+            .find(|p| p.name != publisher.name && !ours(p) && same_key(p))
+        {
+            return Err(MarketError::Conflict(format!(
+                "key {} is already named `{}` by another tenant; a key names one publisher, so register a key of your own",
+                key.key_id(),
+                named.name
+            )));
+        }
+        shared
+            .publishers
+            .retain(|p| p.name != publisher.name && !(ours(p) && same_key(p)));
+        shared.publishers.push(PublisherClaim {
+            name: publisher.name,
+            public_key_pem: publisher.public_key_pem,
+            claimed_by: Some(tenant.to_owned()),
+        });
         self.save("shared.json", &shared).await?;
         Ok(key.key_id())
     }
@@ -579,9 +638,10 @@ impl Marketplace {
         Ok(PluginManifest::parse(&stored.bytes).ok())
     }
 
-    /// Who signed `digest`, among `keys`: (name, key id).
+    /// Who signed `digest` for `repository`, among `keys`: (name, key id).
     fn signer(
         keys: &[TrustedKey],
+        repository: &RepositoryName,
         digest: &Digest,
         signatures: &[StoredSignature],
     ) -> Option<(String, String)> {
@@ -589,7 +649,7 @@ impl Marketplace {
             trusted_keys: keys.to_vec(),
             allow_unsigned: false,
         };
-        match signature::verify(&policy, "", digest, signatures) {
+        match signature::verify(&policy, "", repository.as_str(), digest, signatures) {
             Ok(Verification::SignedBy { name, key_id }) => Some((name, key_id)),
             _ => None,
         }
@@ -623,10 +683,10 @@ impl Marketplace {
                 continue;
             };
             let signatures = self.signatures(repository, &digest).await?;
-            let verified = Self::signer(&trusted.trusted_keys, &digest, &signatures);
+            let verified = Self::signer(&trusted.trusted_keys, repository, &digest, &signatures);
             let known = verified
                 .clone()
-                .or_else(|| Self::signer(publishers, &digest, &signatures));
+                .or_else(|| Self::signer(publishers, repository, &digest, &signatures));
             versions.push((
                 VersionEntry {
                     tag,
@@ -787,7 +847,8 @@ impl Marketplace {
             });
         }
         let signatures = self.signatures(repository, &digest).await?;
-        let verification = signature::verify(policy, &shown, &digest, &signatures)?;
+        let verification =
+            signature::verify(policy, &shown, repository.as_str(), &digest, &signatures)?;
         Ok(Checked {
             digest,
             spec: plugin.spec,

@@ -2,8 +2,11 @@
 //! components cannot start with `_`, so these never collide with a
 //! repository's routes.
 //!
-//! Who acts is taken from the `x-n8n-work-actor` header; the platform's auth
-//! in front of these routes sets it (and decides who may approve).
+//! Who acts is taken from the `x-n8n-work-actor` header, and the tenant of
+//! the caller's key from `x-n8n-work-tenant`; the platform's auth in front
+//! of these routes sets both (and decides who may approve). Mounted on its
+//! own, without that auth (loopback only), the marketplace has no callers
+//! to tell apart and trusts what the request says.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -18,12 +21,18 @@ use super::{KeyRecord, MarketError, Marketplace, PolicyRecord, SearchQuery};
 /// The header naming who acts (an admin for approvals).
 pub const ACTOR_HEADER: &str = "x-n8n-work-actor";
 
+/// The header naming the tenant of the caller's key. The auth in front of
+/// the routes must set it, replacing whatever the client sent: the index's
+/// verified badge and publisher claims are the caller's own tenant's.
+pub const TENANT_HEADER: &str = "x-n8n-work-tenant";
+
 impl IntoResponse for MarketError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
             MarketError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             MarketError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             MarketError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            MarketError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             MarketError::Refused(_) => (StatusCode::FORBIDDEN, "refused"),
             MarketError::Tampered { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "tampered"),
             MarketError::Storage(e) => {
@@ -48,6 +57,29 @@ fn actor(headers: &HeaderMap) -> String {
         .filter(|v| !v.is_empty())
         .unwrap_or("anonymous")
         .to_owned()
+}
+
+/// The tenant of the caller's key, as the auth in front of the routes says.
+fn caller_tenant(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(TENANT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+}
+
+/// The tenant whose trusted keys decide the verified badge: the caller's
+/// own. A request naming another (`?tenant=`) is refused rather than
+/// answered with that tenant's trust, which is its own business.
+fn viewing_tenant(headers: &HeaderMap, asked: Option<String>) -> Result<Option<String>> {
+    let Some(own) = caller_tenant(headers) else {
+        return Ok(asked);
+    };
+    match asked {
+        Some(asked) if asked != own => Err(MarketError::Forbidden(format!(
+            "`tenant={asked}`: the index shows what your own tenant `{own}` trusts; leave `tenant` out, or ask with a key of tenant `{asked}`"
+        ))),
+        _ => Ok(Some(own.to_owned())),
+    }
 }
 
 /// The marketplace's routes. Merge them into the app beside
@@ -77,7 +109,12 @@ pub fn marketplace_router(marketplace: Marketplace) -> Router {
         .with_state(marketplace)
 }
 
-async fn search(State(m): State<Marketplace>, Query(q): Query<SearchQuery>) -> Result<Response> {
+async fn search(
+    State(m): State<Marketplace>,
+    headers: HeaderMap,
+    Query(mut q): Query<SearchQuery>,
+) -> Result<Response> {
+    q.tenant = viewing_tenant(&headers, q.tenant.take())?;
     Ok(Json(json!({"plugins": m.search(&q).await?})).into_response())
 }
 
@@ -87,15 +124,26 @@ struct InfoQuery {
     tenant: Option<String>,
 }
 
-async fn info(State(m): State<Marketplace>, Query(q): Query<InfoQuery>) -> Result<Response> {
-    Ok(Json(m.info(&q.repository, q.tenant.as_deref()).await?).into_response())
+async fn info(
+    State(m): State<Marketplace>,
+    headers: HeaderMap,
+    Query(q): Query<InfoQuery>,
+) -> Result<Response> {
+    let tenant = viewing_tenant(&headers, q.tenant)?;
+    Ok(Json(m.info(&q.repository, tenant.as_deref()).await?).into_response())
 }
 
 async fn add_publisher(
     State(m): State<Marketplace>,
+    headers: HeaderMap,
     Json(publisher): Json<KeyRecord>,
 ) -> Result<Response> {
-    let key_id = m.add_publisher(publisher).await?;
+    let Some(tenant) = caller_tenant(&headers) else {
+        return Err(MarketError::BadRequest(format!(
+            "a publisher name is claimed for a tenant: send `{TENANT_HEADER}` (the platform sets it from your key)"
+        )));
+    };
+    let key_id = m.add_publisher(tenant, publisher).await?;
     Ok(Json(json!({"keyId": key_id})).into_response())
 }
 

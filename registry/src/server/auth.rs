@@ -7,6 +7,9 @@
 //! `Authorization: Bearer TOKEN`. Tokens are stateless: the granted access
 //! and the expiry, signed with HMAC-SHA256 under a key every registry
 //! process shares, so any process of a scaled-out deployment accepts them.
+//! A token only ever narrows what its login may do now: each use asks the
+//! [`Authenticator`] again, so a revoked key or a role taken away ends its
+//! tokens at once rather than when they expire.
 //!
 //! Who may do what is the [`Authenticator`]'s decision; the platform plugs
 //! its API keys and tenants in there. [`StaticAuthenticator`] is the simple
@@ -328,9 +331,7 @@ impl TokenIssuer {
 }
 
 /// Auth settings of a registry: the authenticator, the token issuer, the
-/// service name in challenges, and the realm (the token endpoint's URL;
-/// when absent it is derived from the request's `Host` as
-/// `http://HOST/v2/token`).
+/// service name in challenges, and the realm (the token endpoint's URL).
 #[derive(Clone)]
 pub struct AuthSettings {
     /// Decides who a client is and what it may do.
@@ -339,8 +340,10 @@ pub struct AuthSettings {
     pub issuer: TokenIssuer,
     /// The `service` in challenges and tokens.
     pub service: String,
-    /// The token endpoint's absolute URL, if fixed by configuration.
-    pub realm: Option<String>,
+    /// The token endpoint's absolute URL (`https://n8n.example.com/v2/token`),
+    /// from configuration. Clients send their credentials there, so it is
+    /// never taken from the request (a `Host` header is the client's to say).
+    pub realm: String,
 }
 
 impl std::fmt::Debug for AuthSettings {

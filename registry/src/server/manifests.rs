@@ -142,6 +142,15 @@ async fn put_manifest(
             media_types::MANIFEST_TYPES.join(", ")
         )));
     }
+    // Whole JSON first: reading the shape skips fields it does not know
+    // without decoding them, and a manifest with bytes there that are not
+    // UTF-8 would be stored for every other client to choke on (found by
+    // the `oci_manifest` fuzz target).
+    serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| {
+        invalid(format!(
+            "manifest is not valid JSON (UTF-8, every string decodable): {e}"
+        ))
+    })?;
     let shape: ManifestShape = serde_json::from_slice(&bytes)
         .map_err(|e| invalid(format!("manifest is not valid manifest JSON: {e}")))?;
     if shape.schema_version != Some(2) {

@@ -139,32 +139,10 @@ fn parse_path(path: &str) -> Option<(String, Endpoint)> {
     }
 }
 
-fn realm(settings: &AuthSettings, headers: &HeaderMap) -> String {
-    if let Some(realm) = &settings.realm {
-        return realm.clone();
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .filter(|p| *p == "https")
-        .unwrap_or("http");
-    format!("{scheme}://{host}/v2/token")
-}
-
-fn challenge(
-    settings: &AuthSettings,
-    headers: &HeaderMap,
-    scope: Option<&Scope>,
-    insufficient: bool,
-) -> RegistryError {
+fn challenge(settings: &AuthSettings, scope: Option<&Scope>, insufficient: bool) -> RegistryError {
     let mut value = format!(
         "Bearer realm=\"{}\",service=\"{}\"",
-        realm(settings, headers),
-        settings.service
+        settings.realm, settings.service
     );
     if let Some(scope) = scope {
         value.push_str(&format!(",scope=\"{}\"", scope.render()));
@@ -198,7 +176,6 @@ fn bearer_claims(settings: &AuthSettings, headers: &HeaderMap) -> Option<TokenCl
 /// token grants plus what anonymous users may do.
 pub(crate) struct Access<'a> {
     registry: &'a Registry,
-    headers: &'a HeaderMap,
     claims: Option<TokenClaims>,
 }
 
@@ -212,12 +189,19 @@ impl Access<'_> {
         let Some(settings) = &self.registry.config().auth else {
             return Ok(true);
         };
-        if self
-            .claims
-            .as_ref()
-            .is_some_and(|c| c.allows(repository, action))
+        if let Some(claims) = &self.claims
+            && claims.allows(repository, action)
         {
-            return Ok(true);
+            // The token holds what the login was granted; whether the login
+            // still holds (its key not revoked since) is asked again.
+            let granted = settings
+                .authenticator
+                .authorize(claims.principal.as_ref(), repository, &[action])
+                .await
+                .map_err(|e| RegistryError::internal(&e))?;
+            if granted.contains(&action) {
+                return Ok(true);
+            }
         }
         let granted = settings
             .authenticator
@@ -250,12 +234,7 @@ impl Access<'_> {
             repository: repository.clone(),
             actions,
         };
-        Err(challenge(
-            settings,
-            self.headers,
-            Some(&scope),
-            self.claims.is_some(),
-        ))
+        Err(challenge(settings, Some(&scope), self.claims.is_some()))
     }
 }
 
@@ -263,7 +242,7 @@ async fn base(State(registry): State<Registry>, headers: HeaderMap) -> Response 
     if let Some(settings) = &registry.config().auth
         && bearer_claims(settings, &headers).is_none()
     {
-        return challenge(settings, &headers, None, false).into_response();
+        return challenge(settings, None, false).into_response();
     }
     (
         [(
@@ -376,7 +355,6 @@ async fn dispatch(
         .and_then(|settings| bearer_claims(settings, &headers));
     let access = Access {
         registry: &registry,
-        headers: &headers,
         claims,
     };
     let required = match (&endpoint, &method) {

@@ -21,21 +21,27 @@ pub struct TestRegistry {
 
 impl TestRegistry {
     pub async fn start() -> Self {
-        Self::start_with(None).await
+        Self::serve(|_| None).await
     }
 
-    pub async fn start_with(auth: Option<AuthSettings>) -> Self {
+    /// A registry with token auth; `auth` gets the registry's base URL
+    /// (`http://127.0.0.1:PORT`), for the realm.
+    pub async fn start_with(auth: impl FnOnce(&str) -> AuthSettings) -> Self {
+        Self::serve(|base| Some(auth(base))).await
+    }
+
+    async fn serve(auth: impl FnOnce(&str) -> Option<AuthSettings>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let storage = FsStorage::open(dir.path().join("registry")).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
         let registry = Registry::new(
             Arc::new(storage.clone()),
             RegistryConfig {
-                auth,
+                auth: auth(&format!("http://{addr}")),
                 ..RegistryConfig::default()
             },
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let app = n8n_work_registry::router(registry);
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();

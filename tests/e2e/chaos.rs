@@ -891,3 +891,199 @@ connections:
     assert!(twice.is_empty(), "ticks fired twice: {twice:?}");
     drop((api, doomed, survivor, database));
 }
+
+/// A synchronous webhook run executes in the process that accepted it, and
+/// is journaled before it calls out. Killed (-9) while its call to the
+/// vendor is in flight, the run is resumed from its journal by the process
+/// that starts next on the same data: the step before the call is not run
+/// again, the call is made again with the same idempotency key, and the
+/// run ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_synchronous_run_killed_at_its_call_out_is_resumed_with_the_same_key() {
+    let (vendor, base) = Vendor::start(Duration::from_millis(500)).await;
+    let data = tempfile::tempdir().unwrap();
+    let flags = [
+        "--lease-ms",
+        LEASE_MS,
+        "--egress-allow-private",
+        "127.0.0.1",
+    ];
+    let mut first = start_with(data.path(), &flags).await;
+    push_active(
+        &first,
+        &format!(
+            "
+name: pay-now
+nodes:
+  - {{id: hook, type: webhook, params: {{path: pay-now, method: POST, respond: lastNode}}}}
+  - {{id: order, type: set, params: {{fields: {{order: '{{{{ $json.body.order }}}}'}}}}}}
+  - {{id: pay, type: 'builtin:http', params: {{method: POST, url: '{base}/charge', body: {{json: {{order: '{{{{ $json.order }}}}'}}}}}}, egress: ['{base}']}}
+connections:
+  - {{from: hook, to: order}}
+  - {{from: order, to: pay}}
+"
+        ),
+    )
+    .await;
+    let url = format!("{}/webhook/pay-now", first.base);
+    let request = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .json(&json!({ "order": "A-1" }))
+            .send()
+            .await
+    });
+    until("the vendor sees the call", Duration::from_secs(30), || {
+        let vendor = vendor.clone();
+        async move { !vendor.counts().is_empty() }
+    })
+    .await;
+    first.child.start_kill().unwrap();
+    first.child.wait().await.unwrap();
+    assert!(
+        request.await.unwrap().is_err(),
+        "the caller got no answer from the killed process"
+    );
+    let second = start_with(data.path(), &flags).await;
+    let (status, runs) = call(
+        Method::GET,
+        &format!("{}/executions", second.api()),
+        Some(&second.key),
+        "application/json",
+        String::new(),
+    )
+    .await;
+    assert_eq!(status, 200, "{runs}");
+    let run = runs["items"][0]["id"]
+        .as_str()
+        .expect("the run is journaled")
+        .to_owned();
+    until("the run ends", Duration::from_secs(60), || {
+        let (api, key, run) = (second.api(), second.key.clone(), run.clone());
+        async move {
+            let (_, body) = call(
+                Method::GET,
+                &format!("{api}/executions/{run}"),
+                Some(&key),
+                "application/json",
+                String::new(),
+            )
+            .await;
+            body["execution"]["status"] == "succeeded"
+        }
+    })
+    .await;
+    let counts = vendor.counts();
+    assert_eq!(counts.len(), 1, "{counts:?}");
+    let (key, calls) = counts.into_iter().next().unwrap();
+    assert_eq!(calls, 2, "the call in flight was made again, with its key");
+    assert_eq!(key, format!("{run}/pay/0"));
+    assert!(
+        vendor
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|(_, body)| body["order"] == "A-1"),
+        "from the journaled output of the step before it"
+    );
+    let (_, steps) = call(
+        Method::GET,
+        &format!("{}/executions/{run}", second.api()),
+        Some(&second.key),
+        "application/json",
+        String::new(),
+    )
+    .await;
+    let order = steps["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["node_id"] == "order")
+        .count();
+    assert_eq!(order, 1, "the step before the call ran once: {steps}");
+}
+
+/// Synchronous webhook runs under load, the process killed (-9) while
+/// appends are being group-committed: every request that was answered 2xx
+/// has its run recorded as ended after a restart on the same data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_answered_synchronous_run_survives_a_kill_mid_commit() {
+    let data = tempfile::tempdir().unwrap();
+    let mut first = start_with(data.path(), &[]).await;
+    push_active(
+        &first,
+        "
+name: answer
+nodes:
+  - {id: hook, type: webhook, params: {path: answer, method: POST, respond: lastNode}}
+  - {id: shape, type: set, params: {fields: {run: '{{ $execution.id }}', n: '{{ $json.body.n }}'}}}
+connections:
+  - {from: hook, to: shape}
+",
+    )
+    .await;
+    let answered: Arc<Mutex<Vec<String>>> = Arc::default();
+    let stop = CancellationToken::new();
+    let clients: Vec<_> = (0..16)
+        .map(|client| {
+            let (url, answered, stop) = (
+                format!("{}/webhook/answer", first.base),
+                answered.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                for n in 0.. {
+                    let sent = http
+                        .post(&url)
+                        .json(&json!({ "n": client * 1_000_000 + n }))
+                        .send();
+                    let Ok(response) = (tokio::select! {
+                        sent = sent => sent,
+                        _ = stop.cancelled() => return,
+                    }) else {
+                        return;
+                    };
+                    if !response.status().is_success() {
+                        continue;
+                    }
+                    let Ok(body) = response.json::<Value>().await else {
+                        return;
+                    };
+                    answered
+                        .lock()
+                        .unwrap()
+                        .push(body["run"].as_str().unwrap().to_owned());
+                }
+            })
+        })
+        .collect();
+    until("200 answers", Duration::from_secs(60), || {
+        let answered = answered.clone();
+        async move { answered.lock().unwrap().len() >= 200 }
+    })
+    .await;
+    // Mid-load: appends are being committed as the process dies.
+    first.child.start_kill().unwrap();
+    first.child.wait().await.unwrap();
+    stop.cancel();
+    futures::future::join_all(clients).await;
+    let answered = answered.lock().unwrap().clone();
+    let second = start_with(data.path(), &[]).await;
+    for run in &answered {
+        let (status, body) = call(
+            Method::GET,
+            &format!("{}/executions/{run}", second.api()),
+            Some(&second.key),
+            "application/json",
+            String::new(),
+        )
+        .await;
+        assert_eq!(
+            status, 200,
+            "run {run} was answered but is not stored: {body}"
+        );
+        assert_eq!(body["execution"]["status"], "succeeded", "{body}");
+    }
+}

@@ -25,6 +25,7 @@ mod ops;
 pub mod testing;
 mod types;
 mod usage;
+mod webhook_routes;
 mod writer;
 
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub use credentials::{CredentialRow, CredentialSummary, DataKeyRow, OAuth2Author
 pub use members::{MemberRow, NewMember, SignInAttempt};
 pub use types::*;
 pub use usage::LimitOverrides;
+pub use webhook_routes::{WebhookClaim, WebhookRoute};
 use writer::Writer;
 
 /// Why a store operation failed.

@@ -8,6 +8,7 @@ mod oauth2;
 mod oidc;
 mod registry;
 mod scale;
+mod security;
 mod serve;
 mod ui;
 mod workflow_cli;

@@ -41,6 +41,29 @@ impl Caller {
     fn principal(&self) -> n8n_work_auth::Caller {
         n8n_work_auth::Caller::new(&self.tenant, self.role, &self.key)
     }
+
+    /// Refuses `scopes` (for a key or a member this caller makes) that
+    /// cover an action this caller's own scopes do not: a key may not make
+    /// one wider than itself.
+    pub(crate) fn may_grant(&self, scopes: &[String], doing: &str) -> ApiResult<()> {
+        let wider = Action::ALL.iter().copied().find(|action| {
+            scopes.iter().any(|s| scope_covers(s, *action))
+                && !self.scopes.iter().any(|s| scope_covers(s, *action))
+        });
+        match wider {
+            None => Ok(()),
+            Some(action) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "this key's scopes ({}) do not cover `{}`, so it may not {doing} scopes {}; stay within its scopes, or use a key that has them",
+                    self.scopes.join(" "),
+                    action.as_str(),
+                    scopes.join(" "),
+                ),
+            )),
+        }
+    }
 }
 
 impl AppState {
@@ -577,7 +600,8 @@ pub(crate) async fn create_key(
             ),
         ));
     }
-    let scopes = body.scopes.unwrap_or_else(|| vec!["*".into()]);
+    // Without scopes, a key gets its maker's: never more than they have.
+    let scopes = body.scopes.unwrap_or_else(|| caller.scopes.clone());
     if let Some(bad) = scopes
         .iter()
         .find(|scope| !Action::ALL.iter().any(|a| scope_covers(scope, *a)))
@@ -588,6 +612,7 @@ pub(crate) async fn create_key(
             names.join(", ")
         )));
     }
+    caller.may_grant(&scopes, "make a key with")?;
     let expires_at = body
         .expires_in_days
         .map(|days| now_millis() + i64::from(days) * 86_400_000);

@@ -137,6 +137,9 @@ pub(crate) async fn add(
         .parse()
         .map_err(|e: n8n_work_auth::AuthError| ApiError::bad_request(e.to_string()))?;
     outranked(&caller, role.as_str(), "add")?;
+    // A member's key has every scope: its sessions may do all its role
+    // allows.
+    caller.may_grant(&["*".to_owned()], "add a member, whose sessions have")?;
     let store = state.engine.store();
     if let Some(existing) = store
         .members(&caller.tenant)

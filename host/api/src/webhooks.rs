@@ -1,14 +1,21 @@
 //! Webhook triggers at `/webhook/{path}`, and resuming parked runs at
 //! `/resume/{token}` and `/webhook-waiting/{execution}/{token}`.
 //!
-//! A request is admitted only while fewer than `max_in_flight` webhook runs
-//! are open (429 with `Retry-After` past that), its body is read up to
-//! `max_body_bytes` (413 past that) and parsed by its declared content type
-//! only, and it is authenticated by the trigger's `auth` param before any
-//! run starts.
+//! A path belongs to the workflow that first activated it, whichever tenant
+//! it is in (the store's `webhook_routes` decides). Before a body is read, a
+//! request must name an active route, declare no more than `max_body_bytes`,
+//! carry the trigger's signature headers with a fresh timestamp, and find a
+//! place among its tenant's `per_tenant()` and the server's
+//! `max_in_flight` (429 past either), so one tenant's flood leaves the
+//! others' places. The body must then arrive within `body_timeout` (408)
+//! and fit the server's budget of buffered bytes (503); it is parsed by its
+//! declared content type only, and authenticated by the trigger's `auth`
+//! param before any run starts. Every answer is sandboxed (CSP `sandbox`,
+//! `nosniff`) and carries no cookie, since it is served on the UI's origin.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -17,14 +24,15 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use base64::Engine as _;
+use futures::StreamExt;
 use hmac::{Hmac, Mac};
 use n8n_work_engine::EngineError;
 use n8n_work_model::{ControlKind, Workflow};
 use n8n_work_runtime::Item;
-use n8n_work_store::{ExecutionStatus, StoreError};
+use n8n_work_store::{ExecutionStatus, StoreError, WebhookRoute};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
 use crate::{ApiError, ApiResult, AppState, SharedRedis};
 
@@ -33,8 +41,26 @@ use crate::{ApiError, ApiResult, AppState, SharedRedis};
 pub struct WebhookLimits {
     /// The largest body accepted (413 above).
     pub max_body_bytes: usize,
-    /// Webhook runs open at once (429 above).
+    /// Webhook requests admitted at once, over every tenant (429 above).
     pub max_in_flight: usize,
+    /// Webhook requests one tenant may have admitted at once (429 above), so
+    /// a flood on one tenant's webhooks leaves the others' places; `None` is
+    /// a quarter of `max_in_flight`.
+    pub max_in_flight_per_tenant: Option<usize>,
+    /// Bytes of webhook bodies held in memory at once, over every request
+    /// (503 above).
+    pub max_buffered_bytes: usize,
+    /// How long a body may take to arrive, all of it (408 after).
+    pub body_timeout: Duration,
+}
+
+impl WebhookLimits {
+    /// Requests one tenant may have admitted at once.
+    pub fn per_tenant(&self) -> usize {
+        self.max_in_flight_per_tenant
+            .unwrap_or(self.max_in_flight / 4)
+            .clamp(1, self.max_in_flight.max(1))
+    }
 }
 
 impl Default for WebhookLimits {
@@ -42,6 +68,9 @@ impl Default for WebhookLimits {
         WebhookLimits {
             max_body_bytes: 16 * 1024 * 1024,
             max_in_flight: 4096,
+            max_in_flight_per_tenant: None,
+            max_buffered_bytes: 256 * 1024 * 1024,
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -133,6 +162,10 @@ pub(crate) struct Hooks {
     routes: Arc<RwLock<HashMap<(String, String), Hook>>>,
     limits: WebhookLimits,
     in_flight: Arc<Semaphore>,
+    /// Each tenant's places, made on its first request.
+    tenants_in_flight: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    /// Bytes of bodies being read or parsed, over every request.
+    buffered: Arc<Semaphore>,
     /// Standard Webhooks message ids seen, with when they stop mattering.
     seen: Arc<Mutex<HashMap<String, i64>>>,
     /// Shared with the other replicas when there is Redis.
@@ -145,9 +178,109 @@ impl Hooks {
             routes: Arc::new(RwLock::new(HashMap::new())),
             limits,
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight.max(1))),
+            tenants_in_flight: Arc::new(Mutex::new(HashMap::new())),
+            buffered: Arc::new(Semaphore::new(
+                limits.max_buffered_bytes.clamp(1, Semaphore::MAX_PERMITS),
+            )),
             seen: Arc::new(Mutex::new(HashMap::new())),
             redis: None,
         }
+    }
+
+    /// A place for a request of `tenant`: one of its own, then one of the
+    /// server's; 429 when either is full.
+    fn admit(&self, tenant: &str) -> Result<Admission, ApiError> {
+        let per_tenant = self.limits.per_tenant();
+        let slots = match self.tenants_in_flight.lock() {
+            Ok(mut tenants) => tenants
+                .entry(tenant.to_owned())
+                .or_insert_with(|| Arc::new(Semaphore::new(per_tenant)))
+                .clone(),
+            Err(_) => {
+                return Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "webhook admission failed; see the server log",
+                ));
+            }
+        };
+        let Ok(own) = slots.try_acquire_owned() else {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "busy",
+                format!(
+                    "this tenant has {per_tenant} webhook requests open, the most one tenant may; try again shortly"
+                ),
+            )
+            .retry_after(1));
+        };
+        let Ok(server) = self.in_flight.clone().try_acquire_owned() else {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "busy",
+                format!(
+                    "{} webhook requests are open, the most this server admits; try again shortly",
+                    self.limits.max_in_flight
+                ),
+            )
+            .retry_after(1));
+        };
+        Ok(Admission {
+            _tenant: own,
+            _server: server,
+        })
+    }
+
+    /// Reads a body: at most `max_body_bytes`, all of it within
+    /// `body_timeout`, each chunk holding its size of the server's budget of
+    /// buffered bytes (given back when the returned permit drops).
+    async fn read_body(
+        &self,
+        body: Body,
+    ) -> Result<(Bytes, Option<OwnedSemaphorePermit>), ApiError> {
+        let limit = self.limits.max_body_bytes;
+        let read = async {
+            let mut chunks = body.into_data_stream();
+            let mut buffer = Vec::new();
+            let mut held: Option<OwnedSemaphorePermit> = None;
+            while let Some(chunk) = chunks.next().await {
+                let chunk = chunk.map_err(|e| {
+                    ApiError::bad_request(format!("the body could not be read: {e}"))
+                })?;
+                if buffer.len() + chunk.len() > limit {
+                    return Err(too_large(limit));
+                }
+                let size = u32::try_from(chunk.len()).map_err(|_| too_large(limit))?;
+                let Ok(permit) = self.buffered.clone().try_acquire_many_owned(size) else {
+                    return Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "busy",
+                        format!(
+                            "the server holds {} bytes of webhook bodies, the most it buffers; try again shortly",
+                            self.limits.max_buffered_bytes
+                        ),
+                    )
+                    .retry_after(1));
+                };
+                match &mut held {
+                    Some(held) => held.merge(permit),
+                    None => held = Some(permit),
+                }
+                buffer.extend_from_slice(&chunk);
+            }
+            Ok((Bytes::from(buffer), held))
+        };
+        let timeout = self.limits.body_timeout;
+        tokio::time::timeout(timeout, read).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the body did not arrive within {}s; send it at once (the server's --webhook-body-timeout-secs)",
+                    timeout.as_secs()
+                ),
+            )
+        })?
     }
 
     /// Whether message `id` is new; it is remembered past the tolerance
@@ -213,27 +346,74 @@ impl AppState {
     }
 }
 
+/// The routes a workflow's webhook nodes listen on, with the node of each.
+pub(crate) fn webhook_routes(workflow: &Workflow) -> Vec<(WebhookRoute, &n8n_work_model::Node)> {
+    workflow
+        .nodes
+        .iter()
+        .filter(|node| node.node_type.control() == Some(ControlKind::Webhook))
+        .map(|node| {
+            let param = |key: &str| node.params.get(key).and_then(Value::as_str);
+            let route = WebhookRoute {
+                method: param("method").unwrap_or("POST").to_ascii_uppercase(),
+                path: param("path")
+                    .unwrap_or(&node.id)
+                    .trim_matches('/')
+                    .to_owned(),
+            };
+            (route, node)
+        })
+        .collect()
+}
+
 impl AppState {
+    /// Reads the routes again: each claimed route goes to the workflow that
+    /// holds it, if that workflow is active and listens there. An active
+    /// workflow's route that nobody holds (activated before routes were
+    /// claimed) is claimed now, first come first served, in a fixed order.
     pub(crate) async fn reload_hooks(&self) -> Result<(), ApiError> {
         let store = self.engine.store();
+        let mut holders: HashMap<WebhookRoute, (String, String)> = store
+            .webhook_claims()
+            .await?
+            .into_iter()
+            .map(|claim| (claim.route, (claim.tenant, claim.workflow_id)))
+            .collect();
+        let mut active = store.active_workflows().await?;
+        active.sort();
         let mut routes = HashMap::new();
-        for (tenant, id, version) in store.active_workflows().await? {
+        for (tenant, id, version) in active {
             let stored = store.workflow_version(&tenant, &id, version).await?;
             let Ok(workflow) = Workflow::from_value(stored.definition) else {
                 continue;
             };
-            for node in &workflow.nodes {
-                if node.node_type.control() != Some(ControlKind::Webhook) {
+            for (route, node) in webhook_routes(&workflow) {
+                let held = match holders.get(&route) {
+                    Some((t, w)) => *t == tenant && *w == id,
+                    None => match store
+                        .claim_webhook_routes(
+                            &tenant,
+                            &id,
+                            std::slice::from_ref(&route),
+                            n8n_work_store::now_millis(),
+                        )
+                        .await
+                    {
+                        Ok(_) => {
+                            holders.insert(route.clone(), (tenant.clone(), id.clone()));
+                            true
+                        }
+                        Err(StoreError::Conflict(_)) => false,
+                        Err(e) => return Err(e.into()),
+                    },
+                };
+                if !held {
+                    tracing::warn!(%tenant, workflow = %id, %route, "an active workflow's webhook is held by another workflow and is not served");
                     continue;
                 }
                 let param = |key: &str| node.params.get(key).and_then(Value::as_str);
-                let path = param("path").unwrap_or(&node.id);
-                let method = param("method").unwrap_or("POST");
                 routes.insert(
-                    (
-                        method.to_ascii_uppercase(),
-                        path.trim_matches('/').to_owned(),
-                    ),
+                    (route.method, route.path),
                     Hook {
                         tenant: tenant.clone(),
                         workflow_id: id.clone(),
@@ -258,6 +438,64 @@ pub(crate) fn routes(_state: &AppState) -> axum::Router<AppState> {
         .route("/webhook/{*path}", any(webhook))
         .route("/resume/{token}", post(resume))
         .route("/webhook-waiting/{execution}/{token}", any(resume_waiting))
+        .layer(axum::middleware::map_response(sandboxed))
+}
+
+/// What every webhook answer is served under: a page it sends runs in an
+/// opaque origin (no `allow-same-origin`), so its scripts cannot read the
+/// UI's cookies or call its API as whoever opened it; forms, scripts,
+/// popups and downloads keep working, as with n8n's fix for the same hole.
+const WEBHOOK_CSP: &str =
+    "sandbox allow-downloads allow-forms allow-modals allow-popups allow-scripts";
+
+/// Headers a workflow may not send: cookies (the UI's session lives on this
+/// origin), the security headers the server sets, and hop-by-hop headers,
+/// which belong to the connection, not the answer. Names are lower-case.
+const REFUSED_HEADERS: &[&str] = &[
+    "set-cookie",
+    "set-cookie2",
+    "clear-site-data",
+    "content-security-policy",
+    "content-security-policy-report-only",
+    "x-content-type-options",
+    "strict-transport-security",
+    "x-frame-options",
+    "cross-origin-opener-policy",
+    "cross-origin-embedder-policy",
+    "cross-origin-resource-policy",
+    "permissions-policy",
+    "service-worker-allowed",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+];
+
+/// Whether a workflow may send header `name` in its answer.
+fn allowed_header(name: &header::HeaderName) -> bool {
+    !REFUSED_HEADERS.contains(&name.as_str())
+}
+
+/// Every webhook answer, the server's errors included: no cookie, sandboxed,
+/// and never sniffed into another type.
+async fn sandboxed(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.remove(header::SET_COOKIE);
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(WEBHOOK_CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 fn unauthorized(message: impl Into<String>) -> ApiError {
@@ -456,8 +694,86 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
     }
 }
 
-/// Holds a slot of the admission limit until the run ends.
-type Admission = tokio::sync::OwnedSemaphorePermit;
+/// A request's places in its tenant's and the server's admission limits,
+/// held until its run ends.
+struct Admission {
+    _tenant: OwnedSemaphorePermit,
+    _server: OwnedSemaphorePermit,
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("the body is larger than {limit} bytes, the most this server accepts"),
+    )
+}
+
+/// The trigger's secret: as written, or from the tenant's variables.
+async fn secret_of(state: &AppState, tenant: &str, auth: &Auth) -> ApiResult<String> {
+    let secret = match auth {
+        Auth::StandardWebhooks { secret }
+        | Auth::GitHub { secret }
+        | Auth::Stripe { secret }
+        | Auth::Header { token: secret, .. } => secret,
+    };
+    match secret {
+        Secret::Literal(s) => Ok(s.clone()),
+        Secret::Variable(name) => state
+            .engine
+            .store()
+            .variables(tenant)
+            .await?
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| config(format!("auth: tenant variable `{name}` is not set; set it with PUT /api/v1/variables/{name}"))),
+    }
+}
+
+/// What of a trigger's `auth` can be checked before reading the body: all
+/// of a header token; for signatures, that their headers are there and
+/// the timestamp is fresh. A request that fails here costs no body read.
+fn check_headers(auth: &Auth, secret: &str, headers: &HeaderMap, now: i64) -> Result<(), ApiError> {
+    match auth {
+        Auth::Header { .. } => check(auth, secret, headers, b"", now).map(|_| ()),
+        Auth::StandardWebhooks { .. } => match (
+            header_str(headers, "webhook-id"),
+            header_str(headers, "webhook-timestamp"),
+            header_str(headers, "webhook-signature"),
+        ) {
+            (Some(_), Some(timestamp), Some(_)) => fresh(timestamp, now),
+            _ => Err(unauthorized(
+                "Standard Webhooks: send webhook-id, webhook-timestamp and webhook-signature",
+            )),
+        },
+        Auth::GitHub { .. } => header_str(headers, "x-hub-signature-256")
+            .filter(|s| s.starts_with("sha256="))
+            .map(|_| ())
+            .ok_or_else(|| unauthorized("GitHub: send X-Hub-Signature-256: sha256=<hex>")),
+        Auth::Stripe { .. } => {
+            let header = header_str(headers, "stripe-signature")
+                .ok_or_else(|| unauthorized("Stripe: send Stripe-Signature: t=...,v1=..."))?;
+            let timestamp = header
+                .split(',')
+                .find_map(|part| part.trim().strip_prefix("t="))
+                .ok_or_else(|| unauthorized("Stripe: Stripe-Signature has no t="))?;
+            fresh(timestamp, now)
+        }
+    }
+}
+
+/// The body's declared length, refused at once when over `limit`.
+fn declared_length(headers: &HeaderMap, limit: usize) -> Result<(), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit as u64 => Err(too_large(limit)),
+        _ => Ok(()),
+    }
+}
 
 async fn webhook(
     State(state): State<AppState>,
@@ -484,46 +800,24 @@ async fn webhook(
         )));
     };
     state.limiter.request(&hook.tenant).await?;
-    let Ok(admission) = state.hooks.in_flight.clone().try_acquire_owned() else {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "busy",
-            format!(
-                "{} webhook runs are open, the most this server admits; try again shortly",
-                state.hooks.limits.max_in_flight
-            ),
-        )
-        .retry_after(1));
-    };
-    let limit = state.hooks.limits.max_body_bytes;
-    let body: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("the body is larger than {limit} bytes, the most this server accepts"),
-        )
-    })?;
-    match &hook.auth {
-        Ok(None) => {}
+    // All that can be refused before the body is read, is: an unknown
+    // route, a declared length over the limit, a missing or stale
+    // signature header, a full tenant.
+    declared_length(&headers, state.hooks.limits.max_body_bytes)?;
+    let auth = match &hook.auth {
+        Ok(None) => None,
         Ok(Some(auth)) => {
-            let secret = match auth {
-                Auth::StandardWebhooks { secret }
-                | Auth::GitHub { secret }
-                | Auth::Stripe { secret }
-                | Auth::Header { token: secret, .. } => secret,
-            };
-            let secret = match secret {
-                Secret::Literal(s) => s.clone(),
-                Secret::Variable(name) => state
-                    .engine
-                    .store()
-                    .variables(&hook.tenant)
-                    .await?
-                    .get(name)
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-                    .ok_or_else(|| config(format!("auth: tenant variable `{name}` is not set; set it with PUT /api/v1/variables/{name}")))?,
-            };
+            let secret = secret_of(&state, &hook.tenant, auth).await?;
+            check_headers(auth, &secret, &headers, n8n_work_store::now_millis() / 1000)?;
+            Some((auth, secret))
+        }
+        Err(message) => return Err(config(message.clone())),
+    };
+    let admission = state.hooks.admit(&hook.tenant)?;
+    let (body, buffered) = state.hooks.read_body(body).await?;
+    match auth {
+        None => {}
+        Some((auth, secret)) => {
             let now = n8n_work_store::now_millis() / 1000;
             if let Some(id) = check(auth, &secret, &headers, &body, now)?
                 && !state.hooks.first_sight(&hook.tenant, &id, now).await
@@ -533,9 +827,9 @@ async fn webhook(
                 )));
             }
         }
-        Err(message) => return Err(config(message.clone())),
     }
     let parsed = parse_body(&headers, &body)?;
+    drop((body, buffered));
     let visible: serde_json::Map<String, Value> = headers
         .iter()
         .filter(|(name, _)| *name != header::AUTHORIZATION && *name != header::COOKIE)
@@ -601,14 +895,22 @@ fn shaped(params: &Value, status: StatusCode, body: Option<Value>) -> Response {
     )
 }
 
+/// `reply` with a workflow's headers, but for those it may not send
+/// (dropped here: an expression may make them at run time, after
+/// validation has looked).
 fn with_headers(mut reply: Response, headers: Option<&Value>) -> Response {
     if let Some(extra) = headers.and_then(Value::as_object) {
         for (name, value) in extra {
-            if let (Ok(name), Some(Ok(value))) = (
+            let (Ok(name), Some(Ok(value))) = (
                 header::HeaderName::from_bytes(name.as_bytes()),
                 value.as_str().map(header::HeaderValue::from_str),
-            ) {
+            ) else {
+                continue;
+            };
+            if allowed_header(&name) {
                 reply.headers_mut().insert(name, value);
+            } else {
+                tracing::debug!(header = %name, "a webhook answer's header was dropped: workflows may not send it");
             }
         }
     }
@@ -860,6 +1162,115 @@ mod tests {
         assert!(err.message.contains("is wrong"), "{}", err.message);
         let err = check(&header, "t0ken", &headers(&[]), b"", now).unwrap_err();
         assert!(err.message.contains("send the token"), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn answers_drop_cookies_and_security_headers_and_are_sandboxed() {
+        let reply = with_headers(
+            (StatusCode::OK, "<script>alert(1)</script>").into_response(),
+            Some(&json!({
+                "Set-Cookie": "n8n_work_session=planted",
+                "content-security-policy": "default-src *",
+                "Transfer-Encoding": "chunked",
+                "Content-Type": "text/html",
+                "X-Trace": "1",
+            })),
+        );
+        let reply = sandboxed(reply).await;
+        let headers = reply.headers();
+        assert!(headers.get(header::SET_COOKIE).is_none());
+        assert!(headers.get(header::TRANSFER_ENCODING).is_none());
+        assert_eq!(headers[header::CONTENT_SECURITY_POLICY], WEBHOOK_CSP);
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(headers[header::CONTENT_TYPE], "text/html");
+        assert_eq!(headers["x-trace"], "1");
+        assert!(!WEBHOOK_CSP.contains("allow-same-origin"));
+    }
+
+    #[test]
+    fn one_tenants_flood_leaves_the_others_places() {
+        let hooks = Hooks::new(WebhookLimits {
+            max_in_flight: 8,
+            ..WebhookLimits::default()
+        });
+        let held: Vec<_> = (0..2).map(|_| hooks.admit("acme").unwrap()).collect();
+        let err = hooks.admit("acme").err().unwrap();
+        assert_eq!(err.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(err.message.contains("this tenant"), "{}", err.message);
+        assert!(hooks.admit("globex").is_ok());
+        drop(held);
+        assert!(hooks.admit("acme").is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_body_that_does_not_arrive_in_time_gets_408() {
+        let hooks = Hooks::new(WebhookLimits {
+            body_timeout: Duration::from_millis(20),
+            ..WebhookLimits::default()
+        });
+        let never = Body::from_stream(futures::stream::pending::<Result<Bytes, std::io::Error>>());
+        let err = hooks.read_body(never).await.err().unwrap();
+        assert_eq!(err.status, StatusCode::REQUEST_TIMEOUT);
+        assert!(
+            err.message.contains("--webhook-body-timeout-secs"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[tokio::test]
+    async fn bodies_share_the_servers_budget_of_buffered_bytes() {
+        let hooks = Hooks::new(WebhookLimits {
+            max_buffered_bytes: 10,
+            ..WebhookLimits::default()
+        });
+        let (body, held) = hooks.read_body(Body::from("123456")).await.unwrap();
+        assert_eq!(&body[..], b"123456");
+        let err = hooks.read_body(Body::from("abcdef")).await.err().unwrap();
+        assert_eq!(err.status, StatusCode::SERVICE_UNAVAILABLE);
+        drop(held);
+        assert!(hooks.read_body(Body::from("abcdef")).await.is_ok());
+    }
+
+    #[test]
+    fn a_declared_length_over_the_limit_is_refused_before_reading() {
+        let err = declared_length(&headers(&[("content-length", "1025")]), 1024).unwrap_err();
+        assert_eq!(err.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(declared_length(&headers(&[("content-length", "1024")]), 1024).is_ok());
+        assert!(declared_length(&headers(&[]), 1024).is_ok());
+    }
+
+    #[test]
+    fn missing_signature_headers_are_refused_before_the_body() {
+        let github = Auth::GitHub {
+            secret: Secret::Literal("s".into()),
+        };
+        assert!(check_headers(&github, "s", &headers(&[]), 0).is_err());
+        assert!(
+            check_headers(
+                &github,
+                "s",
+                &headers(&[("x-hub-signature-256", "sha256=00")]),
+                0
+            )
+            .is_ok()
+        );
+        let stripe = Auth::Stripe {
+            secret: Secret::Literal("s".into()),
+        };
+        let err = check_headers(
+            &stripe,
+            "s",
+            &headers(&[("stripe-signature", "t=1,v1=00")]),
+            10_000,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("stale"), "{}", err.message);
+        let token = Auth::Header {
+            name: "x-token".into(),
+            token: Secret::Literal("t0ken".into()),
+        };
+        assert!(check_headers(&token, "t0ken", &headers(&[("x-token", "nope")]), 0).is_err());
     }
 
     #[test]

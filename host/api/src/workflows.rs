@@ -312,16 +312,7 @@ pub(crate) async fn activate(
         .engine
         .pin_plugins(&caller.tenant, &id, target)
         .await?;
-    let version = state
-        .engine
-        .store()
-        .activate(
-            &caller.tenant,
-            &id,
-            Some(target),
-            n8n_work_store::now_millis(),
-        )
-        .await?;
+    let version = activate_holding_routes(&state, &caller.tenant, &id, target).await?;
     state.activations_changed().await?;
     state
         .record(
@@ -335,6 +326,51 @@ pub(crate) async fn activate(
     Ok(Json(
         json!({ "id": id, "activeVersion": version, "plugins": plugins }),
     ))
+}
+
+/// Activates `version` of workflow `id` once its webhook routes are its
+/// (409 when another workflow holds one), and gives up the routes it held
+/// that this version no longer listens on. A deactivated workflow keeps its
+/// routes, so nobody else can take over deliveries still on their way.
+async fn activate_holding_routes(
+    state: &AppState,
+    tenant: &str,
+    id: &str,
+    version: i64,
+) -> ApiResult<i64> {
+    let store = state.engine.store();
+    let definition = store
+        .workflow_version(tenant, id, version)
+        .await?
+        .definition;
+    let routes: Vec<_> = Workflow::from_value(definition)
+        .map(|workflow| {
+            crate::webhooks::webhook_routes(&workflow)
+                .into_iter()
+                .map(|(route, _)| route)
+                .collect()
+        })
+        .unwrap_or_default();
+    let now = n8n_work_store::now_millis();
+    let claimed = store.claim_webhook_routes(tenant, id, &routes, now).await?;
+    let activated = match store.activate(tenant, id, Some(version), now).await {
+        Ok(version) => version,
+        Err(e) => {
+            store.release_webhook_routes(tenant, id, &claimed).await?;
+            return Err(e.into());
+        }
+    };
+    let stale: Vec<_> = store
+        .webhook_claims()
+        .await?
+        .into_iter()
+        .filter(|claim| {
+            claim.tenant == tenant && claim.workflow_id == id && !routes.contains(&claim.route)
+        })
+        .map(|claim| claim.route)
+        .collect();
+    store.release_webhook_routes(tenant, id, &stale).await?;
+    Ok(activated)
 }
 
 /// `POST /workflows/{id}/deactivate`: its triggers stop.

@@ -495,12 +495,16 @@ fn default_policies() -> String {
         .filter(|a| a.is_platform())
         .map(|a| format!("N8nWork::Action::\"{}\"", a.as_str()))
         .collect();
+    let platform = platform.join(", ");
     text.push_str(&format!(
         "// Tenants are made, and the master key rotated, by the owner of the\n\
          // platform tenant.\n\
          @id(\"platform-owner\")\n\
-         permit (\n  principal in N8nWork::Role::\"owner\",\n  action in [{}],\n  resource\n)\n  when {{ principal.tenant == \"{PLATFORM_TENANT}\" }};\n",
-        platform.join(", ")
+         permit (\n  principal in N8nWork::Role::\"owner\",\n  action in [{platform}],\n  resource\n)\n  when {{ principal.tenant == \"{PLATFORM_TENANT}\" }};\n\n\
+         // And by nobody else, whatever a tenant's own policies permit (the\n\
+         // platform tenant's admins write policies too).\n\
+         @id(\"platform-owner-only\")\n\
+         forbid (\n  principal,\n  action in [{platform}],\n  resource\n)\n  unless {{ principal in N8nWork::Role::\"owner\" && principal.tenant == \"{PLATFORM_TENANT}\" }};\n"
     ));
     text
 }
@@ -652,6 +656,32 @@ mod tests {
                 .decide(&viewer, Action::TenantCreate, &platform, Some(&own))
                 .allowed()
         );
+    }
+
+    #[test]
+    fn no_tenant_policy_grants_a_platform_action_to_anyone_but_the_platform_owner() {
+        let policies = Policies::new();
+        let own = policies
+            .tenant_policies(
+                PLATFORM_TENANT,
+                r#"permit (principal, action in [N8nWork::Action::"tenant.create", N8nWork::Action::"vault.rotate", N8nWork::Action::"tenant.limits"], resource);"#,
+            )
+            .unwrap();
+        for action in Action::ALL.iter().copied().filter(|a| a.is_platform()) {
+            let platform = Resource::new(PLATFORM_TENANT, "tenant", "*");
+            for role in [Role::Viewer, Role::Editor, Role::Admin] {
+                let caller = Caller::new(PLATFORM_TENANT, role, "k");
+                let decision = policies.decide(&caller, action, &platform, Some(&own));
+                assert!(!decision.allowed(), "{role} {}", action.as_str());
+                assert_eq!(decision.reasons, vec!["platform-owner-only".to_owned()]);
+            }
+            let owner = Caller::new(PLATFORM_TENANT, Role::Owner, "k");
+            assert!(
+                policies
+                    .decide(&owner, action, &platform, Some(&own))
+                    .allowed()
+            );
+        }
     }
 
     #[test]

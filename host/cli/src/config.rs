@@ -20,6 +20,12 @@ pub(crate) struct FileConfig {
     pub(crate) max_body_bytes: Option<usize>,
     /// `--max-in-flight`.
     pub(crate) max_in_flight: Option<usize>,
+    /// `--webhook-in-flight-per-tenant`.
+    pub(crate) webhook_in_flight_per_tenant: Option<usize>,
+    /// `--webhook-buffered-bytes`.
+    pub(crate) webhook_buffered_bytes: Option<usize>,
+    /// `--webhook-body-timeout-secs`.
+    pub(crate) webhook_body_timeout_secs: Option<u64>,
     /// `--egress-allow-private`.
     pub(crate) egress_allow_private: Option<String>,
     /// `--role`.

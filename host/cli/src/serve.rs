@@ -30,10 +30,23 @@ pub(crate) struct ServeArgs {
     /// 16 MiB].
     #[arg(long, env = "N8N_WORK_MAX_BODY_BYTES")]
     max_body_bytes: Option<usize>,
-    /// Webhook runs open at once; more get 429 with Retry-After [default:
-    /// 4096].
+    /// Webhook requests open at once, over every tenant; more get 429 with
+    /// Retry-After [default: 4096].
     #[arg(long, env = "N8N_WORK_MAX_IN_FLIGHT")]
     max_in_flight: Option<usize>,
+    /// Webhook requests one tenant may have open at once, so a flood on one
+    /// tenant's webhooks leaves room for the others'; more get 429
+    /// [default: a quarter of --max-in-flight].
+    #[arg(long, env = "N8N_WORK_WEBHOOK_IN_FLIGHT_PER_TENANT")]
+    webhook_in_flight_per_tenant: Option<usize>,
+    /// Bytes of webhook bodies held in memory at once, over every request;
+    /// more get 503 with Retry-After [default: 256 MiB].
+    #[arg(long, env = "N8N_WORK_WEBHOOK_BUFFERED_BYTES")]
+    webhook_buffered_bytes: Option<usize>,
+    /// Seconds a webhook body may take to arrive, all of it; slower ones get
+    /// 408 [default: 30].
+    #[arg(long, env = "N8N_WORK_WEBHOOK_BODY_TIMEOUT_SECS")]
+    webhook_body_timeout_secs: Option<u64>,
     /// What this process does: `all` (the default) serves the API and runs
     /// steps; `api` and `worker` split them across processes on a shared
     /// PostgreSQL database.
@@ -123,6 +136,15 @@ impl ServeArgs {
             .max_in_flight
             .or(config.max_in_flight)
             .or(Some(defaults.max_in_flight));
+        self.webhook_in_flight_per_tenant = self
+            .webhook_in_flight_per_tenant
+            .or(config.webhook_in_flight_per_tenant);
+        self.webhook_buffered_bytes = self
+            .webhook_buffered_bytes
+            .or(config.webhook_buffered_bytes);
+        self.webhook_body_timeout_secs = self
+            .webhook_body_timeout_secs
+            .or(config.webhook_body_timeout_secs);
         self.role = self.role.or(config.role);
         self.database_url = self.database_url.or_else(|| config.database_url.clone());
         self.redis_url = self.redis_url.or_else(|| config.redis_url.clone());
@@ -168,6 +190,13 @@ impl ServeArgs {
         n8n_work_api::WebhookLimits {
             max_body_bytes: self.max_body_bytes.unwrap_or(defaults.max_body_bytes),
             max_in_flight: self.max_in_flight.unwrap_or(defaults.max_in_flight),
+            max_in_flight_per_tenant: self.webhook_in_flight_per_tenant,
+            max_buffered_bytes: self
+                .webhook_buffered_bytes
+                .unwrap_or(defaults.max_buffered_bytes),
+            body_timeout: self
+                .webhook_body_timeout_secs
+                .map_or(defaults.body_timeout, std::time::Duration::from_secs),
         }
     }
 }

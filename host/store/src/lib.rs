@@ -26,6 +26,7 @@ mod ops;
 pub mod testing;
 mod types;
 mod usage;
+mod webhook_routes;
 mod writer;
 
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub use journal::{Append, Appended, JournalRun, JournalStep};
 pub use members::{MemberRow, NewMember, SignInAttempt};
 pub use types::*;
 pub use usage::LimitOverrides;
+pub use webhook_routes::{WebhookClaim, WebhookRoute};
 use writer::Writer;
 
 /// Why a store operation failed.

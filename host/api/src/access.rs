@@ -19,7 +19,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, RequestExt};
 use n8n_work_auth::{Action, PLATFORM_TENANT, Resource, Role, TenantPolicies, scope_covers};
-use n8n_work_store::audit::{AuditEntry, AuditKey, Checkpoint, state_hash};
+use n8n_work_store::audit::{AuditEntry, AuditKey, state_hash};
 use n8n_work_store::{ApiKeyRow, NewApiKey, now_millis};
 use serde_json::{Value, json};
 
@@ -438,10 +438,7 @@ impl AuditTrail {
         if entry.seq <= *last {
             return;
         }
-        let checkpoint = Checkpoint {
-            seq: entry.seq,
-            mac: entry.mac.clone(),
-        };
+        let checkpoint = self.key.checkpoint(entry);
         let temp = self.head.with_extension("head.tmp");
         let written = std::fs::write(&temp, serde_json::to_vec(&checkpoint).unwrap_or_default())
             .and_then(|()| std::fs::rename(&temp, &self.head));

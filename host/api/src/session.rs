@@ -77,7 +77,13 @@ pub(crate) async fn sign_in(
             "the API key is unknown, expired or revoked",
         ));
     };
-    let cookie = open(&state, &key, false).await?;
+    // Secure whenever browsers reach the server over https, so the cookie
+    // never travels in clear.
+    let secure = state
+        .public_url
+        .as_deref()
+        .is_some_and(|url| url.starts_with("https://"));
+    let cookie = open(&state, &key, secure).await?;
     Ok((
         [(header::SET_COOKIE, cookie)],
         Json(json!({ "tenant": key.tenant, "role": key.role })),

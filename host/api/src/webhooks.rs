@@ -5,7 +5,7 @@
 //! it is in (the store's `webhook_routes` decides). Before a body is read, a
 //! request must name an active route, declare no more than `max_body_bytes`,
 //! carry the trigger's signature headers with a fresh timestamp, and find a
-//! place among its tenant's `per_tenant()` and the server's
+//! place among its tenant's share (`per_tenant`) and the server's
 //! `max_in_flight` (429 past either), so one tenant's flood leaves the
 //! others' places. The body must then arrive within `body_timeout` (408)
 //! and fit the server's budget of buffered bytes (503); it is parsed by its
@@ -44,8 +44,9 @@ pub struct WebhookLimits {
     /// Webhook requests admitted at once, over every tenant (429 above).
     pub max_in_flight: usize,
     /// Webhook requests one tenant may have admitted at once (429 above), so
-    /// a flood on one tenant's webhooks leaves the others' places; `None` is
-    /// a quarter of `max_in_flight`.
+    /// a flood on one tenant's webhooks leaves the others' places; `None`
+    /// shares `max_in_flight` among the tenants with webhooks, up to four
+    /// (all of it for one tenant, half each for two, a quarter from four).
     pub max_in_flight_per_tenant: Option<usize>,
     /// Bytes of webhook bodies held in memory at once, over every request
     /// (503 above).
@@ -55,11 +56,13 @@ pub struct WebhookLimits {
 }
 
 impl WebhookLimits {
-    /// Requests one tenant may have admitted at once.
-    pub fn per_tenant(&self) -> usize {
+    /// Requests one tenant may have admitted at once while `tenants` tenants
+    /// have active webhooks.
+    pub fn per_tenant(&self, tenants: usize) -> usize {
+        let total = self.max_in_flight.max(1);
         self.max_in_flight_per_tenant
-            .unwrap_or(self.max_in_flight / 4)
-            .clamp(1, self.max_in_flight.max(1))
+            .unwrap_or(total / tenants.clamp(1, 4))
+            .clamp(1, total)
     }
 }
 
@@ -162,8 +165,10 @@ pub(crate) struct Hooks {
     routes: Arc<RwLock<HashMap<(String, String), Hook>>>,
     limits: WebhookLimits,
     in_flight: Arc<Semaphore>,
-    /// Each tenant's places, made on its first request.
-    tenants_in_flight: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    /// Requests admitted per tenant.
+    tenants_in_flight: Arc<Mutex<HashMap<String, usize>>>,
+    /// Tenants with active webhooks, which share `max_in_flight`.
+    tenants_with_hooks: Arc<std::sync::atomic::AtomicUsize>,
     /// Bytes of bodies being read or parsed, over every request.
     buffered: Arc<Semaphore>,
     /// Standard Webhooks message ids seen, with when they stop mattering.
@@ -179,6 +184,7 @@ impl Hooks {
             limits,
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight.max(1))),
             tenants_in_flight: Arc::new(Mutex::new(HashMap::new())),
+            tenants_with_hooks: Arc::new(std::sync::atomic::AtomicUsize::new(1)),
             buffered: Arc::new(Semaphore::new(
                 limits.max_buffered_bytes.clamp(1, Semaphore::MAX_PERMITS),
             )),
@@ -190,29 +196,34 @@ impl Hooks {
     /// A place for a request of `tenant`: one of its own, then one of the
     /// server's; 429 when either is full.
     fn admit(&self, tenant: &str) -> Result<Admission, ApiError> {
-        let per_tenant = self.limits.per_tenant();
-        let slots = match self.tenants_in_flight.lock() {
-            Ok(mut tenants) => tenants
-                .entry(tenant.to_owned())
-                .or_insert_with(|| Arc::new(Semaphore::new(per_tenant)))
-                .clone(),
-            Err(_) => {
+        let per_tenant = self.limits.per_tenant(
+            self.tenants_with_hooks
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        let own = {
+            let Ok(mut counts) = self.tenants_in_flight.lock() else {
                 return Err(ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
                     "webhook admission failed; see the server log",
                 ));
+            };
+            let count = counts.entry(tenant.to_owned()).or_insert(0);
+            if *count >= per_tenant {
+                return Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "busy",
+                    format!(
+                        "this tenant has {per_tenant} webhook requests open, the most one tenant may (--webhook-in-flight-per-tenant); try again shortly"
+                    ),
+                )
+                .retry_after(1));
             }
-        };
-        let Ok(own) = slots.try_acquire_owned() else {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "busy",
-                format!(
-                    "this tenant has {per_tenant} webhook requests open, the most one tenant may; try again shortly"
-                ),
-            )
-            .retry_after(1));
+            *count += 1;
+            TenantPlace {
+                tenant: tenant.to_owned(),
+                counts: self.tenants_in_flight.clone(),
+            }
         };
         let Ok(server) = self.in_flight.clone().try_acquire_owned() else {
             return Err(ApiError::new(
@@ -426,6 +437,11 @@ impl AppState {
                 );
             }
         }
+        let tenants: std::collections::HashSet<&str> =
+            routes.values().map(|hook| hook.tenant.as_str()).collect();
+        self.hooks
+            .tenants_with_hooks
+            .store(tenants.len().max(1), std::sync::atomic::Ordering::Relaxed);
         if let Ok(mut current) = self.hooks.routes.write() {
             *current = routes;
         }
@@ -697,8 +713,27 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
 /// A request's places in its tenant's and the server's admission limits,
 /// held until its run ends.
 struct Admission {
-    _tenant: OwnedSemaphorePermit,
+    _tenant: TenantPlace,
     _server: OwnedSemaphorePermit,
+}
+
+/// One of a tenant's admitted requests; given back when dropped.
+struct TenantPlace {
+    tenant: String,
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Drop for TenantPlace {
+    fn drop(&mut self) {
+        if let Ok(mut counts) = self.counts.lock()
+            && let Some(count) = counts.get_mut(&self.tenant)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.tenant);
+            }
+        }
+    }
 }
 
 fn too_large(limit: usize) -> ApiError {
@@ -1193,6 +1228,13 @@ mod tests {
             max_in_flight: 8,
             ..WebhookLimits::default()
         });
+        let alone: Vec<_> = (0..8).map(|_| hooks.admit("acme").unwrap()).collect();
+        assert!(hooks.admit("acme").is_err(), "the server's places are 8");
+        drop(alone);
+        // Four tenants with webhooks: a quarter each.
+        hooks
+            .tenants_with_hooks
+            .store(4, std::sync::atomic::Ordering::Relaxed);
         let held: Vec<_> = (0..2).map(|_| hooks.admit("acme").unwrap()).collect();
         let err = hooks.admit("acme").err().unwrap();
         assert_eq!(err.status, StatusCode::TOO_MANY_REQUESTS);

@@ -363,15 +363,15 @@ async fn verify_chain(database_url: Option<String>, data_dir: &Path) -> anyhow::
                     head.seq,
                     head_file.display()
                 ),
-                None => println!(
-                    "the audit log's {count} entries chain correctly; there is no checkpoint at {} to check the tail against",
-                    head_file.display()
-                ),
+                None => println!("the audit log is empty, and there is no checkpoint yet"),
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(broken) => {
-            eprintln!("the audit log is NOT intact: {broken}");
+            eprintln!(
+                "the audit log is NOT intact: {broken} (checkpoint: {})",
+                head_file.display()
+            );
             Ok(ExitCode::from(1))
         }
     }

@@ -54,6 +54,8 @@ pub(crate) struct FileConfig {
     pub(crate) oidc_client_secret: Option<String>,
     /// `--public-url`.
     pub(crate) public_url: Option<String>,
+    /// `--oidc-trust-email`.
+    pub(crate) oidc_trust_email: Option<bool>,
 }
 
 /// The file named by `--config` (`N8N_WORK_CONFIG`), else `./n8n-work.toml`

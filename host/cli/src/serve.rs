@@ -36,7 +36,8 @@ pub(crate) struct ServeArgs {
     max_in_flight: Option<usize>,
     /// Webhook requests one tenant may have open at once, so a flood on one
     /// tenant's webhooks leaves room for the others'; more get 429
-    /// [default: a quarter of --max-in-flight].
+    /// [default: --max-in-flight shared by the tenants with webhooks, up to
+    /// four: all of it for one, half for two, a quarter from four on].
     #[arg(long, env = "N8N_WORK_WEBHOOK_IN_FLIGHT_PER_TENANT")]
     webhook_in_flight_per_tenant: Option<usize>,
     /// Bytes of webhook bodies held in memory at once, over every request;
@@ -216,13 +217,12 @@ pub(crate) async fn serve(
             "lease-ms {ms}: a lease that short lapses between heartbeats on a busy machine, and steps would run twice; use {MIN_LEASE_MS} or more (the default is 30000)"
         );
     }
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+    private_dir(data_dir)?;
     let store = match &args.database_url {
         Some(url) => Store::open(url)
             .await
             .with_context(|| format!("opening the database at {}", redacted(url)))?,
-        None => Store::open_sqlite(&data_dir.join("n8n-work.db")).await?,
+        None => open_private_sqlite(&data_dir.join("n8n-work.db")).await?,
     };
     let shared = args.database_url.is_some();
     if !shared && role != Role::All {
@@ -290,11 +290,20 @@ pub(crate) async fn serve(
             .await?;
         let path = data_dir.join("cli.key");
         write_private(&path, &key)?;
-        println!(
-            "Created the tenant `{DEFAULT_TENANT}` and its owner API key (shown once; saved for the CLI in {}):",
-            path.display()
-        );
-        println!("  {key}");
+        // Logs (a container's, a service's) keep what is printed: the key
+        // goes only to a person at a terminal.
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            println!(
+                "Created the tenant `{DEFAULT_TENANT}` and its owner API key (shown once; saved for the CLI in {}):",
+                path.display()
+            );
+            println!("  {key}");
+        } else {
+            println!(
+                "Created the tenant `{DEFAULT_TENANT}` and its owner API key; it is not printed, as output is not a terminal: read it from {}",
+                path.display()
+            );
+        }
     }
     let redis = match &args.redis_url {
         Some(url) => Some(
@@ -554,11 +563,14 @@ pub(crate) fn audit_key() -> anyhow::Result<[u8; 32]> {
 }
 
 /// Where the audit log's head is checkpointed: `N8N_WORK_AUDIT_HEAD_FILE`,
-/// or `audit.head` in the data directory (outside the database file).
+/// else `audit.head` beside the audit key (outside the data directory, so
+/// whoever can rewrite the database cannot as easily move the checkpoint
+/// too), else in the data directory when this user has no config directory.
 pub(crate) fn audit_head_file(data_dir: &Path) -> std::path::PathBuf {
     std::env::var_os("N8N_WORK_AUDIT_HEAD_FILE")
         .filter(|v| !v.is_empty())
         .map(std::path::PathBuf::from)
+        .or_else(n8n_work_vault::default_audit_head_file)
         .unwrap_or_else(|| data_dir.join("audit.head"))
 }
 
@@ -603,9 +615,9 @@ pub(crate) async fn migrate(args: MigrateArgs, data_dir: &Path) -> anyhow::Resul
             redacted(url)
         }
         None => {
-            std::fs::create_dir_all(data_dir)?;
+            private_dir(data_dir)?;
             let path = data_dir.join("n8n-work.db");
-            Store::open_sqlite(&path).await?;
+            open_private_sqlite(&path).await?;
             path.display().to_string()
         }
     };
@@ -639,6 +651,36 @@ async fn stop_signal() {
 }
 
 /// Writes `text` to `path`, readable by its owner only.
+/// Makes directory `dir` (and its parents) readable by this user alone
+/// (0700 on Unix), if it does not exist.
+pub(crate) fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("creating the data directory {}", dir.display()))
+}
+
+/// Opens the SQLite file at `path`, made first (0600 on Unix) if it does
+/// not exist, so the database is this user's alone; SQLite gives its
+/// journal files the same permissions.
+pub(crate) async fn open_private_sqlite(path: &Path) -> anyhow::Result<Store> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(e).with_context(|| format!("creating the database {}", path.display()));
+        }
+    }
+    Ok(Store::open_sqlite(path).await?)
+}
+
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();

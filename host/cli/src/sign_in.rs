@@ -37,6 +37,11 @@ pub(crate) struct SignInArgs {
     /// the registry, the address a request came to for OAuth2].
     #[arg(long, env = "N8N_WORK_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
+    /// Take an email the provider sends without `email_verified` as
+    /// verified: only for a provider that sends no email it has not
+    /// verified [default: such an email names nobody].
+    #[arg(long, env = "N8N_WORK_OIDC_TRUST_EMAIL")]
+    oidc_trust_email: bool,
 }
 
 impl SignInArgs {
@@ -51,6 +56,7 @@ impl SignInArgs {
         pick(&mut self.oidc_client_id, &config.oidc_client_id);
         pick(&mut self.oidc_client_secret, &config.oidc_client_secret);
         pick(&mut self.public_url, &config.public_url);
+        self.oidc_trust_email |= config.oidc_trust_email.unwrap_or(false);
     }
 
     /// The URL browsers reach this server at, if set.
@@ -91,6 +97,7 @@ impl SignInArgs {
                 .public_url
                 .clone()
                 .unwrap_or_else(|| default_public_url(listen)),
+            trust_email: self.oidc_trust_email,
         }))
     }
 }

@@ -197,7 +197,7 @@ pub(crate) async fn run(args: RunArgs, data_dir: &Path) -> anyhow::Result<ExitCo
     let temporary;
     let dir = match &args.store {
         Some(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            crate::serve::private_dir(dir)?;
             dir.clone()
         }
         None => {
@@ -205,7 +205,7 @@ pub(crate) async fn run(args: RunArgs, data_dir: &Path) -> anyhow::Result<ExitCo
             temporary.path().to_path_buf()
         }
     };
-    let store = Store::open_sqlite(&dir.join("n8n-work.db")).await?;
+    let store = crate::serve::open_private_sqlite(&dir.join("n8n-work.db")).await?;
     let catalog = catalog(data_dir, &args.egress, &args.nodes, None).await?;
     let engine = engine(
         &store,

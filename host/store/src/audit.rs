@@ -40,13 +40,19 @@ pub struct AuditEntry {
     pub mac: String,
 }
 
-/// The chain's last entry, as checkpointed outside the database.
+/// The chain's last entry, as checkpointed outside the database, sealed
+/// with the audit key so that whoever can write the file but has not the
+/// key cannot move it back to cover a truncation.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Checkpoint {
     /// The last entry's place.
     pub seq: i64,
     /// Its HMAC.
     pub mac: String,
+    /// The HMAC of the two above ([`AuditKey::checkpoint`]); empty in a
+    /// checkpoint written before checkpoints were sealed.
+    #[serde(default)]
+    pub seal: String,
 }
 
 /// The HMAC key, 32 bytes from outside the database.
@@ -86,6 +92,24 @@ impl AuditKey {
     }
 }
 
+impl AuditKey {
+    /// The checkpoint of `entry`, sealed.
+    pub fn checkpoint(&self, entry: &AuditEntry) -> Checkpoint {
+        Checkpoint {
+            seq: entry.seq,
+            mac: entry.mac.clone(),
+            seal: self.checkpoint_seal(entry.seq, &entry.mac),
+        }
+    }
+
+    fn checkpoint_seal(&self, seq: i64, mac: &str) -> String {
+        let mut hmac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key size");
+        // Labelled, so a checkpoint's seal is never an entry's HMAC.
+        hmac.update(json!(["checkpoint", seq, mac]).to_string().as_bytes());
+        hex::encode(hmac.finalize().into_bytes())
+    }
+}
+
 /// The SHA-256 of a state (a workflow definition, a key's metadata...), as
 /// entries record it: its JSON text, keys in the order the state has them.
 pub fn state_hash(state: &Value) -> String {
@@ -122,6 +146,24 @@ pub enum ChainBreak {
         /// The checkpointed head.
         checkpoint: i64,
     },
+    /// There are entries but no checkpoint: it was deleted, or never
+    /// written where the verifier looks.
+    #[error(
+        "the log has {last} entries but the checkpoint outside the database is missing: it was deleted, or it is elsewhere (N8N_WORK_AUDIT_HEAD_FILE); without it a truncated tail cannot be told"
+    )]
+    MissingCheckpoint {
+        /// The last entry in the database.
+        last: i64,
+    },
+    /// The checkpoint's seal does not match: it was written by someone
+    /// without the audit key, or under another key.
+    #[error(
+        "the checkpoint outside the database (at entry {seq}) is not sealed with the audit key: it was rewritten, or comes from another key or an older n8n-work (the server reseals it at its next audited change)"
+    )]
+    ForgedCheckpoint {
+        /// The place it names.
+        seq: i64,
+    },
     /// The entry at the checkpoint has another HMAC: the chain was
     /// recomputed.
     #[error(
@@ -133,13 +175,21 @@ pub enum ChainBreak {
     },
 }
 
-/// Checks a whole chain, in order, against `key` and the checkpoint; the
-/// number of entries on success.
+/// Checks a whole chain, in order, against `key` and the checkpoint (which
+/// must be there, sealed with `key`, unless the log is empty); the number of
+/// entries on success.
 pub fn verify(
     key: &AuditKey,
     entries: impl IntoIterator<Item = AuditEntry>,
     checkpoint: Option<&Checkpoint>,
 ) -> Result<i64, ChainBreak> {
+    if let Some(checkpoint) = checkpoint
+        && key.checkpoint_seal(checkpoint.seq, &checkpoint.mac) != checkpoint.seal
+    {
+        return Err(ChainBreak::ForgedCheckpoint {
+            seq: checkpoint.seq,
+        });
+    }
     let mut previous_mac = String::new();
     let mut last = 0;
     for entry in entries {
@@ -161,13 +211,15 @@ pub fn verify(
         last = entry.seq;
         previous_mac = entry.mac;
     }
-    if let Some(checkpoint) = checkpoint
-        && checkpoint.seq > last
-    {
-        return Err(ChainBreak::Truncated {
-            last,
-            checkpoint: checkpoint.seq,
-        });
+    match checkpoint {
+        None if last > 0 => return Err(ChainBreak::MissingCheckpoint { last }),
+        Some(checkpoint) if checkpoint.seq > last => {
+            return Err(ChainBreak::Truncated {
+                last,
+                checkpoint: checkpoint.seq,
+            });
+        }
+        _ => {}
     }
     Ok(last)
 }
@@ -296,26 +348,49 @@ mod tests {
             .collect()
     }
 
-    fn head(entries: &[AuditEntry]) -> Checkpoint {
-        let last = entries.last().unwrap();
-        Checkpoint {
-            seq: last.seq,
-            mac: last.mac.clone(),
-        }
+    fn head(key: &AuditKey, entries: &[AuditEntry]) -> Checkpoint {
+        key.checkpoint(entries.last().unwrap())
+    }
+
+    #[test]
+    fn a_missing_or_unsealed_checkpoint_fails() {
+        let key = AuditKey::new([7; 32]);
+        let entries = chain(&key, 3);
+        assert_eq!(
+            verify(&key, entries.clone(), None),
+            Err(ChainBreak::MissingCheckpoint { last: 3 })
+        );
+        assert_eq!(
+            verify(&key, Vec::new(), None),
+            Ok(0),
+            "an empty log needs none"
+        );
+        // Moved back to entry 1 to cover a truncation, without the key.
+        let mut moved = key.checkpoint(&entries[0]);
+        moved.seal = String::new();
+        assert_eq!(
+            verify(&key, entries[..1].to_vec(), Some(&moved)),
+            Err(ChainBreak::ForgedCheckpoint { seq: 1 })
+        );
+        moved.seal = AuditKey::new([8; 32]).checkpoint(&entries[0]).seal;
+        assert!(verify(&key, entries[..1].to_vec(), Some(&moved)).is_err());
     }
 
     #[test]
     fn an_untouched_chain_verifies() {
         let key = AuditKey::new([7; 32]);
         let entries = chain(&key, 5);
-        assert_eq!(verify(&key, entries.clone(), Some(&head(&entries))), Ok(5));
+        assert_eq!(
+            verify(&key, entries.clone(), Some(&head(&key, &entries))),
+            Ok(5)
+        );
     }
 
     #[test]
     fn a_chain_recomputed_with_the_key_misses_the_checkpoint() {
         let key = AuditKey::new([7; 32]);
         let entries = chain(&key, 4);
-        let checkpoint = head(&entries);
+        let checkpoint = head(&key, &entries);
         let mut forged = entries;
         forged[1].actor = "someone-else".into();
         let mut previous = forged[0].mac.clone();
@@ -353,7 +428,7 @@ mod tests {
                 4 => entry.at += 1,
                 _ => entry.after = None,
             }
-            let checkpoint = head(&entries);
+            let checkpoint = head(&key, &entries);
             prop_assert_eq!(verify(&key, entries, Some(&checkpoint)), Err(ChainBreak::Tampered { seq: at as i64 + 1 }));
         }
 
@@ -361,7 +436,7 @@ mod tests {
         fn deleting_reordering_or_truncating_is_found(n in 2i64..12, pick in 0usize..12, how in 0usize..3) {
             let key = AuditKey::new([3; 32]);
             let mut entries = chain(&key, n);
-            let checkpoint = head(&entries);
+            let checkpoint = head(&key, &entries);
             let at = pick % (entries.len() - 1);
             match how {
                 0 => { entries.remove(at); }

@@ -288,6 +288,18 @@ pub fn audit_key() -> Result<(Zeroizing<[u8; 32]>, String, bool), VaultError> {
     Ok((bytes, path.display().to_string(), created))
 }
 
+/// Where the audit log's head is checkpointed unless told otherwise:
+/// `audit.head` beside the audit key file (`N8N_WORK_AUDIT_KEY_FILE`, or the
+/// default in this user's config directory), outside the data directory as
+/// the key is; `None` when this user has no config directory.
+pub fn default_audit_head_file() -> Option<PathBuf> {
+    let key_file = match std::env::var_os(AUDIT_KEY_FILE_ENV).filter(|v| !v.is_empty()) {
+        Some(path) => PathBuf::from(path),
+        None => dirs::config_dir()?.join("n8n-work").join("audit.key"),
+    };
+    Some(key_file.with_file_name("audit.head"))
+}
+
 #[cfg(unix)]
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;

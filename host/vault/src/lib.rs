@@ -32,8 +32,8 @@ use serde_json::Value;
 pub use keys::{
     AUDIT_KEY_ENV, AUDIT_KEY_FILE_ENV, DataKey, KeyProvider, LocalMasterKey, MASTER_KEY_ENV,
     MASTER_KEY_FILE_ENV, MasterKeyConfig, MasterKeyOrigin, audit_key, create_secret_file,
-    decode_secret, default_key_file, key_file_permission_warning, key_file_warning,
-    read_secret_file,
+    decode_secret, default_audit_head_file, default_key_file, key_file_permission_warning,
+    key_file_warning, read_secret_file,
 };
 pub use n8n_work_store::CredentialSummary;
 pub use oauth::{AddressCheck, KIND as OAUTH2, OAuth2Http};

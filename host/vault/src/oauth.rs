@@ -244,7 +244,10 @@ impl OAuth2Http {
     /// A client whose requests reach only addresses `check` lets through
     /// (it returns why it refuses one).
     pub fn new(check: AddressCheck) -> OAuth2Http {
+        // No proxy from HTTP(S)_PROXY: a proxy would resolve and connect
+        // itself, past the resolver's address checks.
         let client = oauth2::reqwest::ClientBuilder::new()
+            .no_proxy()
             .redirect(oauth2::reqwest::redirect::Policy::none())
             .timeout(std::time::Duration::from_secs(30))
             .dns_resolver(Arc::new(Checked(check.clone())))

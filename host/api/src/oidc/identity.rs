@@ -1,5 +1,5 @@
 //! Who signed in, and which member they act as: the email the provider
-//! verified (or did not say it had not) and the subject name members; a
+//! verified and the subject name members; a
 //! person who is a member of several tenants acts in the one asked for, else
 //! in the one they were added to first.
 
@@ -19,11 +19,12 @@ pub(crate) struct Identity {
 }
 
 impl Identity {
-    /// The email members are matched on: one the provider has not said it
-    /// did not verify.
+    /// The email members are matched on: one the provider says it verified
+    /// (`email_verified` missing counts only for a provider trusted for
+    /// email, `--oidc-trust-email`, which fills it in before).
     pub(crate) fn verified_email(&self) -> Option<String> {
         match (&self.email, self.email_verified) {
-            (Some(email), None | Some(true)) => Some(email.trim().to_lowercase()),
+            (Some(email), Some(true)) => Some(email.trim().to_lowercase()),
             _ => None,
         }
     }
@@ -49,7 +50,7 @@ impl Identity {
         match (self.verified_email(), &self.email) {
             (Some(email), _) => format!("email {email}"),
             (None, Some(email)) => format!(
-                "subject {} (the provider has not verified the email {email}; verify it with the provider, or be added by subject)",
+                "subject {} (the provider has not verified the email {email}; verify it with the provider, be added by subject, or, if the provider sends only verified emails, start the server with --oidc-trust-email)",
                 self.subject
             ),
             (None, None) => format!(
@@ -127,8 +128,15 @@ mod tests {
             "{refused}"
         );
 
-        let verified = Identity {
+        // Without `email_verified`, the email is not taken as verified.
+        let unsaid = Identity {
             email_verified: None,
+            ..ada.clone()
+        };
+        assert_eq!(unsaid.candidates(), ["sub:248289761001"]);
+
+        let verified = Identity {
+            email_verified: Some(true),
             ..ada
         };
         assert_eq!(

@@ -38,6 +38,10 @@ pub struct OidcSettings {
     pub client_secret: Option<String>,
     /// The URL browsers reach this server at.
     pub public_url: String,
+    /// Whether an email the provider sends without `email_verified` counts
+    /// as verified (for providers that only send emails they verified);
+    /// otherwise such an email names nobody.
+    pub trust_email: bool,
 }
 
 /// Settings that cannot work.
@@ -82,6 +86,8 @@ pub(crate) struct Oidc {
     redirect: RedirectUrl,
     /// Whether browsers reach the server over https (cookies get `Secure`).
     secure: bool,
+    /// Whether an email without `email_verified` counts as verified.
+    trust_email: bool,
     http: openidconnect::reqwest::Client,
     discovered: tokio::sync::Mutex<Option<(Instant, CoreProviderMetadata)>>,
 }
@@ -144,6 +150,7 @@ impl Oidc {
                 .map(ClientSecret::new),
             redirect,
             secure: public_url.scheme() == "https",
+            trust_email: settings.trust_email,
             http,
             discovered: tokio::sync::Mutex::new(None),
         })
@@ -220,7 +227,7 @@ impl Oidc {
             ));
         };
         let nonce = Nonce::new(nonce.to_owned());
-        match claimed(&client, id_token, &nonce) {
+        let mut identity = match claimed(&client, id_token, &nonce) {
             // The provider may have rotated its keys since they were read.
             Err(ClaimsVerificationError::SignatureVerification(_)) => {
                 let fresh = self.client(self.metadata(true).await?);
@@ -228,7 +235,11 @@ impl Oidc {
             }
             result => result,
         }
-        .map_err(|e| self.refusal(&e))
+        .map_err(|e| self.refusal(&e))?;
+        if self.trust_email && identity.email_verified.is_none() {
+            identity.email_verified = Some(true);
+        }
+        Ok(identity)
     }
 
     /// The provider's configuration and keys: cached, or read afresh when

@@ -117,6 +117,17 @@ pub(crate) struct Over {
     pub(crate) retry_after: Duration,
 }
 
+/// Hosts the `*` rate keeps a budget for each; past it, the budgets of
+/// hosts not seen lately are dropped, and while it is still full every new
+/// host shares one budget (so wildcard grants cannot grow it without bound).
+const MAX_TRACKED_HOSTS: usize = 10_000;
+
+/// A host as the limiter counts it: lower case, without the trailing dot of
+/// a fully qualified name (`API.Slack.com.` is `api.slack.com`).
+fn normalized(host: &str) -> String {
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
 /// The limiters behind [`EgressRates`], shared by every step.
 #[derive(Debug, Default)]
 pub(crate) struct RateLimits {
@@ -140,7 +151,7 @@ impl RateLimits {
 
     /// Takes one request to `host` from its budget, or says why not.
     pub(crate) fn take(&self, host: &str) -> Result<(), Over> {
-        let host = host.to_ascii_lowercase();
+        let host = normalized(host);
         let over = |rate: Rate, not_until: governor::NotUntil<_>| Over {
             rate,
             retry_after: not_until.wait_time_from(DefaultClock::default().now()),
@@ -149,7 +160,18 @@ impl RateLimits {
             return limiter.check().map_err(|n| over(*rate, n));
         }
         match &self.any_host {
-            Some((rate, limiter)) => limiter.check_key(&host).map_err(|n| over(*rate, n)),
+            Some((rate, limiter)) => {
+                if limiter.len() >= MAX_TRACKED_HOSTS {
+                    limiter.retain_recent();
+                }
+                let key = if limiter.len() >= MAX_TRACKED_HOSTS {
+                    // Shared by every host past the bound: `*` is not a host.
+                    "*".to_owned()
+                } else {
+                    host
+                };
+                limiter.check_key(&key).map_err(|n| over(*rate, n))
+            }
             None => Ok(()),
         }
     }
@@ -158,6 +180,20 @@ impl RateLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_per_host_budgets_of_the_default_rate_are_bounded() {
+        let limits = RateLimits::new(&"*=1/h".parse().unwrap());
+        for n in 0..MAX_TRACKED_HOSTS + 50 {
+            let _ = limits.take(&format!("h{n}.example"));
+        }
+        let (_, limiter) = limits.any_host.as_ref().unwrap();
+        assert!(limiter.len() <= MAX_TRACKED_HOSTS + 1, "{}", limiter.len());
+        assert!(
+            limits.take("new.example").is_err(),
+            "past the bound, new hosts share one spent budget"
+        );
+    }
 
     fn per_second(n: u32) -> Rate {
         Rate {
@@ -202,6 +238,10 @@ mod tests {
         assert!(
             limits.take("b.example").is_ok(),
             "each other host has a budget of its own"
+        );
+        assert!(
+            limits.take("slow.example.").is_err(),
+            "a fully qualified name is the same host"
         );
         let none = RateLimits::new(&EgressRates::default());
         assert!((0..100).all(|_| none.take("a.example").is_ok()));

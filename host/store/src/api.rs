@@ -765,6 +765,17 @@ fn execution_row(tenant: &str, row: &AnyRow) -> Result<ExecutionRow> {
     })
 }
 
+/// What a step's last attempt used, from its row.
+pub(crate) fn usage(row: &AnyRow) -> Result<Usage> {
+    Ok(Usage {
+        duration_us: row.try_get("duration_us")?,
+        fuel: row.try_get("fuel")?,
+        peak_memory_bytes: row.try_get("peak_memory_bytes")?,
+        egress_requests: row.try_get("egress_requests")?,
+        egress_bytes: row.try_get("egress_bytes")?,
+    })
+}
+
 fn step_row(row: &AnyRow) -> Result<StepRow> {
     Ok(StepRow {
         seq: row.try_get("seq")?,
@@ -777,13 +788,7 @@ fn step_row(row: &AnyRow) -> Result<StepRow> {
         due_at: row.try_get("due_at")?,
         lease_owner: row.try_get("lease_owner")?,
         error: parse_opt(row.try_get("error")?)?,
-        usage: Usage {
-            duration_us: row.try_get("duration_us")?,
-            fuel: row.try_get("fuel")?,
-            peak_memory_bytes: row.try_get("peak_memory_bytes")?,
-            egress_requests: row.try_get("egress_requests")?,
-            egress_bytes: row.try_get("egress_bytes")?,
-        },
+        usage: usage(row)?,
         done_order: row.try_get("done_order")?,
         created_at: row.try_get("created_at")?,
         started_at: row.try_get("started_at")?,

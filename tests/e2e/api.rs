@@ -299,7 +299,7 @@ connections:
     )
     .await;
     assert_eq!(
-        status, 400,
+        status, 409,
         "a run that succeeded has no failed step: {refused}"
     );
 }

@@ -144,7 +144,22 @@ impl From<EngineError> for ApiError {
             )
             .with_details(workflows::problems(&errors)),
             EngineError::Store(e) => e.into(),
-            EngineError::Request(message) => ApiError::bad_request(message),
+            EngineError::NotFound(message) => ApiError::not_found(message),
+            EngineError::Conflict(message) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message)
+            }
+            EngineError::BadRequest(message) => ApiError::bad_request(message),
+            EngineError::Expression(message) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "expression", message)
+            }
+            EngineError::Corrupt(message) => {
+                tracing::error!(%message, "stored data unreadable");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "stored data could not be read; see the server log",
+                )
+            }
         }
     }
 }

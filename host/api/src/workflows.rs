@@ -553,7 +553,12 @@ pub(crate) async fn preview(
         .await
     {
         Ok(value) => Ok(Json(json!({ "value": value }))),
-        Err(EngineError::Request(message)) => Ok(Json(json!({ "error": message }))),
+        // The editor shows these beside the field being edited.
+        Err(
+            EngineError::Expression(message)
+            | EngineError::BadRequest(message)
+            | EngineError::NotFound(message),
+        ) => Ok(Json(json!({ "error": message }))),
         Err(e) => Err(e.into()),
     }
 }

@@ -258,7 +258,7 @@ impl Engine {
                     "tick": tick,
                     "firedAt": now,
                 });
-                let items = Item::list_from_value(item).map_err(EngineError::Request)?;
+                let items = Item::list_from_value(item).map_err(EngineError::Corrupt)?;
                 let stored = store
                     .workflow_version(tenant, workflow_id, *version)
                     .await?;

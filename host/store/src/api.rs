@@ -63,10 +63,11 @@ impl Store {
             .write(move |conn| {
                 Box::pin(async move {
                     Ok(sqlx::query(
-                        "UPDATE steps SET lease_expires = $1 WHERE status = 'running' AND lease_owner = $2",
+                        "UPDATE steps SET lease_expires = $1 WHERE status = $3 AND lease_owner = $2",
                     )
                     .bind(lease_until)
                     .bind(&owner)
+                    .bind(StepStatus::Running.as_str())
                     .execute(&mut *conn)
                     .await?
                     .rows_affected())
@@ -85,16 +86,20 @@ impl Store {
                 Box::pin(async move {
                     let query = match &all_but {
                         Some(owner) => sqlx::query(
-                            "UPDATE steps SET status = 'ready', due_at = $1, lease_owner = NULL, lease_expires = NULL \
-                             WHERE status = 'running' AND (lease_expires < $1 OR lease_owner <> $2)",
+                            "UPDATE steps SET status = $3, due_at = $1, lease_owner = NULL, lease_expires = NULL \
+                             WHERE status = $4 AND (lease_expires < $1 OR lease_owner <> $2)",
                         )
                         .bind(now)
-                        .bind(owner.clone()),
+                        .bind(owner.clone())
+                        .bind(StepStatus::Ready.as_str())
+                        .bind(StepStatus::Running.as_str()),
                         None => sqlx::query(
-                            "UPDATE steps SET status = 'ready', due_at = $1, lease_owner = NULL, lease_expires = NULL \
-                             WHERE status = 'running' AND lease_expires < $1",
+                            "UPDATE steps SET status = $2, due_at = $1, lease_owner = NULL, lease_expires = NULL \
+                             WHERE status = $3 AND lease_expires < $1",
                         )
-                        .bind(now),
+                        .bind(now)
+                        .bind(StepStatus::Ready.as_str())
+                        .bind(StepStatus::Running.as_str()),
                     };
                     Ok(query.execute(&mut *conn).await?.rows_affected())
                 })
@@ -392,11 +397,13 @@ impl Store {
         sqlx::query(
             "SELECT s.node_id, p.output FROM steps s JOIN step_payloads p \
              ON p.tenant_id = s.tenant_id AND p.execution_id = s.execution_id AND p.seq = s.seq \
-             WHERE s.tenant_id = $1 AND s.execution_id = $2 AND s.status = 'done' AND s.kind = 'node' \
+             WHERE s.tenant_id = $1 AND s.execution_id = $2 AND s.status = $3 AND s.kind = $4 \
              ORDER BY s.done_order",
         )
         .bind(tenant)
         .bind(execution)
+        .bind(StepStatus::Done.as_str())
+        .bind(StepKind::Node.as_str())
         .fetch_all(self.pool())
         .await?
         .iter()
@@ -419,12 +426,13 @@ impl Store {
         let row = sqlx::query(
             "SELECT p.state FROM steps s JOIN step_payloads p \
              ON p.tenant_id = s.tenant_id AND p.execution_id = s.execution_id AND p.seq = s.seq \
-             WHERE s.tenant_id = $1 AND s.execution_id = $2 AND s.node_id = $3 AND s.status = 'done' \
+             WHERE s.tenant_id = $1 AND s.execution_id = $2 AND s.node_id = $3 AND s.status = $4 \
              ORDER BY s.done_order DESC LIMIT 1",
         )
         .bind(tenant)
         .bind(execution)
         .bind(node_id)
+        .bind(StepStatus::Done.as_str())
         .fetch_optional(self.pool())
         .await?;
         match row {
@@ -436,12 +444,12 @@ impl Store {
     /// When the next parked or retrying step falls due, if any is waiting.
     pub async fn next_due(&self) -> Result<Option<Millis>> {
         Ok(
-            sqlx::query(
-                "SELECT MIN(due_at) AS due FROM steps WHERE status IN ('ready', 'waiting')",
-            )
-            .fetch_one(self.pool())
-            .await?
-            .try_get("due")?,
+            sqlx::query("SELECT MIN(due_at) AS due FROM steps WHERE status IN ($1, $2)")
+                .bind(StepStatus::Ready.as_str())
+                .bind(StepStatus::Waiting.as_str())
+                .fetch_one(self.pool())
+                .await?
+                .try_get("due")?,
         )
     }
 
@@ -449,9 +457,10 @@ impl Store {
     /// when the oldest of them has waited.
     pub async fn queue_depth(&self, now: Millis) -> Result<(i64, Option<Millis>)> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n, MIN(due_at) AS oldest FROM steps WHERE status = 'ready' AND due_at <= $1",
+            "SELECT COUNT(*) AS n, MIN(due_at) AS oldest FROM steps WHERE status = $2 AND due_at <= $1",
         )
         .bind(now)
+        .bind(StepStatus::Ready.as_str())
         .fetch_one(self.pool())
         .await?;
         Ok((row.try_get("n")?, row.try_get("oldest")?))

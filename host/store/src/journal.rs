@@ -271,13 +271,18 @@ async fn write_runs(
     update: bool,
 ) -> Result<Vec<(String, String)>> {
     const COLUMNS: usize = 12;
+    // Only a run still running takes the update: one cancelled meanwhile
+    // keeps its end. The status is the last parameter, after the rows'.
     let conflict = if update {
-        "ON CONFLICT (tenant_id, id) DO UPDATE SET status = excluded.status, \
-         next_seq = excluded.next_seq, error = excluded.error, result = excluded.result, \
-         response = excluded.response, finished_at = excluded.finished_at \
-         WHERE executions.status = 'running'"
+        format!(
+            "ON CONFLICT (tenant_id, id) DO UPDATE SET status = excluded.status, \
+             next_seq = excluded.next_seq, error = excluded.error, result = excluded.result, \
+             response = excluded.response, finished_at = excluded.finished_at \
+             WHERE executions.status = ${}",
+            appends.len() * COLUMNS + 1
+        )
     } else {
-        "ON CONFLICT DO NOTHING"
+        "ON CONFLICT DO NOTHING".to_owned()
     };
     let sql = format!(
         "INSERT INTO executions (tenant_id, id, workflow_id, version, status, sequential, \
@@ -301,6 +306,9 @@ async fn write_runs(
             .bind(run.response.as_ref().map(text))
             .bind(run.created_at)
             .bind(run.finished_at);
+    }
+    if update {
+        query = query.bind(ExecutionStatus::Running.as_str());
     }
     query
         .fetch_all(&mut *conn)

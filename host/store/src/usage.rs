@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use crate::types::Millis;
+use crate::types::{ExecutionStatus, Millis};
 use crate::{Result, Store};
 
 impl Store {
@@ -12,9 +12,11 @@ impl Store {
     pub async fn running_executions(&self, tenant: &str) -> Result<u64> {
         let count: i64 = sqlx::query(
             "SELECT COUNT(*) AS n FROM executions \
-             WHERE tenant_id = $1 AND status IN ('running', 'compensating')",
+             WHERE tenant_id = $1 AND status IN ($2, $3)",
         )
         .bind(tenant)
+        .bind(ExecutionStatus::Running.as_str())
+        .bind(ExecutionStatus::Compensating.as_str())
         .fetch_one(self.pool())
         .await?
         .try_get("n")?;

@@ -271,16 +271,17 @@ async fn write_runs(
     update: bool,
 ) -> Result<Vec<(String, String)>> {
     const COLUMNS: usize = 12;
+    let marks = Marks::of(conn);
     // Only a run still running takes the update: one cancelled meanwhile
     // keeps its end. The status is the last parameter, after the rows'.
     let conflict = if update {
-        format!(
-            "ON CONFLICT (tenant_id, id) DO UPDATE SET status = excluded.status, \
+        let mut sql = "ON CONFLICT (tenant_id, id) DO UPDATE SET status = excluded.status, \
              next_seq = excluded.next_seq, error = excluded.error, result = excluded.result, \
              response = excluded.response, finished_at = excluded.finished_at \
-             WHERE executions.status = ${}",
-            appends.len() * COLUMNS + 1
-        )
+             WHERE executions.status = "
+            .to_owned();
+        marks.mark(&mut sql, appends.len() * COLUMNS + 1);
+        sql
     } else {
         "ON CONFLICT DO NOTHING".to_owned()
     };
@@ -288,7 +289,7 @@ async fn write_runs(
         "INSERT INTO executions (tenant_id, id, workflow_id, version, status, sequential, \
          next_seq, error, result, response, created_at, finished_at) VALUES {} {conflict} \
          RETURNING tenant_id, id",
-        placeholders(appends.len(), COLUMNS)
+        placeholders(appends.len(), COLUMNS, marks)
     );
     let mut query = sqlx::query(AssertSqlSafe(sql));
     for append in appends {
@@ -318,8 +319,41 @@ async fn write_runs(
         .collect()
 }
 
+/// How a statement's parameters are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Marks {
+    /// `$1, $2, …` (PostgreSQL).
+    Numbered,
+    /// `?, ?, …`, bound in order (SQLite). sqlx looks every numbered
+    /// parameter's name up, and SQLite finds a name by scanning the list of
+    /// names: quadratic in a multi-row statement's thousands of parameters.
+    /// Anonymous ones have no name to look up.
+    Positional,
+}
+
+impl Marks {
+    fn of(conn: &AnyConnection) -> Marks {
+        if conn.backend_name() == "SQLite" {
+            Marks::Positional
+        } else {
+            Marks::Numbered
+        }
+    }
+
+    /// Parameter number `n` (from 1).
+    fn mark(self, sql: &mut String, n: usize) {
+        match self {
+            Marks::Numbered => {
+                sql.push('$');
+                sql.push_str(&n.to_string());
+            }
+            Marks::Positional => sql.push('?'),
+        }
+    }
+}
+
 /// `($1, $2, …, $n), ($n+1, …)`: `rows` groups of `columns` placeholders.
-fn placeholders(rows: usize, columns: usize) -> String {
+fn placeholders(rows: usize, columns: usize, marks: Marks) -> String {
     let mut sql = String::with_capacity(rows * columns * 5);
     for row in 0..rows {
         if row > 0 {
@@ -330,8 +364,7 @@ fn placeholders(rows: usize, columns: usize) -> String {
             if column > 0 {
                 sql.push_str(", ");
             }
-            sql.push('$');
-            sql.push_str(&(row * columns + column + 1).to_string());
+            marks.mark(&mut sql, row * columns + column + 1);
         }
         sql.push(')');
     }
@@ -355,7 +388,7 @@ async fn upsert_steps(
          peak_memory_bytes = excluded.peak_memory_bytes, \
          egress_requests = excluded.egress_requests, egress_bytes = excluded.egress_bytes, \
          started_at = excluded.started_at, finished_at = excluded.finished_at",
-        placeholders(steps.len(), COLUMNS)
+        placeholders(steps.len(), COLUMNS, Marks::of(conn))
     );
     let mut query = sqlx::query(AssertSqlSafe(sql));
     for (run, step) in steps {
@@ -397,7 +430,7 @@ async fn upsert_payloads(
         "INSERT INTO step_payloads (tenant_id, execution_id, seq, input, output, state, resume, logs) \
          VALUES {} ON CONFLICT (tenant_id, execution_id, seq) DO UPDATE SET input = excluded.input, \
          output = excluded.output, state = excluded.state, logs = excluded.logs",
-        placeholders(steps.len(), COLUMNS)
+        placeholders(steps.len(), COLUMNS, Marks::of(conn))
     );
     let mut query = sqlx::query(AssertSqlSafe(sql));
     for (run, step) in steps {
@@ -417,10 +450,14 @@ async fn upsert_payloads(
 
 #[cfg(test)]
 mod tests {
-    use super::placeholders;
+    use super::{Marks, placeholders};
 
     #[test]
     fn placeholders_number_every_row_in_turn() {
-        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(
+            placeholders(2, 3, Marks::Numbered),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(placeholders(2, 2, Marks::Positional), "(?, ?), (?, ?)");
     }
 }

@@ -17,6 +17,12 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+// The hot path allocates per request and per step across many threads;
+// glibc's allocator spent about a fifth of W1's profile in malloc and free.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// n8n-work: workflow automation where every node is a sandboxed
 /// WebAssembly component.
 #[derive(Debug, Parser)]

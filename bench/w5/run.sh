@@ -6,7 +6,7 @@
 #
 #   bench/w5/run.sh
 #
-# Needs wrk (apt) and a release build (cargo build --release).
+# Needs python3 and a release build (cargo build --release).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/../.."
@@ -27,8 +27,31 @@ running() { curl -sf -H "authorization: Bearer $key" "$api/api/v1/executions?sta
 
 # Every run waits until 45 s from now: time to start them all and settle.
 until_ms=$(( $(date +%s%3N) + 45000 ))
-UNTIL="$until_ms" PER_THREAD=$(( runs / 2 )) wrk -t2 -c16 -d60s -s "$here/post.lua" "$api/webhook/w5" >"$work/wrk.txt"
-accepted="$(awk '/requests in/ {print $1}' "$work/wrk.txt")"
+# 16 keep-alive connections post until RUNS runs were accepted (202).
+accepted="$(python3 - "$api/webhook/w5" "$runs" "$until_ms" <<'PY'
+import http.client, json, sys, threading, urllib.parse
+url, runs, until = urllib.parse.urlsplit(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+body = json.dumps({"until": until})
+left, accepted, lock = [runs], [0], threading.Lock()
+def post():
+    conn = http.client.HTTPConnection(url.hostname, url.port)
+    while True:
+        with lock:
+            if left[0] == 0:
+                return
+            left[0] -= 1
+        conn.request("POST", url.path, body, {"content-type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+        if response.status == 202:
+            with lock:
+                accepted[0] += 1
+threads = [threading.Thread(target=post) for _ in range(16)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(accepted[0])
+PY
+)"
 started_by=$(( $(date +%s%3N) ))
 [ "$started_by" -lt "$until_ms" ] || { echo "starting $runs runs took past their wake-up time; lower RUNS" >&2; exit 1; }
 # Parked: resident memory a second before they wake.

@@ -19,20 +19,21 @@ cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -r
 trap cleanup EXIT
 api=http://127.0.0.1:5786
 
-# ready: starts serve and prints the milliseconds until /readyz answers.
+# ready: starts serve; sets $took to the milliseconds until /readyz answers.
 ready() {
   local start; start="$(date +%s%N)"
   "$bin" serve --listen 127.0.0.1:5786 --data-dir "$work/nw" --node "bench/greet@0.1.0=$component" >>"$work/nw.log" 2>&1 &
+  server=$!
   until curl -sf "$api/readyz" >/dev/null 2>&1; do sleep 0.005; done
-  echo $(( ($(date +%s%N) - start) / 1000000 ))
+  took=$(( ($(date +%s%N) - start) / 1000000 ))
 }
-stop() { kill %1; wait %1 2>/dev/null || true; }
+stop() { kill "$server"; wait "$server" 2>/dev/null || true; }
 
-fresh="$(ready)"
+ready; fresh="$took"
 "$bin" workflow push "$root/bench/w2/w2.yaml" --activate --server "$api" --data-dir "$work/nw" >/dev/null
 curl -sf -H 'content-type: application/json' -d '{"name":"Ada"}' "$api/webhook/w2" >/dev/null
 stop
-again="$(ready)"
+ready; again="$took"
 request_ms="$(curl -sf -o /dev/null -w '%{time_total}' -H 'content-type: application/json' -d '{"name":"Ada"}' "$api/webhook/w2" | awk '{printf "%.1f", $1 * 1000}')"
 key="$(cat "$work/nw/cli.key")"
 run="$(curl -sf -H "authorization: Bearer $key" "$api/api/v1/executions?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')"

@@ -244,6 +244,7 @@ impl Engine {
     }
 }
 
+/// A runtime error as a failed attempt: its code and whether to retry.
 pub(crate) fn step_failure(error: &StepError) -> Failure {
     let (code, retry_after_ms) = match error {
         StepError::Node(e) => (e.code.clone(), e.retry_after_ms),

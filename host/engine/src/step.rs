@@ -25,6 +25,7 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
+    /// A failure of the node's configuration: not retried.
     pub(crate) fn config(message: String) -> Failure {
         Failure {
             message,
@@ -45,6 +46,7 @@ impl Failure {
         }
     }
 
+    /// The failure as a run's or step's `error` records it.
     pub(crate) fn to_json(&self, node: &str) -> Value {
         json!({ "message": self.message, "code": self.code, "node": node })
     }
@@ -331,6 +333,8 @@ impl Engine {
             .await
     }
 
+    /// A step that produced outputs: its successors by port (each in its
+    /// iteration), or, for a compensation, nothing more.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn done(
         &self,

@@ -163,6 +163,7 @@ impl Engine {
         ));
     }
 
+    /// Cancels the steps of run `execution` running here (it was cancelled).
     pub(crate) fn interrupt(&self, execution: &str) {
         let tokens = self
             .inner

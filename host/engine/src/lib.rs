@@ -17,6 +17,7 @@ mod control;
 mod inline;
 mod metrics;
 mod params;
+pub mod preview;
 mod redact;
 mod schedule;
 
@@ -541,7 +542,9 @@ impl Engine {
                 .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
                 .collect();
         }
-        params::with_evaluator(|evaluator| evaluator.eval(&parsed, &context))
+        // On the preview threads, under their deadline (preview.rs).
+        preview::evaluate(parsed, context)
+            .await
             .map_err(|e| EngineError::Request(e.to_string()))
     }
 

@@ -440,12 +440,22 @@ impl Evaluator {
         // brackets): both run on a stack of their own, large enough for the
         // nesting limit whatever thread evaluates. Compiling here, once per
         // expression, leaves evaluation on the thread's own stack.
-        let script = stacker::maybe_grow(PARSE_STACK, PARSE_STACK, || {
-            let script = Script::parse(Source::from_bytes(wrapped.as_bytes()), None, context)?;
-            script.codeblock(context)?;
-            Ok::<_, JsError>(script)
-        })
-        .map_err(|e| syntax_error(expr, &e))?;
+        // boa's parser panics on some input (fuzzing found `~debugger`:
+        // "a span cannot start after its end"): caught, it is an error.
+        let parsed = stacker::maybe_grow(PARSE_STACK, PARSE_STACK, || {
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                let script = Script::parse(Source::from_bytes(wrapped.as_bytes()), None, context)?;
+                script.codeblock(context)?;
+                Ok::<_, JsError>(script)
+            }))
+        });
+        let script = match parsed {
+            Ok(parsed) => parsed.map_err(|e| syntax_error(expr, &e))?,
+            Err(payload) => {
+                self.reset()?;
+                return Err(panic_error(expr, &self.limits, payload.as_ref()));
+            }
+        };
         if self.scripts.len() >= SCRIPT_CACHE_LIMIT {
             self.scripts.clear();
         }

@@ -358,3 +358,71 @@ async fn a_token_url_on_a_private_address_is_not_called_unless_allowed() {
         Some("https://n8n.example.com/api/v1/oauth2/callback")
     );
 }
+
+/// A proxy that answers nothing: the first line of each request it is sent.
+async fn recording_proxy() -> (String, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let record = record.clone();
+            tokio::spawn(async move {
+                let mut line = String::new();
+                let _ = BufReader::new(stream).read_line(&mut line).await;
+                record.lock().unwrap().push(line);
+            });
+        }
+    });
+    (format!("http://{address}"), seen)
+}
+
+#[tokio::test]
+async fn token_requests_ignore_the_environments_proxy() {
+    // A proxy from HTTP(S)_PROXY would resolve and connect by itself, past
+    // the address checks: the token client never uses one.
+    let data = tempfile::tempdir().unwrap();
+    let (proxy, proxied) = recording_proxy().await;
+    let env: Vec<(String, String)> = [
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "https_proxy",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .iter()
+    .map(|k| ((*k).to_owned(), proxy.clone()))
+    .chain(
+        ["NO_PROXY", "no_proxy"]
+            .iter()
+            .map(|k| ((*k).to_owned(), String::new())),
+    )
+    .collect();
+    let server =
+        crate::serve::start_env(data.path(), &["--egress-allow-private", "127.0.0.1"], &env).await;
+    let (url, provider) = provider().await;
+    credential(
+        &server,
+        "crm",
+        json!({
+            "grant": "client_credentials", "tokenUrl": format!("{url}/token"),
+            "clientId": "client", "clientSecret": SECRET,
+        }),
+    )
+    .await;
+    let flow = push(&server, &call_flow("crm-sync", &url, Some("crm"), None)).await;
+    let _ = run_waited(&server, &flow).await;
+    assert_eq!(
+        grants(&provider),
+        ["client_credentials"],
+        "the token request went straight to the provider"
+    );
+    let through_proxy = proxied.lock().unwrap().clone();
+    assert!(
+        through_proxy.iter().all(|line| !line.contains("/token")),
+        "no token request went through the proxy: {through_proxy:?}"
+    );
+}

@@ -593,3 +593,309 @@ async fn audit_verify_fails_when_the_checkpoint_is_missing_or_rewritten() {
     std::fs::write(&head, original).unwrap();
     assert!(audit_verify(data.path(), &env).0);
 }
+
+/// A workflow parked at a Wait node until `/resume/{token}` is called; its
+/// resume URL (`/resume/...`).
+async fn parked_run(server: &Server, key: &str) -> String {
+    let id = push(
+        server,
+        key,
+        "name: approvals\nnodes:\n  - {id: hook, type: webhook, params: {path: approve, respond: onReceived}}\n  - {id: hold, type: wait, params: {resume: call}}\nconnections:\n  - {from: hook, to: hold}\n",
+    )
+    .await;
+    let (status, body) = activate(server, key, &id).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, accepted) = deliver(server, "approve").await;
+    assert_eq!(status, 202, "{accepted}");
+    let run = accepted["executionId"].as_str().unwrap().to_owned();
+    let parked = crate::serve::execution_when(&server.api(), key, &run, |b| {
+        b["resumeUrls"]["hold"].is_string()
+    })
+    .await;
+    parked["resumeUrls"]["hold"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_flood_of_unknown_resume_tokens_is_refused_and_a_real_token_still_resumes() {
+    let data = tempfile::tempdir().unwrap();
+    let server = crate::serve::start(data.path()).await;
+    let owner = server.key.clone();
+    // Tokens live in every tenant: one parked run in a second tenant too.
+    let (_, globex) = tenant(&server, &owner, "Globex").await;
+    let resume_url = parked_run(&server, &globex).await;
+
+    // Guessed tokens: 404 at first, then 429 with Retry-After.
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for i in 0..100 {
+        let answer = client
+            .post(format!("{}/resume/guess-{i}", server.base))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        if answer.status() == 429 {
+            assert!(answer.headers().contains_key("retry-after"));
+            let body: Value = answer.json().await.unwrap();
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("unknown resume tokens"),
+                "{body}"
+            );
+            statuses.push(429);
+        } else {
+            statuses.push(answer.status().as_u16());
+        }
+    }
+    assert_eq!(statuses[0], 404);
+    assert!(
+        statuses.iter().all(|s| *s == 404 || *s == 429),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.last(),
+        Some(&429),
+        "a flood of unknown tokens is refused: {statuses:?}"
+    );
+
+    // The real token still resumes its run, in its own tenant.
+    let (status, resumed) = call(
+        Method::POST,
+        &format!("{}{resume_url}", server.base),
+        None,
+        "application/json",
+        r#"{"ok":true}"#.into(),
+    )
+    .await;
+    assert_eq!(status, 202, "{resumed}");
+}
+
+async fn preview(base: String, key: String, template: &str) -> Value {
+    let (status, body) = call(
+        Method::POST,
+        &format!("{base}/api/v1/expressions/preview"),
+        Some(&key),
+        "application/json",
+        json!({ "template": template }).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn expression_previews_answer_within_their_deadline_while_the_server_goes_on_answering() {
+    let data = tempfile::tempdir().unwrap();
+    let server = crate::serve::start(data.path()).await;
+    let key = server.key.clone();
+    // The review's pattern runs on automata: a plain answer.
+    let body = preview(
+        server.base.clone(),
+        key.clone(),
+        "{{ /^(a+)+$/.test('a'.repeat(40)+'b') }}",
+    )
+    .await;
+    assert_eq!(body["value"], json!(false), "{body}");
+
+    // Previews that would match for half an hour, more than the server has
+    // threads: each answers an error at its deadline, and other requests are
+    // answered meanwhile.
+    let slow = "{{ (()=>{ const s='ab'.repeat(4e6); let n=0; for(let i=0;i<1e5;i++) n+=/(a|b)*c/.test(s)?1:0; return n })() }}";
+    let guarded = async {
+        let previews: Vec<_> = (0..4)
+            .map(|_| tokio::spawn(preview(server.base.clone(), key.clone(), slow)))
+            .collect();
+        let (status, _) = call(
+            Method::GET,
+            &format!("{}/workflows", server.api()),
+            Some(&key),
+            "application/json",
+            String::new(),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(
+            previews.iter().all(|p| !p.is_finished()),
+            "the API answered only once previews were done"
+        );
+        for p in previews {
+            let body = p.await.unwrap();
+            let error = body["error"].as_str().unwrap_or_default();
+            assert!(error.contains("deadline"), "{body}");
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), guarded)
+        .await
+        .expect("every preview answered within two minutes");
+    // An expression that would abort the process is refused, and the
+    // server is still there.
+    let body = preview(
+        server.base.clone(),
+        key.clone(),
+        "{{ (()=>{let s='x'.repeat(1e6); for(let i=0;i<30;i++) s=s+s; return s.length})() }}",
+    )
+    .await;
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("larger than the limit"),
+        "{body}"
+    );
+    let body = preview(server.base.clone(), key, "{{ 1 + 1 }}").await;
+    assert_eq!(body["value"], json!(2));
+}
+
+#[tokio::test]
+async fn documents_past_a_size_limit_are_refused_with_422_naming_the_limit() {
+    let data = tempfile::tempdir().unwrap();
+    let server = crate::serve::start(data.path()).await;
+    let key = server.key.clone();
+    let bomb = "name: bomb\nnodes: []\na: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n";
+    let deep_json = format!(
+        "{{\"name\": \"deep\", \"nodes\": [], \"x\": {}1{}}}",
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    for (path, content_type, body, limit) in [
+        (
+            "/workflows/validate",
+            "application/yaml",
+            bomb.to_owned(),
+            "values",
+        ),
+        ("/workflows", "application/yaml", bomb.to_owned(), "values"),
+        ("/workflows", "application/json", deep_json.clone(), "depth"),
+        (
+            "/workflows/validate",
+            "application/json",
+            deep_json,
+            "depth",
+        ),
+    ] {
+        let (status, answer) = call(
+            Method::POST,
+            &format!("{}{path}", server.api()),
+            Some(&key),
+            content_type,
+            body,
+        )
+        .await;
+        assert_eq!(status, 422, "{path}: {answer}");
+        assert_eq!(answer["error"]["code"], "document_too_large", "{answer}");
+        assert_eq!(answer["error"]["details"]["limit"], limit, "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("more than 1000000 values")
+                || message.contains("more than 128 levels"),
+            "{message}"
+        );
+    }
+
+    // An n8n export nested past the limit is refused by `import n8n`, naming it.
+    let export = data.path().join("deep.json");
+    std::fs::write(
+        &export,
+        format!(
+            "{{\"nodes\": [], \"x\": {}1{}}}",
+            "[".repeat(200),
+            "]".repeat(200)
+        ),
+    )
+    .unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_n8n-work"))
+        .args(["import", "n8n"])
+        .arg(&export)
+        .env("N8N_WORK_DATA_DIR", data.path().join("cli"))
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("nests more than 128 levels"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_master_key_rotation_reaches_the_other_api_process_on_postgresql() {
+    let database = n8n_work_store::testing::postgres().await.unwrap();
+    let prefix = format!("n8n-work-test-{}", uuid::Uuid::new_v4().simple());
+    let (first_dir, second_dir, config) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    // Both processes read the master key from one key file, which the
+    // first start makes.
+    let env = vec![(
+        "XDG_CONFIG_HOME".to_owned(),
+        config.path().display().to_string(),
+    )];
+    let flags = [
+        "--database-url",
+        database.url.as_str(),
+        "--redis-url",
+        "redis://127.0.0.1:6379",
+        "--redis-prefix",
+        prefix.as_str(),
+    ];
+    let first = crate::serve::start_env(first_dir.path(), &flags, &env).await;
+    let mut second = crate::serve::start_env(second_dir.path(), &flags, &env).await;
+    second.key = first.key.clone();
+    let owner = first.key.clone();
+    let (status, vault) = api(&first, Method::GET, "/vault", &owner, json!(null)).await;
+    assert_eq!(status, 200, "{vault}");
+    let old = vault["masterKeyId"].as_str().unwrap().to_owned();
+
+    let (status, rotated) = api(
+        &first,
+        Method::POST,
+        "/vault/rotate",
+        &owner,
+        json!({ "from": old }),
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+    let new = rotated["masterKeyId"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+
+    // The second process hears of it through Redis and uses the new key.
+    let mut seen = String::new();
+    for _ in 0..300 {
+        let (_, vault) = api(&second, Method::GET, "/vault", &owner, json!(null)).await;
+        seen = vault["masterKeyId"].as_str().unwrap_or_default().to_owned();
+        if seen == new {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, new, "the second process still uses the retired key");
+
+    // A tenant's first data key, made on the second process after the
+    // rotation, is wrapped under the new key: the first process opens it.
+    let (_, globex) = tenant(&second, &owner, "Globex").await;
+    let (status, made) = api(
+        &second,
+        Method::POST,
+        "/credentials",
+        &globex,
+        json!({ "name": "crm", "type": "httpHeaderAuth", "value": { "token": "one" } }),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().unwrap();
+    let (status, changed) = api(
+        &first,
+        Method::PUT,
+        &format!("/credentials/{id}"),
+        &globex,
+        json!({ "value": { "token": "two" } }),
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "the first process opens the new tenant's key: {changed}"
+    );
+}

@@ -202,6 +202,10 @@ pub(crate) async fn vault_status(State(state): State<AppState>) -> ApiResult<Jso
     })))
 }
 
+/// The Redis channel (under the deployment's prefix) a rotation is
+/// announced on, with the new master key's id.
+pub const VAULT_CHANNEL: &str = "vault";
+
 /// `POST /vault/rotate {"from": ID}`: wraps every tenant's data key under
 /// a new master key, written to the key file, while runs go on. `from`
 /// names the key in use, so a rotation repeated by mistake does nothing.
@@ -236,6 +240,23 @@ pub(crate) async fn rotate(
         ));
     };
     let rotation = vault.rotate_key_file(file).await?;
+    // Every other process hears of it at once (and checks the store before
+    // it wraps a data key, in case it missed this).
+    if let Some(redis) = &state.hooks.redis {
+        let published = match redis.connection().await {
+            Ok(mut connection) => {
+                redis::cmd("PUBLISH")
+                    .arg(redis.key(VAULT_CHANNEL))
+                    .arg(&rotation.master_key_id)
+                    .query_async::<()>(&mut connection)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = published {
+            tracing::warn!(error = %e, "the rotation could not be announced on Redis; other processes follow it at their next data key");
+        }
+    }
     state
         .record(
             &caller,

@@ -34,6 +34,7 @@ use n8n_work_store::StoreError;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+pub use credentials::VAULT_CHANNEL;
 pub use limits::TenantLimits;
 pub use oidc::{OidcSettings, OidcSettingsError};
 pub use registry::guard_marketplace;

@@ -175,7 +175,13 @@ pub(crate) struct Hooks {
     seen: Arc<Mutex<HashMap<String, i64>>>,
     /// Shared with the other replicas when there is Redis.
     pub(crate) redis: Option<SharedRedis>,
+    /// Requests with a resume token nobody holds, over the whole server.
+    resume_misses: Arc<governor::DefaultDirectRateLimiter>,
 }
+
+/// Unknown resume tokens this server answers 404 a minute (in a burst of as
+/// many); more are answered 429.
+pub(crate) const RESUME_MISSES_PER_MINUTE: u32 = 60;
 
 impl Hooks {
     pub(crate) fn new(limits: WebhookLimits) -> Hooks {
@@ -190,7 +196,27 @@ impl Hooks {
             )),
             seen: Arc::new(Mutex::new(HashMap::new())),
             redis: None,
+            resume_misses: Arc::new(governor::RateLimiter::direct(governor::Quota::per_minute(
+                std::num::NonZeroU32::new(RESUME_MISSES_PER_MINUTE).expect("not zero"),
+            ))),
         }
+    }
+
+    /// The answer to a resume token nobody holds: 404, or 429 once this
+    /// server has answered [`RESUME_MISSES_PER_MINUTE`] of them in a burst,
+    /// so guessing tokens is slow. Tokens that exist always resume.
+    fn resume_miss(&self) -> ApiError {
+        if self.resume_misses.check().is_err() {
+            return ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "limit_exceeded",
+                format!(
+                    "too many requests with unknown resume tokens (more than {RESUME_MISSES_PER_MINUTE} a minute); check the resume URL and try again in a minute"
+                ),
+            )
+            .retry_after(60);
+        }
+        ApiError::not_found("no run waits on this resume token (it may have resumed already)")
     }
 
     /// A place for a request of `tenant`: one of its own, then one of the
@@ -1006,22 +1032,22 @@ async fn resume(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let data = parse_body(&headers, &body)?;
-    let tenants = state.engine.store().tenants().await?;
-    for tenant in tenants {
-        match state.engine.resume(&tenant, &token, data.clone()).await {
+    // One read finds the token's tenant; only a token that exists costs a write.
+    let tenant = state.engine.store().tenant_of_resume_token(&token).await?;
+    if let Some(tenant) = tenant {
+        match state.engine.resume(&tenant, &token, data).await {
             Ok(step) => {
                 return Ok((
                     StatusCode::ACCEPTED,
                     Json(json!({ "executionId": step.execution_id })),
                 ));
             }
-            Err(EngineError::Store(StoreError::NotFound(_))) => continue,
+            // Resumed by another request between the read and the write.
+            Err(EngineError::Store(StoreError::NotFound(_))) => {}
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ApiError::not_found(
-        "no run waits on this resume token (it may have resumed already)",
-    ))
+    Err(state.hooks.resume_miss())
 }
 
 /// n8n's `/webhook-waiting/{execution}/{token}` form of the resume URL.

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use n8n_work_auth::Action;
 use n8n_work_engine::EngineError;
-use n8n_work_model::{ValidationError, Workflow};
+use n8n_work_model::{DocumentLimit, ParseError, ValidationError, Workflow};
 use n8n_work_runtime::Item;
 use n8n_work_store::{WorkflowVersion, items_json};
 use serde_json::{Value, json};
@@ -61,9 +61,28 @@ fn parse(headers: &HeaderMap, body: &[u8]) -> ApiResult<Workflow> {
         Workflow::from_yaml(text)
     };
     parsed.map_err(|e| {
+        if let Some(limit) = e.limit {
+            return too_large(&e, limit);
+        }
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_workflow", e.to_string())
             .with_details(json!([{ "path": e.path, "line": e.location.map(|l| l.line), "column": e.location.map(|l| l.column), "message": e.message, "node": null }]))
     })
+}
+
+/// 422 `document_too_large`: the document went past `limit` (aliases
+/// expanded), which the message and `details.limit` name.
+fn too_large(e: &ParseError, limit: DocumentLimit) -> ApiError {
+    let (kind, max) = match limit {
+        DocumentLimit::Values(n) => ("values", n),
+        DocumentLimit::Bytes(n) => ("bytes", n),
+        DocumentLimit::Depth(n) => ("depth", n),
+    };
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "document_too_large",
+        format!("the document is not read: {limit}"),
+    )
+    .with_details(json!({ "limit": kind, "max": max, "path": e.path, "line": e.location.map(|l| l.line), "column": e.location.map(|l| l.column) }))
 }
 
 /// A deploy's outcome, with each validation problem tied to its node.
@@ -169,6 +188,8 @@ pub(crate) async fn validate(
             Ok(()) => json!([]),
             Err(errors) => problems_in(Some(&workflow), &errors),
         },
+        // A document past a size limit is refused, not listed as a problem.
+        Err(e) if e.code == "document_too_large" => return Err(e),
         Err(e) => e.details,
     };
     Ok(Json(json!({ "problems": problems })))

@@ -8,10 +8,12 @@
 //! unreachable, workers find work by polling (every idle interval) and the
 //! bus says so in the log, then reconnects.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use n8n_work_engine::{Change, Engine};
+use n8n_work_vault::Vault;
 use tokio_util::sync::CancellationToken;
 
 /// The channels of one deployment (`--redis-prefix`): run changes, and
@@ -19,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 struct Channels {
     changes: String,
     activations: String,
+    /// Master key rotations (`n8n_work_api::VAULT_CHANNEL`).
+    vault: String,
 }
 
 /// Publishes this engine's changes and applies everyone else's, on the
@@ -28,15 +32,25 @@ pub(crate) async fn run(
     client: redis::Client,
     prefix: &str,
     engine: Engine,
+    vault: Option<Arc<Vault>>,
     shutdown: CancellationToken,
 ) {
     let channels = Channels {
         changes: format!("{prefix}:changes"),
         activations: format!("{prefix}:activations"),
+        vault: format!("{prefix}:{}", n8n_work_api::VAULT_CHANNEL),
     };
     let mut backoff = Duration::from_millis(200);
     loop {
-        let result = connected(&client, &channels, &engine, &shutdown, &mut backoff).await;
+        let result = connected(
+            &client,
+            &channels,
+            &engine,
+            vault.as_ref(),
+            &shutdown,
+            &mut backoff,
+        )
+        .await;
         engine.metrics().set_redis_connected(false);
         match result {
             Ok(()) => return,
@@ -60,13 +74,14 @@ async fn connected(
     client: &redis::Client,
     channels: &Channels,
     engine: &Engine,
+    vault: Option<&Arc<Vault>>,
     shutdown: &CancellationToken,
     backoff: &mut Duration,
 ) -> redis::RedisResult<()> {
     let mut publish = client.get_multiplexed_async_connection().await?;
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub
-        .subscribe(&[&channels.changes, &channels.activations])
+        .subscribe(&[&channels.changes, &channels.activations, &channels.vault])
         .await?;
     let mut heard = pubsub.into_on_message();
     let mut local = engine.changes();
@@ -107,6 +122,17 @@ async fn connected(
                 let Some(message) = message else {
                     return Err(redis::RedisError::from((redis::ErrorKind::Io, "the subscription ended")));
                 };
+                if message.get_channel_name() == channels.vault {
+                    // Another process rotated the master key: take the new
+                    // one now, not at the next data key.
+                    if let Some(vault) = vault {
+                        match vault.follow_rotation().await {
+                            Ok(key) => tracing::info!(master_key_id = %key.id(), "heard of a master key rotation"),
+                            Err(e) => tracing::warn!(error = %e, "heard of a master key rotation this process cannot follow yet"),
+                        }
+                    }
+                    continue;
+                }
                 if message.get_channel_name() == channels.activations {
                     let origin = String::from_utf8_lossy(message.get_payload_bytes()).into_owned();
                     if origin != engine.owner() {

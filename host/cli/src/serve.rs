@@ -320,7 +320,7 @@ pub(crate) async fn serve(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let audit = audit_key()?;
     let state = state
-        .with_vault(vault, key_file.as_deref())
+        .with_vault(vault.clone(), key_file.as_deref())
         .with_audit(audit, audit_head_file(data_dir));
     let state = match &redis {
         Some(client) => state.with_redis(client.clone(), &args.redis_prefix()),
@@ -356,8 +356,9 @@ pub(crate) async fn serve(
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(client) = redis {
         let (engine, shutdown, prefix) = (engine.clone(), shutdown.clone(), args.redis_prefix());
+        let vault = vault.clone();
         tasks.spawn(async move {
-            crate::bus::run(client, &prefix, engine, shutdown).await;
+            crate::bus::run(client, &prefix, engine, Some(vault), shutdown).await;
             Ok(())
         });
     }

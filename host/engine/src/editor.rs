@@ -9,7 +9,7 @@ use n8n_work_store::{Claimed, Outcome, StepKey, StepKind, WorkflowVersion};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Engine, EngineError, NodeRun, params};
+use crate::{Engine, EngineError, NodeRun, params, preview};
 
 impl Engine {
     /// Evaluates `template` (`{{ $json.name }}`) as the editor previews it:
@@ -64,7 +64,9 @@ impl Engine {
                 .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
                 .collect();
         }
-        params::with_evaluator(|evaluator| evaluator.eval(&parsed, &context))
+        // On the preview threads, under their deadline (preview.rs).
+        preview::evaluate(parsed, context)
+            .await
             .map_err(|e| EngineError::Expression(e.to_string()))
     }
 

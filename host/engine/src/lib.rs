@@ -20,6 +20,7 @@ mod inline;
 mod metrics;
 mod params;
 mod plans;
+pub mod preview;
 mod redact;
 mod runs;
 mod schedule;

@@ -64,6 +64,29 @@ pub enum ExprError {
         /// The output nesting cap.
         depth: usize,
     },
+    /// The expression is longer, or nests deeper, than the parser is allowed
+    /// to take.
+    #[error(
+        "expression `{expr}`: {what} is more than the limit of {limit}; split it into smaller expressions or move the work into a Code node"
+    )]
+    TooComplex {
+        /// The expression's source (its first 200 characters when longer).
+        expr: String,
+        /// Which limit: `its source (in bytes)` or `its nesting (brackets, operators)`.
+        what: &'static str,
+        /// The limit's value.
+        limit: usize,
+    },
+    /// The expression was still running at its wall-clock deadline.
+    #[error(
+        "expression `{expr}`: still running at its deadline of {millis} ms, so it was stopped; simplify the expression or move the work into a Code node"
+    )]
+    Deadline {
+        /// The expression's source.
+        expr: String,
+        /// The deadline, in milliseconds from the evaluation's start.
+        millis: u64,
+    },
     /// Input data nests deeper than allowed.
     #[error(
         "input `{name}` nests deeper than {limit} levels; flatten it before it reaches an expression"

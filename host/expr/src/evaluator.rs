@@ -2,8 +2,10 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
+use std::time::Instant;
 
 use boa_engine::context::HostHooks;
 use boa_engine::module::IdleModuleLoader;
@@ -23,6 +25,16 @@ const SEAL: &str = include_str!("seal.js");
 const SCRIPT_CACHE_LIMIT: usize = 4096;
 /// Engine cost units run between two budget checks.
 const BUDGET_SLICE: u32 = 4096;
+/// Default source size of one expression (n8n's longest in the corpus is
+/// under 4 KiB).
+const SOURCE_BYTES: usize = 32 << 10;
+/// Default nesting of one expression's source.
+const NESTING: usize = 64;
+/// The stack boa parses and compiles an expression on. A bracket costs
+/// about 115 KiB of it in a debug build (twenty frames of the expression
+/// grammar), a few KiB in a release build: room for [`NESTING`] levels
+/// eight times over. Only what is used is committed.
+const PARSE_STACK: usize = 64 << 20;
 
 /// Bounds on one evaluation.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +49,15 @@ pub struct Limits {
     pub output_bytes: usize,
     /// Nesting depth allowed in input data and in the result.
     pub depth: usize,
+    /// Elements spreads (`[...a]`, `f(...a)`), `for...of` and array
+    /// `concat` may hand out in one evaluation: they copy natively, where
+    /// the instruction budget does not look.
+    pub elements: usize,
+    /// Bytes of source one expression may have.
+    pub source_bytes: usize,
+    /// Nesting one expression's source may reach: open brackets plus
+    /// operators in a row (the parser recurses on each).
+    pub nesting: usize,
 }
 
 impl Default for Limits {
@@ -47,6 +68,9 @@ impl Default for Limits {
             recursion: 256,
             output_bytes: 8 << 20,
             depth: 100,
+            elements: 1 << 20,
+            source_bytes: SOURCE_BYTES,
+            nesting: NESTING,
         }
     }
 }
@@ -62,6 +86,8 @@ pub struct Evaluator {
     scripts: HashMap<String, Script>,
     /// Context globals set by the previous evaluation, so stale data is cleared.
     set_mask: u8,
+    /// When the current evaluation must stop, and how long it was given.
+    deadline: Option<(Instant, u64)>,
 }
 
 impl std::fmt::Debug for Evaluator {
@@ -136,13 +162,23 @@ impl Evaluator {
     /// Builds an engine with the n8n prelude installed and every path to
     /// code generation removed.
     pub fn new(limits: Limits) -> Result<Evaluator, ExprError> {
+        quiet_string_limit_panics();
         let context = build_context(&limits)?;
         Ok(Evaluator {
             context,
             limits,
             scripts: HashMap::new(),
             set_mask: 0,
+            deadline: None,
         })
+    }
+
+    /// Stops every evaluation from now on once `millis` milliseconds have
+    /// passed since this call (checked between slices of instructions and
+    /// inside regular-expression matching), or lifts the deadline (`None`).
+    pub fn set_deadline(&mut self, millis: Option<u64>) {
+        self.deadline =
+            millis.map(|ms| (Instant::now() + std::time::Duration::from_millis(ms), ms));
     }
 
     /// The limits this evaluator enforces.
@@ -189,18 +225,43 @@ impl Evaluator {
             .map_err(|e| self.runtime_error(expr, &e))?
             .map_or(Ok(()), Err)?;
         let script = self.script(expr)?;
-        let result = match run_budgeted(&script, &mut self.context, self.limits.instructions) {
-            Some(r) => r,
-            None => {
+        let limits = self.limits;
+        let deadline = self.deadline;
+        let context = &mut self.context;
+        // Strings longer than the output limit are refused by boa_string
+        // (patched, third_party/README.md) with a panic, caught here before
+        // anything is allocated; any other panic of the engine is caught too,
+        // so an expression cannot take its thread down.
+        let caught = {
+            let _limit = StringLimit::set(limits.output_bytes);
+            crate::strings::reset_element_budget();
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                run_budgeted(&script, context, limits.instructions, deadline)
+            }))
+        };
+        let outcome = match caught {
+            Ok(outcome) => outcome,
+            Err(payload) => {
+                self.reset()?;
+                return Err(panic_error(expr, &limits, payload.as_ref()));
+            }
+        };
+        let result = match outcome {
+            Run::Done(r) => r,
+            stopped => {
                 // The run was cut off mid-instruction: the VM's stacks are not
                 // unwound, so the engine is rebuilt before the next evaluation.
-                self.context = build_context(&self.limits)?;
-                self.scripts.clear();
-                self.set_mask = 0;
-                return Err(ExprError::Budget {
-                    expr: expr.source.clone(),
-                    what: "instruction",
-                    limit: self.limits.instructions,
+                self.reset()?;
+                return Err(match stopped {
+                    Run::Deadline(millis) => ExprError::Deadline {
+                        expr: expr.source.clone(),
+                        millis,
+                    },
+                    _ => ExprError::Budget {
+                        expr: expr.source.clone(),
+                        what: "instruction",
+                        limit: self.limits.instructions,
+                    },
                 });
             }
         };
@@ -218,7 +279,23 @@ impl Evaluator {
             });
         }
         let mut budget = self.limits.output_bytes;
-        match convert::to_json(&value, &mut self.context, self.limits.depth, &mut budget) {
+        // Converting may run the result's `toJSON` and getters: the same
+        // string limit and panic guard hold.
+        let context = &mut self.context;
+        let converted = {
+            let _limit = StringLimit::set(limits.output_bytes);
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                convert::to_json(&value, context, limits.depth, &mut budget)
+            }))
+        };
+        let converted = match converted {
+            Ok(c) => c,
+            Err(payload) => {
+                self.reset()?;
+                return Err(panic_error(expr, &limits, payload.as_ref()));
+            }
+        };
+        match converted {
             Ok(v) => Ok(v),
             Err(OutputError::TooLarge) => Err(ExprError::OutputTooLarge {
                 expr: expr.source.clone(),
@@ -343,17 +420,42 @@ impl Evaluator {
         Ok(None)
     }
 
+    /// A fresh engine, after a run that was cut off or panicked.
+    fn reset(&mut self) -> Result<(), ExprError> {
+        self.context = build_context(&self.limits)?;
+        self.scripts.clear();
+        self.set_mask = 0;
+        Ok(())
+    }
+
     fn script(&mut self, expr: &Expression) -> Result<Script, ExprError> {
         if let Some(s) = self.scripts.get(&expr.source) {
             return Ok(s.clone());
         }
+        crate::nesting::check(&expr.source, self.limits.source_bytes, self.limits.nesting)?;
         let wrapped = wrap(&expr.source);
-        let script = Script::parse(
-            Source::from_bytes(wrapped.as_bytes()),
-            None,
-            &mut self.context,
-        )
-        .map_err(|e| syntax_error(expr, &e))?;
+        let context = &mut self.context;
+        // boa's parser and compiler recurse once per level of nesting (a
+        // debug build overflowed a 2 MiB runtime worker's stack at 25
+        // brackets): both run on a stack of their own, large enough for the
+        // nesting limit whatever thread evaluates. Compiling here, once per
+        // expression, leaves evaluation on the thread's own stack.
+        // boa's parser panics on some input (fuzzing found `~debugger`:
+        // "a span cannot start after its end"): caught, it is an error.
+        let parsed = stacker::maybe_grow(PARSE_STACK, PARSE_STACK, || {
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                let script = Script::parse(Source::from_bytes(wrapped.as_bytes()), None, context)?;
+                script.codeblock(context)?;
+                Ok::<_, JsError>(script)
+            }))
+        });
+        let script = match parsed {
+            Ok(parsed) => parsed.map_err(|e| syntax_error(expr, &e))?,
+            Err(payload) => {
+                self.reset()?;
+                return Err(panic_error(expr, &self.limits, payload.as_ref()));
+            }
+        };
         if self.scripts.len() >= SCRIPT_CACHE_LIMIT {
             self.scripts.clear();
         }
@@ -365,6 +467,12 @@ impl Evaluator {
         if let Some(native) = err.as_native()
             && native.is_runtime_limit()
         {
+            if native.message() == crate::regexp::DEADLINE_MESSAGE {
+                return ExprError::Deadline {
+                    expr: expr.source.clone(),
+                    millis: self.deadline.map_or(0, |(_, ms)| ms),
+                };
+            }
             let (what, limit) = if native.message().contains("recursi") {
                 ("recursion", self.limits.recursion as u64)
             } else if native.message().contains("loop") {
@@ -422,29 +530,105 @@ fn build_context(limits: &Limits) -> Result<Context, ExprError> {
         .set(js_string!("__maxStringLength"), max_len, true, &mut context)
         .map_err(engine)?;
     crate::regexp::install(&mut context).map_err(engine)?;
-    crate::strings::install(&mut context, limits.output_bytes).map_err(engine)?;
+    crate::strings::install(&mut context, limits.output_bytes, limits.elements as u64)
+        .map_err(engine)?;
     context.eval(Source::from_bytes(PRELUDE)).map_err(engine)?;
     context.eval(Source::from_bytes(SEAL)).map_err(engine)?;
     Ok(context)
 }
 
-/// Runs `script`, stopping it once it has spent `budget` cost units.
-/// `None` means the budget ran out.
-fn run_budgeted(script: &Script, context: &mut Context, budget: u64) -> Option<JsResult<JsValue>> {
+/// How a budgeted run ended.
+enum Run {
+    Done(JsResult<JsValue>),
+    Budget,
+    /// The deadline passed; its length in milliseconds.
+    Deadline(u64),
+}
+
+/// Runs `script`, stopping it once it has spent `budget` cost units or its
+/// deadline has passed.
+fn run_budgeted(
+    script: &Script,
+    context: &mut Context,
+    budget: u64,
+    deadline: Option<(Instant, u64)>,
+) -> Run {
+    let _regex_deadline = crate::regexp::Deadline::set(deadline.map(|(at, _)| at));
     let mut future = std::pin::pin!(script.evaluate_async_with_budget(context, BUDGET_SLICE));
     let mut cx = std::task::Context::from_waker(Waker::noop());
     let mut spent = 0u64;
     loop {
         match future.as_mut().poll(&mut cx) {
-            Poll::Ready(r) => return Some(r),
+            Poll::Ready(r) => return Run::Done(r),
             Poll::Pending => {
                 spent += u64::from(BUDGET_SLICE);
                 if spent >= budget {
-                    return None;
+                    return Run::Budget;
+                }
+                if let Some((at, millis)) = deadline
+                    && Instant::now() >= at
+                {
+                    return Run::Deadline(millis);
                 }
             }
         }
     }
+}
+
+/// Sets boa's string length limit on this thread for as long as it lives;
+/// lifted again however the run ends (input data bound before a run may
+/// hold longer strings).
+struct StringLimit;
+
+impl StringLimit {
+    fn set(max: usize) -> StringLimit {
+        boa_string::set_length_limit(Some(max));
+        StringLimit
+    }
+}
+
+impl Drop for StringLimit {
+    fn drop(&mut self) {
+        boa_string::set_length_limit(None);
+    }
+}
+
+/// The error for a panic caught inside the engine.
+fn panic_error(
+    expr: &Expression,
+    limits: &Limits,
+    payload: &(dyn std::any::Any + Send),
+) -> ExprError {
+    if payload.is::<boa_string::LengthLimitExceeded>() {
+        return ExprError::OutputTooLarge {
+            expr: expr.source.clone(),
+            limit: limits.output_bytes,
+            depth: limits.depth,
+        };
+    }
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown failure".to_owned());
+    ExprError::Engine(format!(
+        "the engine failed on expression `{}` ({message}); it was stopped and the engine rebuilt. Report this with the expression",
+        expr.source
+    ))
+}
+
+/// Keeps the default panic hook from printing the string-limit panics the
+/// evaluator catches; every other panic is printed as before.
+fn quiet_string_limit_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !info.payload().is::<boa_string::LengthLimitExceeded>() {
+                previous(info);
+            }
+        }));
+    });
 }
 
 fn syntax_error(expr: &Expression, err: &JsError) -> ExprError {

@@ -22,6 +22,7 @@ mod context;
 mod convert;
 mod error;
 mod evaluator;
+mod nesting;
 mod regexp;
 mod strings;
 mod template;

@@ -27,6 +27,25 @@
   });
   // `join` and `concat` are native and count bytes (strings.rs).
 
+  // Spreads (`[...a, ...a]`, `f(...a)`), `for...of` and `Array.prototype.concat`
+  // build arrays natively, element by element, where the instruction budget
+  // never looks: the elements they hand out are charged against one budget
+  // per evaluation (strings.rs), so doubling an array stops before memory runs out.
+  const charge = G.__chargeElements;
+  const nativeValues = Array.prototype.values;
+  const values = function values() { charge(this.length); return nativeValues.call(this); };
+  def(Array.prototype, "values", values);
+  def(Array.prototype, Symbol.iterator, values);
+  const nativeStringIterator = String.prototype[Symbol.iterator];
+  def(String.prototype, Symbol.iterator, function () { const s = String(this); charge(s.length); return nativeStringIterator.call(s); });
+  const nativeArrayConcat = Array.prototype.concat;
+  def(Array.prototype, "concat", function (...args) {
+    let n = this.length;
+    for (let i = 0; i < args.length; i++) n += Array.isArray(args[i]) ? args[i].length : 1;
+    charge(n);
+    return nativeArrayConcat.apply(this, args);
+  });
+
   // `replace`/`replaceAll`: a replacement string can repeat the whole input
   // per match (`$\``), and a function can return anything; both go through
   // a counting function, so the result is refused before it is built.

@@ -55,7 +55,30 @@ struct Input {
     last_search: Option<(Rc<Compiled>, usize, Option<usize>)>,
 }
 
+/// The message of the error that stops an expression whose deadline passed
+/// while it was matching.
+pub(crate) const DEADLINE_MESSAGE: &str = "deadline passed while matching a regular expression";
+
+/// The wall-clock deadline of the evaluation running on this thread, checked
+/// before each match (a native loop of matches never returns to the
+/// instruction budget's checks).
+pub(crate) struct Deadline;
+
+impl Deadline {
+    pub(crate) fn set(at: Option<std::time::Instant>) -> Deadline {
+        DEADLINE.with(|d| d.set(at));
+        Deadline
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        DEADLINE.with(|d| d.set(None));
+    }
+}
+
 thread_local! {
+    static DEADLINE: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
     static CACHE: RefCell<HashMap<(String, String), Rc<Compiled>>> = RefCell::new(HashMap::new());
     static INPUT: RefCell<Option<Input>> = const { RefCell::new(None) };
 }
@@ -235,6 +258,14 @@ fn exec(this: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsV
             && found.is_none_or(|f| f > from)
         {
             return Ok(None);
+        }
+        if DEADLINE
+            .with(std::cell::Cell::get)
+            .is_some_and(|at| std::time::Instant::now() >= at)
+        {
+            return Err(JsNativeError::runtime_limit()
+                .with_message(DEADLINE_MESSAGE)
+                .into());
         }
         let found = compiled
             .regex

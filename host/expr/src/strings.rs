@@ -21,6 +21,11 @@ use boa_engine::{
 const JOIN_DEPTH: u32 = 64;
 
 thread_local! {
+    /// Elements spreads, `for...of` and array `concat` may still hand out in
+    /// the evaluation running on this thread.
+    static ELEMENTS_LEFT: Cell<u64> = const { Cell::new(0) };
+    /// The element budget of one evaluation on this thread.
+    static ELEMENT_BUDGET: Cell<u64> = const { Cell::new(0) };
     /// The string limit of the evaluator on this thread, in UTF-16 units.
     static MAX_LENGTH: Cell<usize> = const { Cell::new(usize::MAX) };
     static JOIN_DEPTH_NOW: Cell<u32> = const { Cell::new(0) };
@@ -32,9 +37,23 @@ fn too_long(what: &str, max: usize) -> JsNativeError {
     ))
 }
 
-/// Installs the bounded `join` and `concat`, with `max` as the limit.
-pub(crate) fn install(context: &mut Context, max: usize) -> JsResult<()> {
+/// Installs the bounded `join` and `concat`, with `max` as the limit, and
+/// `__chargeElements` with a budget of `elements` per evaluation.
+pub(crate) fn install(context: &mut Context, max: usize, elements: u64) -> JsResult<()> {
     MAX_LENGTH.with(|m| m.set(max));
+    ELEMENT_BUDGET.with(|b| b.set(elements));
+    // The prelude is not charged; each evaluation starts from the budget.
+    ELEMENTS_LEFT.with(|left| left.set(u64::MAX));
+    let charge = FunctionObjectBuilder::new(
+        context.realm(),
+        NativeFunction::from_fn_ptr(charge_elements),
+    )
+    .name(js_string!("__chargeElements"))
+    .length(1)
+    .build();
+    context
+        .global_object()
+        .set(js_string!("__chargeElements"), charge, true, context)?;
     let array = context.intrinsics().constructors().array().prototype();
     let string = context.intrinsics().constructors().string().prototype();
     define(context, &array, "join", 1, join)?;
@@ -143,4 +162,27 @@ fn concat(this: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<J
     }
     let pieces: Vec<JsStr<'_>> = parts.iter().map(JsString::as_str).collect();
     Ok(JsString::concat_array(&pieces).into())
+}
+
+/// Gives the evaluation about to run on this thread its full element budget.
+pub(crate) fn reset_element_budget() {
+    ELEMENTS_LEFT.with(|left| left.set(ELEMENT_BUDGET.with(Cell::get)));
+}
+
+/// `__chargeElements(n)`: takes `n` elements from the evaluation's budget,
+/// or throws once it is spent.
+fn charge_elements(_: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsValue> {
+    let n = args.get_or_undefined(0).to_length(context)?;
+    ELEMENTS_LEFT.with(|left| {
+        if n > left.get() {
+            let budget = ELEMENT_BUDGET.with(Cell::get);
+            return Err(JsNativeError::range()
+                .with_message(format!(
+                    "spread, for...of or concat: more than {budget} elements handed out in one expression; work on fewer elements at a time"
+                ))
+                .into());
+        }
+        left.set(left.get() - n);
+        Ok(JsValue::undefined())
+    })
 }

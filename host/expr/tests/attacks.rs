@@ -142,3 +142,168 @@ fn ordinary_string_building_still_works() {
         assert_eq!(eval(src).unwrap(), want, "{src}");
     }
 }
+
+/// Evaluates `src` on `ev`, then shows the same evaluator still answers.
+fn refused_then_recovers(ev: &mut Evaluator, src: &str) -> ExprError {
+    let e = match ev.eval(&Template::parse(src).unwrap(), &ExprContext::default()) {
+        Ok(v) => panic!("{src} gave {v}"),
+        Err(e) => e,
+    };
+    let after = ev
+        .eval(
+            &Template::parse("{{ 'a' + 'b' + [...'cd'].length }}").unwrap(),
+            &ExprContext::default(),
+        )
+        .unwrap();
+    assert_eq!(after, json!("ab2"), "after {src}");
+    e
+}
+
+#[test]
+fn doubling_a_string_with_plus_templates_or_plus_equals_is_refused_before_it_allocates() {
+    // Each doubles a megabyte string thirty times: a petabyte, asked for in
+    // one allocation, which boa would meet by aborting the process.
+    let mut ev = Evaluator::new(Limits::default()).unwrap();
+    for src in [
+        "{{ (()=>{let s='x'.repeat(1e6); for(let i=0;i<30;i++) s=s+s; return s.length})() }}",
+        "{{ (()=>{let s='x'.repeat(1e6); for(let i=0;i<30;i++) s+=s; return s.length})() }}",
+        "{{ (()=>{let s='x'.repeat(1e6); for(let i=0;i<30;i++) s=`${s}${s}`; return s.length})() }}",
+        "{{ (()=>{let s='é'.repeat(1e6); for(let i=0;i<30;i++) s=s+1+s; return s.length})() }}",
+        "{{ (()=>{let s=['x'.repeat(1e6)]; for(let i=0;i<30;i++) s=[String(s)+s]; return s.length})() }}",
+    ] {
+        let e = refused_then_recovers(&mut ev, src);
+        assert!(matches!(e, ExprError::OutputTooLarge { .. }), "{src}: {e}");
+        assert!(e.to_string().contains("larger than the limit"), "{e}");
+    }
+    // Up to the limit, strings build as before.
+    assert_eq!(
+        eval("{{ (()=>{let s='x'.repeat(1e6); for(let i=0;i<3;i++) s=s+s; return s.length})() }}")
+            .unwrap(),
+        json!(8_000_000)
+    );
+}
+
+#[test]
+fn doubling_an_array_by_spreading_or_concat_is_refused() {
+    // Forty doublings of a thousand elements: a petabyte of array. (A
+    // smaller element budget than the default's million keeps a debug
+    // build quick; the default refuses the same way.)
+    let mut ev = Evaluator::new(Limits {
+        elements: 20_000,
+        ..Limits::default()
+    })
+    .unwrap();
+    for src in [
+        "{{ (()=>{let a=Array(1e3).fill(0); for(let i=0;i<40;i++) a=[...a,...a]; return a.length})() }}",
+        "{{ (()=>{let a=Array(1e3).fill(0); for(let i=0;i<40;i++) a.push(...a); return a.length})() }}",
+        "{{ (()=>{let a=Array(1e3).fill(0); for(let i=0;i<40;i++) a=a.concat(a); return a.length})() }}",
+        "{{ (()=>{let a=[...'x'.repeat(1e3)]; for(let i=0;i<40;i++) a=[...a,...a]; return a.length})() }}",
+        "{{ [...'x'.repeat(8e6)].length }}",
+    ] {
+        let e = refused_then_recovers(&mut ev, src).to_string();
+        assert!(
+            e.contains("elements handed out in one expression"),
+            "{src}: {e}"
+        );
+    }
+    assert_eq!(
+        eval("{{ [...[1, 2], ...'ab', ...new Set([3])].concat([4], 5) }}").unwrap(),
+        json!([1, 2, "a", "b", 3, 4, 5])
+    );
+}
+
+/// `n` of `open`, then `inner`, then `n` of `close`.
+fn nested(open: &str, inner: &str, close: &str, n: usize) -> String {
+    format!("{{{{ {}{inner}{} }}}}", open.repeat(n), close.repeat(n))
+}
+
+#[test]
+fn expressions_nested_past_the_parsers_stack_are_refused_before_parsing() {
+    // Each would recurse once per level in boa's parser or compiler and
+    // overflow the thread's stack, which aborts the process.
+    // Five thousand levels, all within the source limit.
+    let deep = 5_000;
+    for src in [
+        nested("(", "1", ")", deep),
+        nested("[", "1", "]", deep),
+        nested("{a:", "1", "}", deep),
+        nested("!", "1", "", deep),
+        nested("typeof ", "1", "", deep / 2),
+        nested("x=>", "1", "", deep),
+        nested("`${", "1", "}`", deep),
+        nested("", "1", "+1", deep),
+        nested("", "1", ",1", deep),
+        nested("1?", "1", ":1", deep),
+    ] {
+        let e = refused(&src);
+        assert!(e.contains("split it into smaller expressions"), "{e}");
+    }
+    let e = refused(&format!("{{{{ '{}' }}}}", "x".repeat(40_000)));
+    assert!(
+        e.contains("its source (in bytes) is more than the limit of 32768"),
+        "{e}"
+    );
+}
+
+#[test]
+fn expressions_just_inside_the_nesting_limit_evaluate_on_a_small_stack() {
+    // The limit must leave room: the deepest allowed expression of each kind
+    // evaluates on a thread with the runtime's default 2 MiB stack.
+    let limit = Limits::default().nesting;
+    let n = limit - 3;
+    let cases = [
+        (nested("(", "1", ")", n), json!(1)),
+        (
+            format!("{{{{ {}1{}.length }}}}", "[".repeat(n), "]".repeat(n)),
+            json!(1),
+        ),
+        (nested("!", "1", "", n - n % 2), json!(true)),
+        (nested("", "1", "+1", n), json!(n + 1)),
+        (nested("", "1", ",1", n), json!(1)),
+        (nested("1?", "1", ":1", n / 2), json!(1)),
+        (nested("`${", "1", "}`", n / 2), json!("1")),
+        (nested("(x=>", "1", ")(0)", n / 3), json!(1)),
+    ];
+    let handle = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let mut ev = Evaluator::new(Limits::default()).unwrap();
+            for (src, want) in cases {
+                let got = ev.eval(&Template::parse(&src).unwrap(), &ExprContext::default());
+                assert_eq!(got, Ok(want), "{src}");
+            }
+        })
+        .unwrap();
+    handle.join().unwrap();
+}
+
+#[test]
+fn a_deadline_stops_loops_and_regular_expression_matching() {
+    let mut ev = Evaluator::new(Limits::default()).unwrap();
+    ev.set_deadline(Some(0));
+    for src in [
+        "{{ (()=>{let n=0; for(;;) n++; })() }}",
+        "{{ /a/.test('a') }}",
+        "{{ 'aaa'.replace(/a/g, 'b') }}",
+    ] {
+        let e = ev
+            .eval(&Template::parse(src).unwrap(), &ExprContext::default())
+            .unwrap_err();
+        assert!(
+            matches!(e, ExprError::Deadline { millis: 0, .. }),
+            "{src}: {e}"
+        );
+        assert!(
+            e.to_string().contains("still running at its deadline"),
+            "{e}"
+        );
+    }
+    ev.set_deadline(None);
+    assert_eq!(
+        ev.eval(
+            &Template::parse("{{ /a/.test('a') }}").unwrap(),
+            &ExprContext::default()
+        ),
+        Ok(json!(true))
+    );
+}

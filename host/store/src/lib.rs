@@ -22,10 +22,12 @@ mod credentials;
 mod journal;
 mod members;
 mod ops;
+mod resume_tokens;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod types;
 mod usage;
+mod vault_master;
 mod webhook_routes;
 mod writer;
 
@@ -43,6 +45,7 @@ pub use members::{MemberRow, NewMember, SignInAttempt};
 pub use ops::append_items;
 pub use types::*;
 pub use usage::LimitOverrides;
+pub use vault_master::MasterKeyRecord;
 pub use webhook_routes::{WebhookClaim, WebhookRoute};
 use writer::Writer;
 

@@ -90,6 +90,17 @@ pub enum VaultError {
         /// What is wrong and what to do.
         message: String,
     },
+    /// Another process rotated the master key, and this one cannot load the
+    /// new key (yet), so it will not wrap a new data key with the old one.
+    #[error(
+        "the master key was rotated to `{in_use}` by another process, but this process has `{loaded}` and could not read the new one; retry in a moment (the rotating process moves the new key into the key file when it finishes), or give this process the new key ({MASTER_KEY_FILE_ENV}) and restart it"
+    )]
+    MasterKeyRetired {
+        /// The key the store records as in use.
+        in_use: String,
+        /// The key this process has.
+        loaded: String,
+    },
     /// A credential value must be a JSON object.
     #[error(
         "credential `{0}`: the value must be a JSON object of fields, e.g. {{\"token\": \"...\"}}"
@@ -268,6 +279,42 @@ impl Vault {
         }
     }
 
+    /// Follows a rotation another process made: when the store records a
+    /// master key other than this process's, reads the key again (from the
+    /// key file or environment) and uses it if it is that one. The master
+    /// key to wrap new data keys with; an error when the recorded one cannot
+    /// be had, so nothing is wrapped under a retired key.
+    pub async fn follow_rotation(&self) -> Result<Arc<dyn KeyProvider>> {
+        let master = self.master();
+        let Some(record) = self.store.master_key_record().await? else {
+            return Ok(master);
+        };
+        if record.master_key_id == master.id() {
+            return Ok(master);
+        }
+        if let Some(incoming) = self
+            .incoming
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .filter(|key| key.id() == record.master_key_id)
+        {
+            return Ok(incoming);
+        }
+        match self.reload.as_ref().map(MasterKeyConfig::load) {
+            Some(Ok((key, _))) if key.id() == record.master_key_id => {
+                tracing::info!(master_key_id = %key.id(), generation = record.generation, "the master key was rotated by another process; using the new one");
+                let key: Arc<dyn KeyProvider> = Arc::new(key);
+                *self.master.write().unwrap_or_else(|e| e.into_inner()) = key.clone();
+                Ok(key)
+            }
+            _ => Err(VaultError::MasterKeyRetired {
+                in_use: record.master_key_id,
+                loaded: master.id().to_owned(),
+            }),
+        }
+    }
+
     /// The id of the master key in use.
     pub fn master_key_id(&self) -> String {
         self.master().id().to_owned()
@@ -283,6 +330,10 @@ impl Vault {
     /// Unwraps every tenant's data key, so a wrong master key is reported at
     /// start rather than at a run's first credential.
     pub async fn check(&self) -> Result<usize> {
+        // The first process to start records its key as the one in use.
+        self.store
+            .record_master_key(self.master().id(), true, now_millis())
+            .await?;
         let rows = self.store.data_keys().await?;
         for row in &rows {
             self.unwrap_row(row).await?;
@@ -330,22 +381,41 @@ impl Vault {
             };
         }
         let _wrapping = self.wrapping.lock().await;
-        let master = self.master();
-        let id = new_id();
-        let key = DataKey::generate();
-        let wrapped = master.wrap(&key, &data_key_context(tenant, &id)).await?;
-        let row = self
-            .store
-            .add_data_key(DataKeyRow {
-                tenant: tenant.to_owned(),
-                id,
-                master_key_id: master.id().to_owned(),
-                wrapped: STANDARD.encode(wrapped),
-                created_at: now_millis(),
-                rewrapped_at: None,
-            })
-            .await?;
-        self.unwrap_row(&row).await
+        loop {
+            // Never under a key another process's rotation retired.
+            let master = self.follow_rotation().await?;
+            let id = new_id();
+            let key = DataKey::generate();
+            let wrapped = master.wrap(&key, &data_key_context(tenant, &id)).await?;
+            let row = self
+                .store
+                .add_data_key(DataKeyRow {
+                    tenant: tenant.to_owned(),
+                    id: id.clone(),
+                    master_key_id: master.id().to_owned(),
+                    wrapped: STANDARD.encode(wrapped),
+                    created_at: now_millis(),
+                    rewrapped_at: None,
+                })
+                .await?;
+            // A rotation that began between the check and the insert may
+            // have re-wrapped every row but this one: then the key is
+            // withdrawn (nothing is encrypted with it yet) and made again.
+            if row.id == id
+                && self
+                    .store
+                    .master_key_record()
+                    .await?
+                    .is_some_and(|r| r.master_key_id != master.id())
+                && self
+                    .store
+                    .withdraw_data_key(tenant, &id, master.id())
+                    .await?
+            {
+                continue;
+            }
+            return self.unwrap_row(&row).await;
+        }
     }
 
     fn encrypt(key: &TenantKey, tenant: &str, id: &str, value: &Value) -> Result<String> {
@@ -482,6 +552,11 @@ impl Vault {
         let _wrapping = self.wrapping.lock().await;
         let old = self.master();
         *self.incoming.write().unwrap_or_else(|e| e.into_inner()) = Some(new.clone());
+        // Recorded before any row moves: from here on, no process wraps a
+        // new data key under the old key (they check before wrapping).
+        self.store
+            .record_master_key(new.id(), false, now_millis())
+            .await?;
         // On failure both keys stay loaded: some rows are under each until
         // the rotation is run again with the same new key, which resumes.
         let rewrapped = self.rewrap_all(old.as_ref(), new.as_ref()).await?;

@@ -548,3 +548,60 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    async fn a_process_that_missed_a_rotation_wraps_new_data_keys_under_the_new_key_or_not_at_all(
+        store
+    ) {
+        // Two processes on one database and one key file: `rotating`
+        // rotates, `other` hears nothing of it (no Redis here) and is then
+        // asked for a new tenant's first data key.
+        let config = tempfile::tempdir().unwrap();
+        let path = config.path().join("master.key");
+        let (old, _) = LocalMasterKey::create_file(&path).unwrap();
+        let old_id = old.id().to_owned();
+        let file = MasterKeyConfig {
+            key_file: Some(path.clone()),
+            ..MasterKeyConfig::default()
+        };
+        let copy = || LocalMasterKey::from_file(&path).unwrap();
+        let (other_key, stuck_key) = (copy(), copy());
+        let rotating = Vault::new(store.store.clone(), Arc::new(old));
+        rotating.check().await.unwrap();
+        let other = Vault::new(store.store.clone(), Arc::new(other_key)).reloading(file);
+        other.check().await.unwrap();
+        let rotation = rotating.rotate_key_file(&path).await.unwrap();
+
+        add_tenant(&store, "late").await;
+        let made = other
+            .create("late", "c", "t", &json!({"token": "late"}))
+            .await
+            .unwrap();
+        let key = store.data_key("late").await.unwrap().unwrap();
+        assert_eq!(
+            key.master_key_id, rotation.master_key_id,
+            "not wrapped under the retired key {old_id}"
+        );
+        assert_eq!(other.master_key_id(), rotation.master_key_id);
+        // The rotating process reads what the other made.
+        assert_eq!(
+            rotating.get("late", &made.id).await.unwrap().value.expose()["token"],
+            "late"
+        );
+
+        // A process that cannot load the new key refuses to wrap with its
+        // old one, and says what to do.
+        let stuck = Vault::new(store.store.clone(), Arc::new(stuck_key));
+        add_tenant(&store, "later").await;
+        let refused = stuck
+            .create("later", "c", "t", &json!({"token": "later"}))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, VaultError::MasterKeyRetired { .. }),
+            "{refused}"
+        );
+        assert!(refused.to_string().contains("rotated to"), "{refused}");
+        assert!(store.data_key("later").await.unwrap().is_none());
+    }
+);

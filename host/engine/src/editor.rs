@@ -9,7 +9,7 @@ use n8n_work_store::{Claimed, Outcome, StepKey, StepKind, WorkflowVersion};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Engine, EngineError, NodeRun, params, preview};
+use crate::{Engine, EngineError, NodeRun, preview};
 
 impl Engine {
     /// Evaluates `template` (`{{ $json.name }}`) as the editor previews it:

@@ -51,7 +51,10 @@ fn fan_out(branches: usize) -> String {
     yaml
 }
 
-async fn engine(store: Store) -> Engine {
+/// An engine on `store`; `starts_here` runs each run in the process that
+/// starts it, as `serve` does on one machine, else through the workers'
+/// queue, as API processes do.
+async fn engine(store: Store, starts_here: bool) -> Engine {
     let runtime = Runtime::new(RuntimeConfig {
         max_instances: 256,
         ..RuntimeConfig::default()
@@ -64,6 +67,7 @@ async fn engine(store: Store) -> Engine {
         Arc::new(SystemClock),
         EngineConfig {
             concurrency: 128,
+            starts_here,
             ..EngineConfig::default()
         },
         Arc::new(StaticCredentials::default()),
@@ -112,15 +116,6 @@ fn main() {
         .build()
         .expect("tokio");
     rt.block_on(async move {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open_sqlite(&dir.path().join("bench.db")).await.expect("store");
-        let engine = engine(store.clone()).await;
-        let shutdown = CancellationToken::new();
-        let worker = tokio::spawn({
-            let (engine, shutdown) = (engine.clone(), shutdown.clone());
-            async move { engine.serve(shutdown).await }
-        });
-
         // The peer: bare instantiate + call of the same component.
         let bare = n8n_work_bench::bare::step(n8n_work_builtins::TEST_GUEST, NOOP);
         for _ in 0..200 {
@@ -133,52 +128,71 @@ fn main() {
             samples.push(t.elapsed());
         }
         let bare_p50 = median(samples);
-
-        // W3, one run at a time: what a step costs the engine end to end.
-        let w3 = chain(10);
-        fire(&engine, &w3, 1).await;
-        let mut per_step = Vec::new();
-        for _ in 0..30 {
-            per_step.push(fire(&engine, &w3, 1).await / 11);
-        }
-        let per_step = median(per_step);
-        // W3, many runs at once: durable steps per second.
-        let before = store.stats();
-        let wall = fire(&engine, &w3, runs).await;
-        let after = store.stats();
-        let steps = runs * 11;
         println!("W3: 10-step chain of component nodes (plus the trigger), SQLite synchronous=FULL");
         println!("  bare wasmtime instantiate + call, p50:        {:>9.1} µs", bare_p50.as_secs_f64() * 1e6);
-        println!("  one run at a time, per step (median of 30):   {:>9.1} µs", per_step.as_secs_f64() * 1e6);
-        println!(
-            "  engine overhead per step above bare:          {:>9.1} µs  ({:.1}x bare)",
-            (per_step.as_secs_f64() - bare_p50.as_secs_f64()) * 1e6,
-            per_step.as_secs_f64() / bare_p50.as_secs_f64()
-        );
-        println!(
-            "  {runs} runs at once: {steps} durable steps in {:.2} s = {:.0} steps/s ({} writes in {} commits)",
-            wall.as_secs_f64(),
-            steps as f64 / wall.as_secs_f64(),
-            after.writes - before.writes,
-            after.commits - before.commits,
-        );
 
-        // W4: one trigger, 100 branches, a Merge.
-        let w4 = fan_out(100);
-        fire(&engine, &w4, 1).await;
-        let mut times = Vec::new();
-        for _ in 0..10 {
-            times.push(fire(&engine, &w4, 1).await);
+        for (starts_here, path) in [
+            (false, "runs through the workers' queue (API processes)"),
+            (true, "runs driven where they start (serve on one machine)"),
+        ] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let store = Store::open_sqlite(&dir.path().join("bench.db")).await.expect("store");
+            let engine = engine(store.clone(), starts_here).await;
+            let shutdown = CancellationToken::new();
+            let worker = tokio::spawn({
+                let (engine, shutdown) = (engine.clone(), shutdown.clone());
+                async move { engine.serve(shutdown).await }
+            });
+            println!("  {path}:");
+            // One run at a time: what a step costs the engine end to end.
+            let w3 = chain(10);
+            fire(&engine, &w3, 1).await;
+            let mut per_step = Vec::new();
+            for _ in 0..30 {
+                per_step.push(fire(&engine, &w3, 1).await / 11);
+            }
+            let per_step = median(per_step);
+            // Many runs at once: durable steps per second.
+            let before = store.stats();
+            let wall = fire(&engine, &w3, runs).await;
+            let after = store.stats();
+            let steps = runs * 11;
+            println!("    one run at a time, per step (median of 30): {:>9.1} µs", per_step.as_secs_f64() * 1e6);
+            println!(
+                "    engine overhead per step above bare:        {:>9.1} µs  ({:.1}x bare)",
+                (per_step.as_secs_f64() - bare_p50.as_secs_f64()) * 1e6,
+                per_step.as_secs_f64() / bare_p50.as_secs_f64()
+            );
+            println!(
+                "    {runs} runs at once: {steps} durable steps in {:.2} s = {:.0} steps/s ({} writes in {} commits)",
+                wall.as_secs_f64(),
+                steps as f64 / wall.as_secs_f64(),
+                after.writes - before.writes,
+                after.commits - before.commits,
+            );
+            if !starts_here {
+                shutdown.cancel();
+                worker.await.expect("worker").expect("engine");
+                continue;
+            }
+
+            // W4: one trigger, 100 branches, a Merge.
+            let w4 = fan_out(100);
+            fire(&engine, &w4, 1).await;
+            let mut times = Vec::new();
+            for _ in 0..10 {
+                times.push(fire(&engine, &w4, 1).await);
+            }
+            let w4_time = median(times);
+            println!("W4: one trigger -> 100 parallel component branches -> Merge");
+            println!(
+                "  time to completion (median of 10):            {:>9.1} ms  = {:.0} steps/s; {:.1}x the bare cost of its 100 calls done one after another",
+                w4_time.as_secs_f64() * 1e3,
+                102.0 / w4_time.as_secs_f64(),
+                w4_time.as_secs_f64() / (bare_p50.as_secs_f64() * 100.0),
+            );
+            shutdown.cancel();
+            worker.await.expect("worker").expect("engine");
         }
-        let w4_time = median(times);
-        println!("W4: one trigger -> 100 parallel component branches -> Merge");
-        println!(
-            "  time to completion (median of 10):            {:>9.1} ms  = {:.0} steps/s; {:.1}x the bare cost of its 100 calls done one after another",
-            w4_time.as_secs_f64() * 1e3,
-            102.0 / w4_time.as_secs_f64(),
-            w4_time.as_secs_f64() / (bare_p50.as_secs_f64() * 100.0),
-        );
-        shutdown.cancel();
-        worker.await.expect("worker").expect("engine");
     });
 }

@@ -89,8 +89,36 @@ fn main() {
     std::fs::write(out_dir.join("components.rs"), code).unwrap();
 }
 
-/// Stops the build with the one command that fixes a missing target.
+/// Makes sure the `wasm32-wasip2` target is installed. `rust-toolchain.toml`
+/// names it, but rustup installs a toolchain file's targets only with the
+/// toolchain itself: on a machine that had the toolchain already, the target
+/// is missing. Under rustup, it is added here (a download of about 20 MB);
+/// otherwise, or if that fails, the build stops with the one command that
+/// fixes it.
 fn require_wasm_target() {
+    if wasm_target_installed() {
+        return;
+    }
+    if let Some(toolchain) = env::var_os("RUSTUP_TOOLCHAIN") {
+        println!(
+            "cargo:warning=installing the Rust target {TARGET}, which n8n-work builds its node components for (rustup target add {TARGET})"
+        );
+        let added = Command::new("rustup")
+            .args(["target", "add", TARGET, "--toolchain"])
+            .arg(&toolchain)
+            .status()
+            .is_ok_and(|s| s.success());
+        if added && wasm_target_installed() {
+            return;
+        }
+    }
+    panic!(
+        "\n\nThe Rust target `{TARGET}` is not installed; n8n-work builds its node components for it.\n\
+         Install it with:\n\n    rustup target add {TARGET}\n\n"
+    );
+}
+
+fn wasm_target_installed() -> bool {
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let sysroot = Command::new(rustc)
         .args(["--print", "sysroot"])
@@ -98,14 +126,8 @@ fn require_wasm_target() {
         .ok()
         .filter(|o| o.status.success())
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    let installed = sysroot
+    sysroot
         .as_deref()
         .map(|s| s.join("lib/rustlib").join(TARGET))
-        .is_some_and(|p| Path::new(&p).is_dir());
-    if !installed {
-        panic!(
-            "\n\nThe Rust target `{TARGET}` is not installed; n8n-work builds its node components for it.\n\
-             Install it with:\n\n    rustup target add {TARGET}\n\n"
-        );
-    }
+        .is_some_and(|p| Path::new(&p).is_dir())
 }

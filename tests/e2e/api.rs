@@ -47,6 +47,20 @@ pub(crate) async fn push(server: &Server, yaml: &str) -> String {
     created["id"].as_str().unwrap().to_owned()
 }
 
+/// Pushes the workflow `yaml` and activates it; its id.
+pub(crate) async fn push_active(server: &Server, yaml: &str) -> String {
+    let id = push(server, yaml).await;
+    let (status, body) = send(
+        server,
+        Method::POST,
+        &format!("/workflows/{id}/activate"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    id
+}
+
 const GREET: &str = "
 name: greet
 tags: [demo]
@@ -218,7 +232,7 @@ async fn a_failed_run_retries_from_its_failed_step_or_from_the_start() {
     let data = tempfile::tempdir().unwrap();
     let server = start(data.path()).await;
     // Fails until the variable is set; then succeeds.
-    let id = push(
+    let id = push_active(
         &server,
         "
 name: picky
@@ -486,15 +500,7 @@ connections:
     );
 
     // Then live: resuming sends the rest, and the stream ends with the run.
-    let resume = parked["resumeUrls"]["hold"].as_str().unwrap();
-    call(
-        Method::POST,
-        &format!("{}{resume}", server.base),
-        None,
-        "application/json",
-        "{}".into(),
-    )
-    .await;
+    resume_hold(&server, &parked).await;
     let rest = events_until(&mut stream, "run.finished").await;
     let finished: Vec<(&str, &str)> = rest
         .iter()
@@ -601,26 +607,29 @@ async fn bodies_past_the_limit_get_413_and_a_flood_past_admission_gets_429() {
     let data = tempfile::tempdir().unwrap();
     let server = start_with(
         data.path(),
-        &["--max-body-bytes", "1024", "--max-in-flight", "2"],
+        &[
+            "--max-body-bytes",
+            "1024",
+            "--max-in-flight",
+            "2",
+            "--egress-allow-private",
+            "127.0.0.1",
+        ],
     )
     .await;
-    let id = push(
+    let (vendor, release) = held_vendor().await;
+    push_active(
         &server,
-        "
+        &format!(
+            "
 name: held
 nodes:
-  - {id: hook, type: webhook, params: {path: held, respond: onReceived}}
-  - {id: hold, type: wait, params: {resume: call}}
+  - {{id: hook, type: webhook, params: {{path: held, respond: onReceived}}}}
+  - {{id: call, type: 'builtin:http', params: {{url: '{vendor}/slow'}}, egress: ['{vendor}']}}
 connections:
-  - {from: hook, to: hold}
-",
-    )
-    .await;
-    send(
-        &server,
-        Method::POST,
-        &format!("/workflows/{id}/activate"),
-        json!({}),
+  - {{from: hook, to: call}}
+"
+        ),
     )
     .await;
     let hook = format!("{}/webhook/held", server.base);
@@ -638,12 +647,94 @@ connections:
         "{body}"
     );
 
-    // Each accepted run stays open (parked) and holds an admission slot.
+    // Each accepted run is at work (its call is held by the vendor) and
+    // keeps its admission place.
+    let (accepted, refused) = post_five(&hook).await;
+    assert_eq!((accepted.len(), refused), (2, 3));
+    // Every accepted run completes once the vendor answers.
+    release.add_permits(accepted.len());
+    for run in &accepted {
+        execution_when(&server.api(), &server.key, run, |b| {
+            b["execution"]["status"] == "succeeded"
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn runs_parked_on_a_wait_give_back_their_admission_place() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_with(data.path(), &["--max-in-flight", "2"]).await;
+    push_active(
+        &server,
+        "
+name: parked
+nodes:
+  - {id: hook, type: webhook, params: {path: parked, respond: onReceived}}
+  - {id: hold, type: wait, params: {resume: call}}
+connections:
+  - {from: hook, to: hold}
+",
+    )
+    .await;
+    let hook = format!("{}/webhook/parked", server.base);
+    // Each run parks, and gives its place back, before the next request
+    // is sent: two places admit them all, one after the other.
+    let mut accepted = Vec::new();
+    for _ in 0..5 {
+        let (status, body) = call(Method::POST, &hook, None, "application/json", "{}".into()).await;
+        assert_eq!(status, 202, "a parked run holds no admission place: {body}");
+        let run = body["executionId"].as_str().unwrap().to_owned();
+        execution_when(&server.api(), &server.key, &run, |b| {
+            b["resumeUrls"]["hold"].is_string()
+        })
+        .await;
+        admitted_falls_to_zero(&server).await;
+        accepted.push(run);
+    }
+    for run in &accepted {
+        let (_, parked) = get(&server, &format!("/executions/{run}")).await;
+        resume_hold(&server, &parked).await;
+        execution_when(&server.api(), &server.key, run, |b| {
+            b["execution"]["status"] == "succeeded"
+        })
+        .await;
+    }
+}
+
+/// Resumes the run `parked` (its view) at its Wait node `hold`, with `{}`.
+async fn resume_hold(server: &Server, parked: &Value) {
+    let resume = parked["resumeUrls"]["hold"].as_str().unwrap();
+    let (status, body) = call(
+        Method::POST,
+        &format!("{}{resume}", server.base),
+        None,
+        "application/json",
+        "{}".into(),
+    )
+    .await;
+    assert!(status < 300, "{status} {body}");
+}
+
+/// Waits until no webhook request or run holds an admission place.
+async fn admitted_falls_to_zero(server: &Server) {
+    for _ in 0..3_000 {
+        if crate::chaos::metric(server, "n8n_work_webhook_admitted").await == Some(0.0) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("a parked run still holds its admission place");
+}
+
+/// Posts `{}` to `hook` five times: the runs accepted (202), and how many
+/// were refused with 429 (and `retry-after: 1`).
+async fn post_five(hook: &str) -> (Vec<String>, usize) {
     let mut accepted = Vec::new();
     let mut refused = 0;
     for _ in 0..5 {
         let response = reqwest::Client::new()
-            .post(&hook)
+            .post(hook)
             .header("content-type", "application/json")
             .body("{}")
             .send()
@@ -663,27 +754,50 @@ connections:
             other => panic!("unexpected status {other}"),
         }
     }
-    assert_eq!((accepted.len(), refused), (2, 3));
-    // Every accepted run completes once resumed.
-    for run in &accepted {
-        let parked = execution_when(&server.api(), &server.key, run, |b| {
-            b["resumeUrls"]["hold"].is_string()
-        })
-        .await;
-        let resume = parked["resumeUrls"]["hold"].as_str().unwrap();
-        call(
-            Method::POST,
-            &format!("{}{resume}", server.base),
-            None,
-            "application/json",
-            "{}".into(),
-        )
-        .await;
-        execution_when(&server.api(), &server.key, run, |b| {
-            b["execution"]["status"] == "succeeded"
-        })
-        .await;
+    (accepted, refused)
+}
+
+/// A request's bytes up to the end of its head; `None` if the peer hung up
+/// before.
+async fn request_head(socket: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut request = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match socket.read(&mut buffer).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => request.extend_from_slice(&buffer[..n]),
+        }
     }
+    Some(request)
+}
+
+/// A vendor that reads each request and answers `{}` only once the test
+/// adds a permit to the semaphore returned.
+async fn held_vendor() -> (String, Arc<tokio::sync::Semaphore>) {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let permits = release.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let permits = permits.clone();
+            tokio::spawn(async move {
+                if request_head(&mut socket).await.is_none() {
+                    return;
+                }
+                let Ok(permit) = permits.acquire().await else {
+                    return;
+                };
+                permit.forget();
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")
+                    .await;
+            });
+        }
+    });
+    (format!("http://{address}"), release)
 }
 
 /// The ticks of a workflow's runs, oldest first, once there are `n`.
@@ -751,7 +865,7 @@ connections:
 async fn a_stopped_server_leaves_accepted_runs_for_the_next_to_finish() {
     let data = tempfile::tempdir().unwrap();
     let mut server = start(data.path()).await;
-    let id = push(
+    push_active(
         &server,
         "
 name: slow
@@ -763,13 +877,6 @@ connections:
   - {from: hook, to: pause}
   - {from: pause, to: after}
 ",
-    )
-    .await;
-    send(
-        &server,
-        Method::POST,
-        &format!("/workflows/{id}/activate"),
-        json!({}),
     )
     .await;
     let mut accepted = Vec::new();
@@ -941,7 +1048,7 @@ pub(crate) async fn run_waited(server: &Server, id: &str) -> Value {
 /// A one-route HTTP server on loopback that answers each request with the
 /// `Authorization` header it got, as JSON; and the headers it got.
 async fn echo_authorization() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -953,17 +1060,9 @@ async fn echo_authorization() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
             };
             let counted = counted.clone();
             tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    let Ok(n) = socket.read(&mut buffer).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    request.extend_from_slice(&buffer[..n]);
-                }
+                let Some(request) = request_head(&mut socket).await else {
+                    return;
+                };
                 let text = String::from_utf8_lossy(&request).to_string();
                 let auth = text
                     .lines()
@@ -1115,7 +1214,7 @@ async fn a_host_over_its_egress_rate_is_not_called_and_the_node_hears_429() {
 /// A vendor that fails every call with 500, echoing the bearer token it got
 /// back raw and base64-encoded; and the tokens it got.
 async fn leaky_vendor() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let tokens = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -1124,14 +1223,9 @@ async fn leaky_vendor() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
         while let Ok((mut socket, _)) = listener.accept().await {
             let got = got.clone();
             tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match socket.read(&mut buffer).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buffer[..n]),
-                    }
-                }
+                let Some(request) = request_head(&mut socket).await else {
+                    return;
+                };
                 let text = String::from_utf8_lossy(&request).to_string();
                 let token = text
                     .lines()

@@ -404,7 +404,7 @@ async fn final_statuses(api: &Server, runs: &[String]) -> BTreeMap<String, Strin
 }
 
 /// The value of an unlabelled metric in `/metrics` text.
-async fn metric(server: &Server, name: &str) -> Option<f64> {
+pub(crate) async fn metric(server: &Server, name: &str) -> Option<f64> {
     let text = reqwest::get(format!("{}/metrics", server.base))
         .await
         .ok()?

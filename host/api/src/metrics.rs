@@ -31,6 +31,7 @@ pub(crate) struct Metrics {
     in_flight: Gauge,
     queue_depth: Gauge,
     queue_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+    webhooks_admitted: Gauge,
 }
 
 impl Metrics {
@@ -42,6 +43,7 @@ impl Metrics {
         let in_flight = Gauge::default();
         let queue_depth = Gauge::default();
         let queue_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        let webhooks_admitted = Gauge::default();
         registry.register(
             "n8n_work_http_request_duration_seconds",
             "HTTP requests by method, route and status, and how long they took",
@@ -62,6 +64,11 @@ impl Metrics {
             "How long the oldest due step has waited",
             queue_age.clone(),
         );
+        registry.register(
+            "n8n_work_webhook_admitted",
+            "Webhook requests, and the runs they started that are at work (not parked), holding a place in --max-in-flight",
+            webhooks_admitted.clone(),
+        );
         engine.metrics().register(&mut registry);
         Arc::new(Metrics {
             registry,
@@ -69,6 +76,7 @@ impl Metrics {
             in_flight,
             queue_depth,
             queue_age,
+            webhooks_admitted,
         })
     }
 }
@@ -106,6 +114,10 @@ pub(crate) async fn render(State(state): State<AppState>) -> ApiResult<Response>
         .metrics
         .queue_age
         .set(oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0));
+    state
+        .metrics
+        .webhooks_admitted
+        .set(i64::try_from(state.hooks.admitted()).unwrap_or(i64::MAX));
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &state.metrics.registry).map_err(|e| {
         crate::ApiError::new(

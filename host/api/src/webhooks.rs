@@ -221,6 +221,15 @@ impl Hooks {
 
     /// A place for a request of `tenant`: one of its own, then one of the
     /// server's; 429 when either is full.
+    /// How many webhook requests, and the runs they started that are at
+    /// work, hold a place in `max_in_flight` now.
+    pub(crate) fn admitted(&self) -> usize {
+        self.limits
+            .max_in_flight
+            .max(1)
+            .saturating_sub(self.in_flight.available_permits())
+    }
+
     fn admit(&self, tenant: &str) -> Result<Admission, ApiError> {
         let per_tenant = self.limits.per_tenant(
             self.tenants_with_hooks
@@ -906,14 +915,17 @@ async fn webhook(
     let store = state.engine.store();
     state.limiter.run(store, &hook.tenant).await?;
     if hook.on_received {
-        let version = store
-            .workflow_version(&hook.tenant, &hook.workflow_id, hook.version)
-            .await?;
         let id = state
             .engine
-            .start_at(&hook.tenant, &version, &hook.node_id, items, None)
+            .start_trigger(
+                &hook.tenant,
+                &hook.workflow_id,
+                hook.version,
+                &hook.node_id,
+                items,
+            )
             .await?;
-        hold_until_end(&state, &hook.tenant, &id, admission);
+        hold_until_settled(&state, &hook.tenant, &id, admission);
         let body = hook
             .params
             .get("responseBody")
@@ -978,11 +990,13 @@ fn with_headers(mut reply: Response, headers: Option<&Value>) -> Response {
     reply
 }
 
-/// Keeps the admission slot until run `id` ends.
-fn hold_until_end(state: &AppState, tenant: &str, id: &str, admission: Admission) {
+/// Keeps the admission place until run `id` ends or parks: a run parked
+/// on a Wait does no work until it is woken, and the tenant's limit on open
+/// runs, not this one, bounds how many may wait.
+fn hold_until_settled(state: &AppState, tenant: &str, id: &str, admission: Admission) {
     let (engine, tenant, id) = (state.engine.clone(), tenant.to_owned(), id.to_owned());
     tokio::spawn(async move {
-        let _ = engine.wait(&tenant, &id).await;
+        let _ = engine.settle(&tenant, &id).await;
         drop(admission);
     });
 }

@@ -196,7 +196,7 @@ fn prepare(args: &NodeArgs, data_dir: &Path) -> anyhow::Result<(Runtime, Vec<u8>
 /// data directory.
 fn runtime(data_dir: &Path, egress: &crate::EgressArgs) -> anyhow::Result<Runtime> {
     let config = RuntimeConfig {
-        cache_dir: Some(data_dir.join("cache").join("components")),
+        cache_dir: Some(n8n_work_runtime::shared_cache_dir(data_dir)),
         egress: egress.config()?,
         // One step at a time: no need to reserve a large pool.
         max_instances: 4,

@@ -30,8 +30,9 @@ pub(crate) struct ServeArgs {
     /// 16 MiB].
     #[arg(long, env = "N8N_WORK_MAX_BODY_BYTES")]
     max_body_bytes: Option<usize>,
-    /// Webhook requests open at once, over every tenant; more get 429 with
-    /// Retry-After [default: 4096].
+    /// Webhook requests open at once, with the runs they started while
+    /// those are at work (a run parked on a Wait gives its place back),
+    /// over every tenant; more get 429 with Retry-After [default: 4096].
     #[arg(long, env = "N8N_WORK_MAX_IN_FLIGHT")]
     max_in_flight: Option<usize>,
     /// Webhook requests one tenant may have open at once, so a flood on one

@@ -84,7 +84,7 @@ pub(crate) async fn catalog(
     plugins: Option<Arc<dyn n8n_work_engine::PluginSource>>,
 ) -> anyhow::Result<Arc<Catalog>> {
     let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: Some(data_dir.join("cache").join("components")),
+        cache_dir: Some(n8n_work_runtime::shared_cache_dir(data_dir)),
         egress: egress.config()?,
         max_instances: 64,
         ..RuntimeConfig::default()

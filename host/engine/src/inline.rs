@@ -468,16 +468,9 @@ impl Engine {
         trigger: &str,
         items: Vec<n8n_work_runtime::Item>,
     ) -> Result<ExecutionRow, EngineError> {
-        let compiled = self.compiled(tenant, workflow_id, version).await?;
-        let start = self.run_of(
-            &compiled,
-            tenant,
-            workflow_id,
-            version,
-            Some(trigger),
-            items,
-            None,
-        )?;
+        let (compiled, start) = self
+            .run_at_trigger(tenant, workflow_id, version, trigger, items)
+            .await?;
         let run = InlineRun::new(&start, self.inner.clock.now());
         match self.drive_here(&compiled, run).await? {
             Driven::Ended(row) => Ok(*row),

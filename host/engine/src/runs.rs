@@ -2,6 +2,7 @@
 //! API meets runs through these.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use n8n_work_runtime::Item;
@@ -90,6 +91,47 @@ impl Engine {
             .new_run(tenant, version, Some(trigger), items, id, None)
             .await?;
         self.start_run(run).await
+    }
+
+    /// Starts a run of version `version` of `workflow_id` at its trigger
+    /// node `trigger`, as [`Engine::start_at`] does, from the compiled
+    /// workflow this process keeps (a webhook's path, without reading the
+    /// version from the store).
+    pub async fn start_trigger(
+        &self,
+        tenant: &str,
+        workflow_id: &str,
+        version: i64,
+        trigger: &str,
+        items: Vec<Item>,
+    ) -> Result<String, EngineError> {
+        let (_, run) = self
+            .run_at_trigger(tenant, workflow_id, version, trigger, items)
+            .await?;
+        self.start_run(run).await
+    }
+
+    /// The compiled workflow `workflow_id` at `version`, and a new run of it
+    /// at its trigger node `trigger`.
+    pub(crate) async fn run_at_trigger(
+        &self,
+        tenant: &str,
+        workflow_id: &str,
+        version: i64,
+        trigger: &str,
+        items: Vec<Item>,
+    ) -> Result<(Arc<Compiled>, NewExecution), EngineError> {
+        let compiled = self.compiled(tenant, workflow_id, version).await?;
+        let run = self.run_of(
+            &compiled,
+            tenant,
+            workflow_id,
+            version,
+            Some(trigger),
+            items,
+            None,
+        )?;
+        Ok((compiled, run))
     }
 
     pub(crate) async fn start_run(&self, run: NewExecution) -> Result<String, EngineError> {
@@ -195,7 +237,26 @@ impl Engine {
         }
     }
 
-    /// Tells those waiting for run `id` that it ended.
+    /// Waits until run `id` has ended or parked: every step it has left
+    /// waits for a time, a resume call or a sub-workflow. A parked run
+    /// costs no work until it is woken, so what admits work may count it
+    /// as done.
+    pub async fn settle(&self, tenant: &str, id: &str) -> Result<(), EngineError> {
+        loop {
+            let (told, changed) = oneshot::channel();
+            if let Ok(mut waiters) = self.inner.waiters.lock() {
+                waiters.entry(id.to_owned()).or_default().push(told);
+            }
+            if !self.inner.store.is_busy(tenant, id).await? {
+                return Ok(());
+            }
+            let idle = Duration::from_millis(self.inner.config.idle_poll_ms.max(1) as u64);
+            let _ = tokio::time::timeout(idle, changed).await;
+        }
+    }
+
+    /// Tells those waiting for run `id` that it ended or parked: they
+    /// look again.
     pub(crate) fn ended(&self, id: &str) {
         let told = self
             .inner

@@ -271,6 +271,14 @@ impl Engine {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
+                Ok(applied) => {
+                    // Those holding an admission place for the run give it
+                    // back once it parks.
+                    if matches!(completion.outcome, Outcome::Park { .. }) {
+                        self.ended(&completion.key.execution_id);
+                    }
+                    return Ok(applied);
+                }
                 other => return other,
             }
         }

@@ -132,10 +132,101 @@ impl ComponentCache {
     }
 }
 
+/// Where compiled components are kept for a data directory: a cache shared
+/// by every data directory of this user (`N8N_WORK_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/n8n-work/components`, else
+/// `~/.cache/n8n-work/components`), so a new data directory starts without
+/// compiling the components another has compiled already. Entries are named
+/// by content digest and engine settings, so sharing them is safe. Falls
+/// back to `DATA_DIR/cache/components` when the shared directory cannot be
+/// made private to this user (no home, read-only, or writable by others).
+pub fn shared_cache_dir(data_dir: &Path) -> PathBuf {
+    cache_dir_with(data_dir, |name| std::env::var_os(name))
+}
+
+/// [`shared_cache_dir`] with the environment read through `var`.
+fn cache_dir_with(data_dir: &Path, var: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+    let own = data_dir.join("cache").join("components");
+    let env = |name: &str| var(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let shared = env("N8N_WORK_CACHE_DIR").or_else(|| {
+        env("XDG_CACHE_HOME")
+            .or_else(|| env("HOME").map(|home| home.join(".cache")))
+            .map(|base| base.join("n8n-work").join("components"))
+    });
+    match shared {
+        Some(dir) if create_private_dir(&dir).is_ok() && is_private(&dir) => dir,
+        Some(dir) => {
+            tracing::debug!(shared = %dir.display(), "the shared component cache is not usable; caching in the data directory");
+            own
+        }
+        None => own,
+    }
+}
+
+/// Whether only its owner may write to `dir` (compiled code is loaded from
+/// it without further checks).
+fn is_private(dir: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(dir).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o022 == 0)
+    }
+    #[cfg(not(unix))]
+    {
+        dir.is_dir()
+    }
+}
+
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_directories_share_one_private_cache_and_fall_back_to_their_own() {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        let home = root.path().join("home");
+        let env = |pairs: Vec<(&'static str, PathBuf)>| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.clone().into_os_string())
+            }
+        };
+
+        let shared = cache_dir_with(&data, env(vec![("HOME", home.clone())]));
+        assert_eq!(shared, home.join(".cache/n8n-work/components"));
+        assert!(is_private(&shared), "made with mode 0700");
+        let chosen = root.path().join("chosen");
+        assert_eq!(
+            cache_dir_with(
+                &data,
+                env(vec![("HOME", home), ("N8N_WORK_CACHE_DIR", chosen.clone())])
+            ),
+            chosen
+        );
+
+        // A directory others may write to would let them plant code: the
+        // data directory's own cache is used instead.
+        let open = root.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        #[cfg(unix)]
+        std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .unwrap();
+        let own = data.join("cache").join("components");
+        assert_eq!(
+            cache_dir_with(&data, env(vec![("N8N_WORK_CACHE_DIR", open)])),
+            own
+        );
+        assert_eq!(cache_dir_with(&data, env(vec![])), own);
+    }
 }

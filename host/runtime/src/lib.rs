@@ -49,7 +49,7 @@ use wasmtime::{
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi_http::WasiHttpCtx;
 
-pub use cache::CacheHit;
+pub use cache::{CacheHit, shared_cache_dir};
 pub use data::{
     BinaryRef, CredentialSlot, EgressNeed, Item, NodeError, NodeSpec, OutputPort, StepOutcome,
 };

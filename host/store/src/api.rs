@@ -441,6 +441,24 @@ impl Store {
         }
     }
 
+    /// Whether run `execution` has a step to run or running. False once it
+    /// ended, and while every step it has left is parked (on a time, a
+    /// resume call or a sub-workflow) or gathering inputs behind one.
+    pub async fn is_busy(&self, tenant: &str, execution: &str) -> Result<bool> {
+        Ok(sqlx::query(
+            "SELECT 1 AS busy FROM steps WHERE tenant_id = $1 AND execution_id = $2 \
+             AND status IN ($3, $4, $5) LIMIT 1",
+        )
+        .bind(tenant)
+        .bind(execution)
+        .bind(StepStatus::Queued.as_str())
+        .bind(StepStatus::Ready.as_str())
+        .bind(StepStatus::Running.as_str())
+        .fetch_optional(self.pool())
+        .await?
+        .is_some())
+    }
+
     /// When the next parked or retrying step falls due, if any is waiting.
     pub async fn next_due(&self) -> Result<Option<Millis>> {
         Ok(

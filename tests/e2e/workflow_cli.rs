@@ -357,20 +357,6 @@ async fn an_n8n_code_node_imports_and_runs_in_the_wasm_code_node() {
     );
 }
 
-/// Starts a manual run of workflow `id` on `server` and waits for its end.
-async fn run_to_the_end(server: &crate::serve::Server, id: &str) -> Value {
-    let (status, ran) = crate::serve::call(
-        reqwest::Method::POST,
-        &format!("{}/workflows/{id}/run?wait=true", server.api()),
-        Some(&server.key),
-        "application/json",
-        "{}".into(),
-    )
-    .await;
-    assert_eq!(status, 200, "{ran}");
-    ran
-}
-
 /// The table's rows (header left out), split into cells.
 fn rows(table: &str) -> Vec<Vec<String>> {
     table
@@ -414,10 +400,10 @@ async fn lists_show_workflow_names_and_run_counts_and_filter_by_name() {
         ids.insert(name, id);
     }
     let (greeter, breaker) = (&ids["greeter"], &ids["breaker"]);
-    let failed = run_to_the_end(&server, breaker).await;
+    let failed = crate::api::run_waited(&server, breaker).await;
     assert_eq!(failed["status"], "failed", "{failed}");
-    run_to_the_end(&server, greeter).await;
-    let succeeded = run_to_the_end(&server, greeter).await;
+    crate::api::run_waited(&server, greeter).await;
+    let succeeded = crate::api::run_waited(&server, greeter).await;
     assert_eq!(succeeded["status"], "succeeded", "{succeeded}");
     let failed_run = failed["executionId"].as_str().unwrap();
     let last_run = succeeded["executionId"].as_str().unwrap();

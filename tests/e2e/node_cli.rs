@@ -1,6 +1,8 @@
-//! `n8n-work node run` and `node describe` against loopback servers.
+//! `n8n-work node run` and `node describe` against loopback servers; the
+//! node author's loop in TypeScript from a fresh clone.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::Output;
 
 use axum::Router;
@@ -144,4 +146,99 @@ async fn bad_invocations_name_the_input_and_the_fix() {
         "`localhost`",
     )
     .await;
+}
+
+/// Copies `from` into `to`, leaving out what a clone does not hold
+/// (installed packages and build output).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if ["node_modules", "target", "dist"].contains(&name.to_str().unwrap()) {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &to.join(&name));
+        } else {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// The README's "Write a node" in TypeScript, against a copy of the
+/// repository's SDKs as a fresh clone has them: no
+/// `sdk-js-componentize/node_modules`. One JS build (about 30 s).
+#[tokio::test]
+async fn a_typescript_node_scaffolds_builds_tests_and_runs_from_a_fresh_clone() {
+    let repo_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let clone = tempfile::tempdir().unwrap();
+    for part in ["sdk-js-componentize", "sdk-rust", "wit"] {
+        copy_tree(&repo_dir.join(part), &clone.path().join(part));
+    }
+    let sdk_modules = clone.path().join("sdk-js-componentize/node_modules");
+    assert!(!sdk_modules.exists());
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    let project = work.path().join("demo");
+    let run = |args: &[&str], dir: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_n8n-work"))
+            .args(args)
+            .current_dir(dir)
+            .env("N8N_WORK_REPO", clone.path())
+            .env("N8N_WORK_DATA_DIR", &data)
+            .output()
+            .expect("the binary runs")
+    };
+    let succeeded = |out: &Output, what: &str| {
+        assert!(
+            out.status.success(),
+            "{what}: {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    };
+
+    let out = run(&["node", "new", "demo", "--lang", "ts"], work.path());
+    succeeded(&out, "node new");
+    assert!(
+        text(&out.stderr).contains("installing the JS SDK's dependencies"),
+        "{}",
+        text(&out.stderr)
+    );
+    for package in ["esbuild", "@bytecodealliance/componentize-js"] {
+        assert!(sdk_modules.join(package).join("package.json").is_file());
+    }
+
+    let out = run(&["node", "build"], &project);
+    succeeded(&out, "node build");
+    assert!(
+        text(&out.stdout).contains("precompiled `demo`"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(project.join("dist/node.wasm").is_file());
+
+    let out = run(&["node", "test", "--no-build"], &project);
+    succeeded(&out, "node test");
+    assert!(
+        text(&out.stdout).contains("2 passed, 0 failed"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = run(
+        &[
+            "run",
+            "flow.yaml",
+            "--node",
+            "me/demo@0.1.0=dist/node.wasm",
+            "--input",
+            r#"[{"name": "Ada"}]"#,
+        ],
+        &project,
+    );
+    succeeded(&out, "run flow.yaml");
+    let items: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(items, json!([{"name": "Ada", "message": "Hello, Ada!"}]));
 }

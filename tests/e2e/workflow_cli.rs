@@ -1,5 +1,6 @@
 //! `n8n-work run` and `n8n-work workflow validate` on the examples, against
-//! loopback servers; and a run that survives SIGKILL.
+//! loopback servers; a run that survives SIGKILL; and the lists of
+//! workflows and runs from a real `serve`, by name.
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -354,4 +355,152 @@ async fn an_n8n_code_node_imports_and_runs_in_the_wasm_code_node() {
         items(&out),
         json!([{ "n": 2, "first": 1 }, { "n": 10, "first": 1 }])
     );
+}
+
+/// The table's rows (header left out), split into cells.
+fn rows(table: &str) -> Vec<Vec<String>> {
+    table
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().map(str::to_owned).collect())
+        .collect()
+}
+
+#[tokio::test]
+async fn lists_show_workflow_names_and_run_counts_and_filter_by_name() {
+    let data = tempfile::tempdir().unwrap();
+    let server = crate::serve::start(data.path()).await;
+    let cli = |args: &[&str]| crate::api::cli(&server, data.path(), args);
+    let mut ids = std::collections::HashMap::new();
+    for (name, node) in [
+        (
+            "greeter",
+            "{id: greet, type: set, params: {fields: {hi: true}}}",
+        ),
+        (
+            "breaker",
+            "{id: charge, type: stop-and-error, params: {message: card declined}}",
+        ),
+    ] {
+        let file = data.path().join(format!("{name}.yaml"));
+        std::fs::write(
+            &file,
+            format!("name: {name}\nnodes:\n  - {{id: start, type: manual}}\n  - {node}\nconnections:\n  - {{from: start, to: {}}}\n",
+                if name == "greeter" { "greet" } else { "charge" }),
+        )
+        .unwrap();
+        let (ok, out, err) = cli(&["workflow", "push", file.to_str().unwrap()]);
+        assert!(ok, "{out}{err}");
+        let id = out
+            .split(" as workflow ")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
+            .unwrap()
+            .to_owned();
+        ids.insert(name, id);
+    }
+    let (greeter, breaker) = (&ids["greeter"], &ids["breaker"]);
+    let failed = crate::api::run_waited(&server, breaker).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    crate::api::run_waited(&server, greeter).await;
+    let succeeded = crate::api::run_waited(&server, greeter).await;
+    assert_eq!(succeeded["status"], "succeeded", "{succeeded}");
+    let failed_run = failed["executionId"].as_str().unwrap();
+    let last_run = succeeded["executionId"].as_str().unwrap();
+
+    // Workflows: names and run counts; the ids only with --wide and --json.
+    let (ok, out, err) = cli(&["workflow", "list"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("NAME "), "{out}");
+    assert!(
+        !out.contains(greeter.as_str()) && !out.contains(breaker.as_str()),
+        "{out}"
+    );
+    let listed = rows(&out);
+    // NAME VERSION ACTIVE RUNS FAILED LAST RUN, by name.
+    assert_eq!(
+        listed[0][..6],
+        ["breaker", "1", "-", "1", "1", "failed"],
+        "{out}"
+    );
+    assert_eq!(
+        listed[1][..6],
+        ["greeter", "1", "-", "2", "0", "succeeded"],
+        "{out}"
+    );
+    let (ok, out, _) = cli(&["workflow", "list", "--wide"]);
+    assert!(ok && out.starts_with("ID "), "{out}");
+    assert_eq!(rows(&out)[1][..2], [greeter.as_str(), "greeter"], "{out}");
+    let (ok, out, _) = cli(&["workflow", "list", "--json"]);
+    assert!(ok, "{out}");
+    let json: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["items"][1]["id"], greeter.as_str(), "{json}");
+    assert_eq!(
+        json["items"][1]["runs"],
+        json!({"total": 2, "failed": 0}),
+        "{json}"
+    );
+
+    // Runs: the workflow's name where its id was.
+    let (ok, out, err) = cli(&["execution", "list"]);
+    assert!(ok, "{err}");
+    assert!(
+        !out.contains(greeter.as_str()) && !out.contains(breaker.as_str()),
+        "{out}"
+    );
+    let listed = rows(&out);
+    assert_eq!(listed.len(), 3, "{out}");
+    assert_eq!(listed[0][..3], [last_run, "greeter", "succeeded"], "{out}");
+    assert_eq!(listed[2][..3], [failed_run, "breaker", "failed"], "{out}");
+    let (ok, out, _) = cli(&["execution", "list", "--wide"]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        rows(&out)[2][..4],
+        [failed_run, "breaker", breaker.as_str(), "1"],
+        "{out}"
+    );
+    let (ok, out, _) = cli(&["execution", "list", "--json"]);
+    assert!(ok, "{out}");
+    let json: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["items"][2]["workflow_id"], breaker.as_str(), "{json}");
+    assert_eq!(json["items"][2]["workflow_name"], "breaker", "{json}");
+
+    // Filters take the name, or the id.
+    let (ok, out, _) = cli(&["execution", "list", "--workflow", "breaker"]);
+    assert!(ok, "{out}");
+    assert_eq!(rows(&out).len(), 1, "{out}");
+    assert_eq!(rows(&out)[0][0], failed_run, "{out}");
+    let (ok, out, _) = cli(&["execution", "list", "--workflow", greeter]);
+    assert!(ok, "{out}");
+    assert_eq!(rows(&out).len(), 2, "{out}");
+    assert!(rows(&out).iter().all(|r| r[1] == "greeter"), "{out}");
+    let (ok, out, _) = cli(&[
+        "execution",
+        "list",
+        "--workflow",
+        "greeter",
+        "--status",
+        "failed",
+    ]);
+    assert!(ok && rows(&out).is_empty(), "{out}");
+    let (ok, out, _) = cli(&["execution", "get", failed_run]);
+    assert!(
+        ok && out.contains("of workflow breaker (version 1)"),
+        "{out}"
+    );
+
+    // Bad input names itself and the fix.
+    let (ok, _, err) = cli(&["execution", "list", "--workflow", "nope"]);
+    assert!(!ok, "{err}");
+    assert!(
+        err.contains("no workflow is named `nope`") && err.contains("workflow list"),
+        "{err}"
+    );
+    let (ok, _, err) = cli(&["execution", "list", "--status", "done"]);
+    assert!(
+        !ok && err.contains("'done'") && err.contains("succeeded"),
+        "{err}"
+    );
+    let (ok, _, err) = cli(&["workflow", "list", "--wide", "--json"]);
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
 }

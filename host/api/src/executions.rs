@@ -21,8 +21,8 @@ pub(crate) struct ListQuery {
 }
 
 /// `GET /executions?workflow&status&since&until&cursor&limit`: newest
-/// first; `nextCursor` fetches the next page.
-#[utoipa::path(get, path = "/api/v1/executions", tag = "runs", params(("workflow" = Option<String>, Query), ("status" = Option<String>, Query), ("since" = Option<i64>, Query, description = "ms since the epoch"), ("until" = Option<i64>, Query), ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"), ("limit" = Option<i64>, Query)), responses((status = 200, description = "`{items, nextCursor}`", body = serde_json::Value)))]
+/// first, each with its workflow's name; `nextCursor` fetches the next page.
+#[utoipa::path(get, path = "/api/v1/executions", tag = "runs", params(("workflow" = Option<String>, Query, description = "a workflow id"), ("status" = Option<String>, Query), ("since" = Option<i64>, Query, description = "ms since the epoch"), ("until" = Option<i64>, Query), ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"), ("limit" = Option<i64>, Query)), responses((status = 200, description = "`{items, nextCursor}`", body = serde_json::Value)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -45,12 +45,37 @@ pub(crate) async fn list(
     let next = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| r.id.clone()))
         .flatten();
-    Ok(Json(json!({ "items": rows, "nextCursor": next })))
+    let names = workflow_names(&state, &caller.tenant).await?;
+    let items: Vec<Value> = rows.iter().map(|row| named(json!(row), &names)).collect();
+    Ok(Json(json!({ "items": items, "nextCursor": next })))
+}
+
+/// The tenant's workflow names by id.
+async fn workflow_names(
+    state: &AppState,
+    tenant: &str,
+) -> ApiResult<std::collections::HashMap<String, String>> {
+    let workflows = state.engine.store().workflows(tenant).await?;
+    Ok(workflows
+        .into_iter()
+        .map(|(id, name, _)| (id, name))
+        .collect())
+}
+
+/// A run as the API shows it: the stored row and its workflow's name, so
+/// lists show what people call the workflow.
+fn named(mut run: Value, names: &std::collections::HashMap<String, String>) -> Value {
+    let name = run["workflow_id"]
+        .as_str()
+        .and_then(|id| names.get(id))
+        .cloned();
+    run["workflow_name"] = json!(name);
+    run
 }
 
 /// `GET /executions/{id}`: the run, its steps, and where to resume steps
 /// parked until called.
-#[utoipa::path(get, path = "/api/v1/executions/{id}", tag = "runs", params(("id" = String, Path)), responses((status = 200, description = "`{execution, steps, resumeUrls}`", body = serde_json::Value), (status = 404, body = serde_json::Value)))]
+#[utoipa::path(get, path = "/api/v1/executions/{id}", tag = "runs", params(("id" = String, Path)), responses((status = 200, description = "`{execution, steps, resumeUrls}`; `execution.workflow_name` is its workflow's name", body = serde_json::Value), (status = 404, body = serde_json::Value)))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -74,6 +99,10 @@ pub(crate) async fn get_one(
             );
         }
     }
+    let execution = named(
+        json!(execution),
+        &workflow_names(&state, &caller.tenant).await?,
+    );
     Ok(Json(
         json!({ "execution": execution, "steps": steps, "resumeUrls": resume }),
     ))

@@ -200,8 +200,9 @@ pub(crate) struct ListQuery {
     search: Option<String>,
 }
 
-/// `GET /workflows?search=`: by name, with versions, tags and last run.
-#[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows", params(("search" = Option<String>, Query, description = "Name, description or tag")), responses((status = 200, description = "`{items}` with versions, tags and last run", body = serde_json::Value)))]
+/// `GET /workflows?search=`: by name, with versions, tags, run counts and
+/// last run.
+#[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows", params(("search" = Option<String>, Query, description = "Name, description or tag")), responses((status = 200, description = "`{items}` with versions, tags, run counts (`runs: {total, failed}`) and last run", body = serde_json::Value)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -212,6 +213,7 @@ pub(crate) async fn list(
     let needle = query.search.unwrap_or_default().to_lowercase();
     let mut items = Vec::new();
     let definitions = store.latest_definitions(&caller.tenant).await?;
+    let runs = store.run_counts(&caller.tenant, None).await?;
     for summary in store.workflow_summaries(&caller.tenant).await? {
         let definition = definitions.get(&summary.id).unwrap_or(&Value::Null);
         let tags = definition["tags"].clone();
@@ -224,13 +226,18 @@ pub(crate) async fn list(
                     .any(|t| t.as_str().is_some_and(|t| t.to_lowercase() == needle))
             });
         if matches {
-            items.push(listed(&summary, tags));
+            let runs = runs.get(&summary.id).copied().unwrap_or_default();
+            items.push(listed(&summary, tags, runs));
         }
     }
     Ok(Json(json!({ "items": items })))
 }
 
-fn listed(summary: &n8n_work_store::WorkflowSummary, tags: Value) -> Value {
+fn listed(
+    summary: &n8n_work_store::WorkflowSummary,
+    tags: Value,
+    runs: n8n_work_store::RunCounts,
+) -> Value {
     json!({
         "id": summary.id,
         "name": summary.name,
@@ -239,6 +246,7 @@ fn listed(summary: &n8n_work_store::WorkflowSummary, tags: Value) -> Value {
         "tags": if tags.is_array() { tags } else { json!([]) },
         "createdAt": summary.created_at,
         "updatedAt": summary.updated_at,
+        "runs": runs,
         "lastRun": summary.last_run,
     })
 }
@@ -256,7 +264,9 @@ pub(crate) async fn get_one(
     let latest = store
         .workflow_version(&caller.tenant, &id, summary.latest_version)
         .await?;
-    let mut body = listed(&summary, latest.definition["tags"].clone());
+    let runs = store.run_counts(&caller.tenant, Some(&id)).await?;
+    let runs = runs.get(&id).copied().unwrap_or_default();
+    let mut body = listed(&summary, latest.definition["tags"].clone(), runs);
     body["definition"] = latest.definition;
     Ok(Json(body))
 }

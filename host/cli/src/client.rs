@@ -155,20 +155,43 @@ impl Client {
         Ok(())
     }
 
-    /// A workflow's id from its id or its name.
-    async fn workflow_id(&self, id_or_name: &str) -> anyhow::Result<String> {
+    /// The workflow a user named: by its name, else by its id.
+    async fn workflow(&self, name_or_id: &str) -> anyhow::Result<NamedWorkflow> {
         let list = self.call(Method::GET, "/workflows", None).await?;
-        list["items"]
+        let items = list["items"]
             .as_array()
-            .into_iter()
-            .flatten()
-            .find(|w| w["id"] == id_or_name || w["name"] == id_or_name)
-            .and_then(|w| w["id"].as_str())
-            .map(str::to_owned)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        items
+            .iter()
+            .find(|w| w["name"] == name_or_id)
+            .or_else(|| items.iter().find(|w| w["id"] == name_or_id))
+            .map(|w| NamedWorkflow {
+                id: w["id"].as_str().unwrap_or_default().to_owned(),
+                name: w["name"].as_str().unwrap_or_default().to_owned(),
+            })
             .with_context(|| {
-                format!("no workflow has the id or name `{id_or_name}`; `n8n-work workflow list` shows them")
+                format!("no workflow is named `{name_or_id}` (nor has that id); `n8n-work workflow list` shows their names")
             })
     }
+}
+
+/// A workflow as a user names it, and the id the API takes.
+struct NamedWorkflow {
+    id: String,
+    name: String,
+}
+
+/// How a list prints: a table of names, with ids (`--wide`), or the API's
+/// JSON (`--json`).
+#[derive(Debug, Args)]
+pub(crate) struct ListFormat {
+    /// Add the ids (and versions) to the table.
+    #[arg(long, conflicts_with = "json")]
+    wide: bool,
+    /// Print the API's JSON: every field, ids included.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `n8n-work workflow` subcommands that talk to a server.
@@ -183,11 +206,14 @@ pub(crate) enum RemoteWorkflow {
         #[arg(long)]
         activate: bool,
     },
-    /// List the server's workflows.
-    List,
+    /// List the server's workflows: name, versions, runs and the last one.
+    List {
+        #[command(flatten)]
+        format: ListFormat,
+    },
     /// Make a version (the latest by default) the one triggers run.
     Activate {
-        /// The workflow's id or name.
+        /// The workflow's name (or id).
         workflow: String,
         /// The version to activate.
         #[arg(long)]
@@ -195,7 +221,7 @@ pub(crate) enum RemoteWorkflow {
     },
     /// Stop a workflow's triggers.
     Deactivate {
-        /// The workflow's id or name.
+        /// The workflow's name (or id).
         workflow: String,
     },
 }
@@ -215,56 +241,68 @@ pub(crate) async fn workflow(command: RemoteWorkflow, client: &Client) -> anyhow
                 .await
                 .with_context(|| format!("pushing {}", file.display()))?;
         }
-        RemoteWorkflow::List => {
+        RemoteWorkflow::List { format } => {
             let list = client.call(Method::GET, "/workflows", None).await?;
-            println!(
-                "{:<38} {:<24} {:>7} {:>6}  LAST RUN",
-                "ID", "NAME", "VERSION", "ACTIVE"
-            );
-            for w in list["items"].as_array().into_iter().flatten() {
-                let last = match &w["lastRun"] {
-                    Value::Null => "-".to_owned(),
-                    run => format!(
-                        "{} {}",
-                        run["status"].as_str().unwrap_or_default(),
-                        time(run["startedAt"].as_i64())
-                    ),
-                };
-                println!(
-                    "{:<38} {:<24} {:>7} {:>6}  {last}",
-                    w["id"].as_str().unwrap_or_default(),
-                    w["name"].as_str().unwrap_or_default(),
-                    w["version"].to_string(),
-                    w["activeVersion"]
-                        .as_i64()
-                        .map_or("-".to_owned(), |v| v.to_string()),
-                );
+            if format.json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+                return Ok(ExitCode::SUCCESS);
             }
+            let mut header = vec!["NAME", "VERSION", "ACTIVE", "RUNS", "FAILED", "LAST RUN"];
+            if format.wide {
+                header.insert(0, "ID");
+            }
+            let rows: Vec<Vec<String>> = items(&list)
+                .map(|w| {
+                    let last = match &w["lastRun"] {
+                        Value::Null => "-".to_owned(),
+                        run => format!(
+                            "{} {}",
+                            run["status"].as_str().unwrap_or_default(),
+                            time(run["startedAt"].as_i64())
+                        ),
+                    };
+                    let mut row = vec![
+                        text(&w["name"]),
+                        w["version"].to_string(),
+                        w["activeVersion"]
+                            .as_i64()
+                            .map_or("-".to_owned(), |v| v.to_string()),
+                        w["runs"]["total"].to_string(),
+                        w["runs"]["failed"].to_string(),
+                        last,
+                    ];
+                    if format.wide {
+                        row.insert(0, text(&w["id"]));
+                    }
+                    row
+                })
+                .collect();
+            crate::table::print(&header, &rows);
         }
         RemoteWorkflow::Activate { workflow, version } => {
-            let id = client.workflow_id(&workflow).await?;
+            let workflow = client.workflow(&workflow).await?;
             let active = client
                 .json(
                     Method::POST,
-                    &format!("/workflows/{id}/activate"),
+                    &format!("/workflows/{}/activate", workflow.id),
                     json!({ "version": version }),
                 )
                 .await?;
             println!(
-                "workflow {id}: version {} is active",
-                active["activeVersion"]
+                "workflow {}: version {} is active",
+                workflow.name, active["activeVersion"]
             );
         }
         RemoteWorkflow::Deactivate { workflow } => {
-            let id = client.workflow_id(&workflow).await?;
+            let workflow = client.workflow(&workflow).await?;
             client
                 .json(
                     Method::POST,
-                    &format!("/workflows/{id}/deactivate"),
+                    &format!("/workflows/{}/deactivate", workflow.id),
                     json!({}),
                 )
                 .await?;
-            println!("workflow {id}: no version is active");
+            println!("workflow {}: no version is active", workflow.name);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -273,17 +311,19 @@ pub(crate) async fn workflow(command: RemoteWorkflow, client: &Client) -> anyhow
 /// `n8n-work execution ...`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum ExecutionCommand {
-    /// List runs, newest first.
+    /// List runs, newest first, with their workflow's name.
     List {
-        /// Runs of this workflow (id or name).
-        #[arg(long)]
+        /// Runs of this workflow: its name (or id).
+        #[arg(long, value_name = "NAME")]
         workflow: Option<String>,
-        /// Runs in this status: running, succeeded, failed, cancelled.
-        #[arg(long)]
+        /// Runs in this status.
+        #[arg(long, value_parser = ["running", "compensating", "succeeded", "failed", "cancelled"])]
         status: Option<String>,
         /// How many.
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        #[command(flatten)]
+        format: ListFormat,
     },
     /// Show a run and its steps.
     Get {
@@ -311,6 +351,16 @@ pub(crate) enum ExecutionCommand {
         #[arg(long)]
         from_start: bool,
     },
+}
+
+/// The `items` of a list the API answered.
+fn items(list: &Value) -> impl Iterator<Item = &Value> {
+    list["items"].as_array().into_iter().flatten()
+}
+
+/// A string field's text; empty when it is missing.
+fn text(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_owned()
 }
 
 fn time(ms: Option<i64>) -> String {
@@ -341,32 +391,46 @@ pub(crate) async fn execution(
             workflow,
             status,
             limit,
+            format,
         } => {
             let mut query = format!("/executions?limit={limit}");
             if let Some(workflow) = workflow {
                 query.push_str(&format!(
                     "&workflow={}",
-                    client.workflow_id(&workflow).await?
+                    client.workflow(&workflow).await?.id
                 ));
             }
             if let Some(status) = status {
                 query.push_str(&format!("&status={status}"));
             }
             let list = client.call(Method::GET, &query, None).await?;
-            println!(
-                "{:<38} {:<38} {:<10} {:<20} DURATION",
-                "ID", "WORKFLOW", "STATUS", "STARTED"
-            );
-            for run in list["items"].as_array().into_iter().flatten() {
-                println!(
-                    "{:<38} {:<38} {:<10} {:<20} {}",
-                    run["id"].as_str().unwrap_or_default(),
-                    run["workflow_id"].as_str().unwrap_or_default(),
-                    run["status"].as_str().unwrap_or_default(),
-                    time(run["created_at"].as_i64()),
-                    duration(run["created_at"].as_i64(), run["finished_at"].as_i64()),
-                );
+            if format.json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+                return Ok(ExitCode::SUCCESS);
             }
+            let mut header = vec!["ID", "WORKFLOW", "STATUS", "STARTED", "DURATION"];
+            if format.wide {
+                header.splice(2..2, ["WORKFLOW ID", "VERSION"]);
+            }
+            let rows: Vec<Vec<String>> = items(&list)
+                .map(|run| {
+                    let mut row = vec![
+                        text(&run["id"]),
+                        workflow_name(run),
+                        text(&run["status"]),
+                        time(run["created_at"].as_i64()),
+                        duration(run["created_at"].as_i64(), run["finished_at"].as_i64()),
+                    ];
+                    if format.wide {
+                        row.splice(
+                            2..2,
+                            [text(&run["workflow_id"]), run["version"].to_string()],
+                        );
+                    }
+                    row
+                })
+                .collect();
+            crate::table::print(&header, &rows);
         }
         ExecutionCommand::Get { id, json } => {
             let run = client
@@ -379,7 +443,7 @@ pub(crate) async fn execution(
             let e = &run["execution"];
             println!(
                 "run {id} of workflow {} (version {}): {}, started {}, {}",
-                e["workflow_id"].as_str().unwrap_or_default(),
+                workflow_name(e),
                 e["version"],
                 e["status"].as_str().unwrap_or_default(),
                 time(e["created_at"].as_i64()),
@@ -435,6 +499,15 @@ pub(crate) async fn execution(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The name of a run's workflow; its id when the server gave no name.
+fn workflow_name(run: &Value) -> String {
+    run["workflow_name"]
+        .as_str()
+        .or_else(|| run["workflow_id"].as_str())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Prints a run's events as they come; exits 0 if it succeeds, 1 if not.

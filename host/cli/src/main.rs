@@ -10,6 +10,7 @@ mod member;
 mod node;
 mod serve;
 mod sign_in;
+mod table;
 mod workflow;
 
 use std::path::PathBuf;

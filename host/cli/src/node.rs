@@ -1,6 +1,7 @@
 //! `n8n-work node …`: run or describe one node component on its own, and
 //! the node author's loop (`new`, `build`, `test`, `docs`, `publish`).
 
+mod js_sdk;
 mod project;
 
 use std::collections::BTreeMap;

@@ -200,6 +200,38 @@ impl Store {
         .collect()
     }
 
+    /// How many runs each of a tenant's workflows has, by workflow id (only
+    /// `workflow`'s when given); a workflow without runs is absent.
+    pub async fn run_counts(
+        &self,
+        tenant: &str,
+        workflow: Option<&str>,
+    ) -> Result<std::collections::HashMap<String, RunCounts>> {
+        // Two index scans: every run by (tenant, workflow), the failed ones
+        // by (tenant, status); one GROUP BY over both columns reads the table.
+        let count = |status: Option<ExecutionStatus>| {
+            sqlx::query(
+                "SELECT workflow_id, COUNT(*) AS runs FROM executions WHERE tenant_id = $1 \
+                 AND ($2 = '' OR workflow_id = $2) AND ($3 = '' OR status = $3) GROUP BY workflow_id",
+            )
+            .bind(tenant)
+            .bind(workflow.unwrap_or_default())
+            .bind(status.map_or("", ExecutionStatus::as_str))
+            .fetch_all(self.pool())
+        };
+        let mut counts = std::collections::HashMap::<String, RunCounts>::new();
+        for row in count(None).await? {
+            counts.entry(row.try_get("workflow_id")?).or_default().total = row.try_get("runs")?;
+        }
+        for row in count(Some(ExecutionStatus::Failed)).await? {
+            counts
+                .entry(row.try_get("workflow_id")?)
+                .or_default()
+                .failed = row.try_get("runs")?;
+        }
+        Ok(counts)
+    }
+
     /// One workflow's summary.
     pub async fn workflow_summary(&self, tenant: &str, id: &str) -> Result<WorkflowSummary> {
         self.workflow_summaries(tenant)

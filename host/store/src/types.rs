@@ -443,6 +443,16 @@ pub struct WorkflowSummary {
     pub last_run: Option<LastRun>,
 }
 
+/// How many runs a workflow has in the store (runs that retention deleted
+/// are not counted).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RunCounts {
+    /// Every run, whatever its status.
+    pub total: i64,
+    /// Runs that failed.
+    pub failed: i64,
+}
+
 /// A workflow's most recent run.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -176,3 +176,27 @@ n8n_work_store::both_backends! {
         assert_eq!(store.steps_since("another", 0).await.unwrap(), 0);
     }
 }
+
+n8n_work_store::both_backends! {
+    async fn run_counts_are_per_workflow_with_the_failed_ones(store) {
+        let of = |id: &str, workflow: &str| NewExecution { workflow_id: workflow.into(), ..run(id, "start") };
+        for (id, workflow) in [("r1", "wf"), ("r2", "wf"), ("r3", "other")] {
+            store.start(of(id, workflow), 100).await.unwrap();
+        }
+        let claimed = store.claim("w", 10, 100, 1_000).await.unwrap();
+        let first = claimed.iter().find(|c| c.key.execution_id == "r1").unwrap();
+        let failure = Completion {
+            outcome: Outcome::Fail { error: json!({ "message": "no" }), compensations: vec![], error_run: None },
+            ..done(first, "w", vec![])
+        };
+        assert_eq!(store.complete(failure, 110).await.unwrap().finished[0].1, ExecutionStatus::Failed);
+
+        let counts = store.run_counts(DEFAULT_TENANT, None).await.unwrap();
+        assert_eq!(counts.len(), 2, "{counts:?}");
+        assert_eq!(counts["wf"], RunCounts { total: 2, failed: 1 });
+        assert_eq!(counts["other"], RunCounts { total: 1, failed: 0 });
+        let one = store.run_counts(DEFAULT_TENANT, Some("other")).await.unwrap();
+        assert_eq!(one.into_iter().collect::<Vec<_>>(), [("other".to_owned(), RunCounts { total: 1, failed: 0 })]);
+        assert!(store.run_counts("another-tenant", None).await.unwrap().is_empty());
+    }
+}

@@ -45,7 +45,8 @@ pub(crate) struct NewArgs {
     /// this binary was built from, or $N8N_WORK_REPO).
     #[arg(long, env = "N8N_WORK_REPO", value_name = "DIR")]
     repo: Option<PathBuf>,
-    /// Do not run `npm install` in a new JS/TS project.
+    /// Do not run `npm install` in a new JS/TS project (nor `npm ci` in the
+    /// SDK when its dependencies are missing; `node build` does both).
     #[arg(long)]
     no_install: bool,
 }
@@ -151,6 +152,10 @@ pub(crate) fn new(args: &NewArgs) -> anyhow::Result<ExitCode> {
             "tests/cases.json",
             fill(include_str!("templates/common/cases.json")),
         ),
+        (
+            "flow.yaml",
+            fill(include_str!("templates/common/flow.yaml")),
+        ),
     ];
     match args.lang {
         Lang::Rust => {
@@ -189,6 +194,7 @@ pub(crate) fn new(args: &NewArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     if matches!(args.lang, Lang::Js | Lang::Ts) && !args.no_install {
+        super::js_sdk::ensure(&repo.join("sdk-js-componentize"))?;
         run_tool(
             Command::new("npm").args(["install", "--no-audit", "--no-fund"]),
             &dir,
@@ -282,6 +288,7 @@ fn build_component(dir: &Path) -> anyhow::Result<PathBuf> {
                     "npm install",
                 )?;
             }
+            super::js_sdk::ensure_for_project(dir)?;
             run_tool(
                 Command::new("npm").args(["run", "--silent", "build"]),
                 dir,

@@ -20,6 +20,7 @@ use crate::template::{Expression, Part, Template};
 use crate::{ExprContext, ExprError};
 
 const PRELUDE: &str = include_str!("prelude.js");
+const LUXON: &str = include_str!("luxon.js");
 const SEAL: &str = include_str!("seal.js");
 /// Compiled expressions kept per evaluator before the cache is emptied.
 const SCRIPT_CACHE_LIMIT: usize = 4096;
@@ -146,7 +147,14 @@ fn uses(source: &str) -> u8 {
     if has("$vars") {
         mask |= USES_VARS;
     }
-    if has("$now") || has("$today") || has("DateTime") {
+    if has("$now")
+        || has("$today")
+        || has("DateTime")
+        || has("Duration")
+        || has("toRelative")
+        || has("diffToNow")
+        || has("isInLast")
+    {
         mask |= USES_NOW;
     }
     mask
@@ -532,7 +540,9 @@ fn build_context(limits: &Limits) -> Result<Context, ExprError> {
     crate::regexp::install(&mut context).map_err(engine)?;
     crate::strings::install(&mut context, limits.output_bytes, limits.elements as u64)
         .map_err(engine)?;
+    crate::zones::install(&mut context).map_err(engine)?;
     context.eval(Source::from_bytes(PRELUDE)).map_err(engine)?;
+    context.eval(Source::from_bytes(LUXON)).map_err(engine)?;
     context.eval(Source::from_bytes(SEAL)).map_err(engine)?;
     Ok(context)
 }

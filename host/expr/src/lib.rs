@@ -26,6 +26,7 @@ mod nesting;
 mod regexp;
 mod strings;
 mod template;
+mod zones;
 
 pub use context::{ExprContext, WorkflowInfo};
 pub use error::ExprError;

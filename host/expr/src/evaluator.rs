@@ -20,7 +20,6 @@ use crate::template::{Expression, Part, Template};
 use crate::{ExprContext, ExprError};
 
 const PRELUDE: &str = include_str!("prelude.js");
-const LUXON: &str = include_str!("luxon.js");
 const SEAL: &str = include_str!("seal.js");
 /// Compiled expressions kept per evaluator before the cache is emptied.
 const SCRIPT_CACHE_LIMIT: usize = 4096;
@@ -540,9 +539,8 @@ fn build_context(limits: &Limits) -> Result<Context, ExprError> {
     crate::regexp::install(&mut context).map_err(engine)?;
     crate::strings::install(&mut context, limits.output_bytes, limits.elements as u64)
         .map_err(engine)?;
-    crate::zones::install(&mut context).map_err(engine)?;
+    crate::dates::install(&mut context).map_err(engine)?;
     context.eval(Source::from_bytes(PRELUDE)).map_err(engine)?;
-    context.eval(Source::from_bytes(LUXON)).map_err(engine)?;
     context.eval(Source::from_bytes(SEAL)).map_err(engine)?;
     Ok(context)
 }

@@ -20,13 +20,13 @@
 
 mod context;
 mod convert;
+mod dates;
 mod error;
 mod evaluator;
 mod nesting;
 mod regexp;
 mod strings;
 mod template;
-mod zones;
 
 pub use context::{ExprContext, WorkflowInfo};
 pub use error::ExprError;

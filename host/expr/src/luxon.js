@@ -1,21 +1,20 @@
 // Luxon's DateTime and Duration (the API n8n expressions expose, Luxon 3.4
-// as n8n 1.119 ships it) and n8n's date extensions, installed after the
-// prelude and before the intrinsics are frozen. Ported from Luxon (MIT,
+// as n8n 1.119 ships it) and n8n's date extensions. Ported from Luxon (MIT,
 // Copyright 2019 JS Foundation and other contributors): the calendar
 // arithmetic, `diff`, `shiftTo` and the format tokens follow its source.
-// Locale output is en-US as Node's ICU writes it; other locales are refused
+// Locale output is en-US as n8n's Node writes it; other locales are refused
 // by name rather than answered in English. The default zone is UTC (n8n
 // with GENERIC_TIMEZONE=UTC); other zones are fixed offsets (`UTC+2`, a
-// number of minutes) or IANA names the host knows (`__zoneOffset`).
-(function () {
+// number of minutes) or IANA names the host knows.
+//
+// Compiled on first use (the prelude's `DateTime`, `$now`, `toDateTime()`
+// ask for it): most expressions never touch a date, and compiling this
+// costs more than the rest of the prelude. It runs after the seal, so it
+// freezes everything it hands out itself.
+(function (zoneOffsetOf, zoneNameOf) {
   "use strict";
-  const G = globalThis;
   const def = (proto, name, fn) =>
     Object.defineProperty(proto, name, { value: fn, writable: false, enumerable: false, configurable: false });
-  const zoneOffsetOf = G.__zoneOffset;
-  const zoneNameOf = G.__zoneName;
-  delete G.__zoneOffset;
-  delete G.__zoneName;
 
   const padStart = (n, w = 2) => (n < 0 ? "-" + String(-n).padStart(w, "0") : String(n).padStart(w, "0"));
   const roundTo = (n, digits, towardZero = false) => { const f = 10 ** digits; return (towardZero ? Math.trunc : Math.round)(n * f) / f; };
@@ -430,7 +429,7 @@
     const bad = validObj(parts);
     if (bad) return DateTime.invalid(bad, "you specified an invalid value in \"" + text + '"');
     if (offset === undefined) {
-      const [ts, o] = objToTS(parts, zone.offset(G.__nowMillis || 0), zone);
+      const [ts, o] = objToTS(parts, zone.offset(__nowMillis || 0), zone);
       return new DateTime(ts, zone, o);
     }
     const ts = objToLocalTS(parts) - offset * 60000;
@@ -455,7 +454,7 @@
       const d = new Date(Date.UTC(parseInt(m[1], 10), 0, 1) + (parseInt(m[2], 10) - 1) * 864e5);
       out.year = d.getUTCFullYear(); out.month = d.getUTCMonth() + 1; out.day = d.getUTCDate();
     } else if (timePart === undefined && (m = ISO_TIME.exec(datePart)) && datePart.includes(":")) {
-      const now = tsToObj(G.__nowMillis || 0, 0);
+      const now = tsToObj(__nowMillis || 0, 0);
       return parseISOTime(m, { ...out, year: now.year, month: now.month, day: now.day });
     } else return null;
     if (timePart === undefined) return { parts: out, offset: undefined };
@@ -489,7 +488,7 @@
     const m = /^(\d{4})-(\d\d)-(\d\d)(?: (\d\d):(\d\d)(?::(\d\d)(?:\.(\d{1,9}))?)?(?: ?(Z|[+-]\d\d(?::?\d\d)?))?)?$/.exec(text) ||
       /^()()()(\d\d):(\d\d)(?::(\d\d)(?:\.(\d{1,9}))?)?(?: ?(Z|[+-]\d\d(?::?\d\d)?))?$/.exec(text);
     if (!m) return null;
-    const now = tsToObj(G.__nowMillis || 0, 0);
+    const now = tsToObj(__nowMillis || 0, 0);
     return { parts: { year: m[1] ? parseInt(m[1], 10) : now.year, month: m[2] ? parseInt(m[2], 10) : now.month, day: m[3] ? parseInt(m[3], 10) : now.day,
       hour: m[4] ? parseInt(m[4], 10) : 0, minute: m[5] ? parseInt(m[5], 10) : 0, second: m[6] ? parseInt(m[6], 10) : 0,
       millisecond: m[7] ? Math.floor(parseFloat("0." + m[7]) * 1000) : 0 }, offset: parseIsoOffset(m[8]) };
@@ -530,7 +529,7 @@
     }
     const m = new RegExp("^" + pattern + "$", "i").exec(String(text));
     if (!m) return null;
-    const now = tsToObj(G.__nowMillis || 0, 0);
+    const now = tsToObj(__nowMillis || 0, 0);
     const p = { year: now.year, month: 1, day: 1, hour: 0, minute: 0, second: 0, millisecond: 0 };
     let offset, meridiem, direct, sawYear = false;
     const title = (v) => v.charAt(0).toUpperCase() + v.slice(1).toLowerCase();
@@ -570,7 +569,7 @@
     }
     static invalid(reason, explanation) { return new DateTime(NaN, UTC, NaN, { reason, explanation: explanation || null }); }
     static isDateTime(o) { return o instanceof DateTime; }
-    static now() { return new DateTime(G.__nowMillis, UTC); }
+    static now() { return new DateTime(__nowMillis, UTC); }
     static local(...args) { return DateTime.fromArgs(args, UTC); }
     static utc(...args) { return DateTime.fromArgs(args, UTC); }
     static fromArgs(args, zone) {
@@ -604,7 +603,7 @@
       if (!zone.isValid) return DateTime.invalid("unsupported zone", 'the zone "' + zone.name + "\" is not supported");
       const norm = {};
       for (const k of Object.keys(obj)) if (obj[k] !== undefined) norm[normalizeDateUnit(k)] = obj[k];
-      const now = new DateTime(G.__nowMillis || 0, zone).c;
+      const now = new DateTime(__nowMillis || 0, zone).c;
       const order = ["year", "month", "day", "hour", "minute", "second", "millisecond"];
       const defaults = { year: now.year, month: 1, day: 1, hour: 0, minute: 0, second: 0, millisecond: 0 };
       const parts = {};
@@ -623,7 +622,7 @@
       for (const u of order) if (!Number.isInteger(parts[u])) return DateTime.invalid("unit out of range", "you specified " + parts[u] + " (of type " + typeof parts[u] + ") as a " + u + ", which is invalid");
       const bad = validObj(parts);
       if (bad) return DateTime.invalid(bad);
-      const [ts, o] = objToTS(parts, zone.offset(G.__nowMillis || 0), zone);
+      const [ts, o] = objToTS(parts, zone.offset(__nowMillis || 0), zone);
       return new DateTime(ts, zone, o);
     }
     static fromISO(text, opts) { return fromParsed(parseISO(String(text)), opts, text, "ISO 8601"); }
@@ -1032,7 +1031,7 @@
   def(D, "toBoolean", function () { return undefined; });
   def(D, "isEmpty", function () { return false; });
   def(D, "isNotEmpty", function () { return true; });
-  def(String.prototype, "toDateTime", function (format) {
+  const stringToDateTime = function (format) {
     const value = String(this);
     try {
       if (format) {
@@ -1043,15 +1042,28 @@
     } catch (e) {
       throw new Error("cannot convert to Luxon DateTime");
     }
-  });
-  def(Number.prototype, "toDateTime", function (format = "ms") { return numberToDateTime(Number(this), format); });
-  def(Date.prototype, "toDateTime", function () { return DateTime.fromJSDate(this); });
+  };
 
-  Object.defineProperty(G, "$now", { get: () => DateTime.now(), enumerable: false, configurable: false });
-  Object.defineProperty(G, "$today", { get: () => DateTime.now().startOf("day"), enumerable: false, configurable: false });
-  for (const [name, value] of [["DateTime", DateTime], ["Duration", Duration]]) {
-    Object.freeze(value.prototype);
-    Object.freeze(value);
-    Object.defineProperty(G, name, { value, writable: false, enumerable: false, configurable: false });
-  }
-})();
+  // Deep-freeze what is handed out, as the seal does for the prelude: one
+  // evaluation cannot change what the next one sees.
+  const seen = new Set();
+  const freeze = (o) => {
+    if (o === null || (typeof o !== "object" && typeof o !== "function") || seen.has(o)) return;
+    seen.add(o);
+    Object.freeze(o);
+    for (const k of Reflect.ownKeys(o)) {
+      const d = Object.getOwnPropertyDescriptor(o, k);
+      if ("value" in d) freeze(d.value);
+      else { freeze(d.get); freeze(d.set); }
+    }
+    freeze(Object.getPrototypeOf(o));
+  };
+  const exports = {
+    DateTime, Duration, stringToDateTime,
+    numberToDateTime: function (format = "ms") { return numberToDateTime(Number(this), format); },
+    dateToDateTime: function () { return DateTime.fromJSDate(this); },
+  };
+  freeze(exports);
+  freeze(UTC);
+  return exports;
+})

@@ -222,6 +222,21 @@
   def(N, "isInteger", function () { return Number.isInteger(Number(this)); });
   def(N, "toBoolean", function () { return Number(this) !== 0; });
 
+  // Dates (luxon.js, compiled by the host into `__luxon`), set up on first
+  // use; the host's zone lookups go to it and leave the global object.
+  const luxonFactory = G.__luxon, zoneOffset = G.__zoneOffset, zoneName = G.__zoneName;
+  delete G.__luxon; delete G.__zoneOffset; delete G.__zoneName;
+  let luxon;
+  const dates = () => luxon || (luxon = luxonFactory(zoneOffset, zoneName));
+  const lazy = (name, get) => Object.defineProperty(G, name, { get, enumerable: false, configurable: false });
+  lazy("DateTime", () => dates().DateTime);
+  lazy("Duration", () => dates().Duration);
+  lazy("$now", () => dates().DateTime.now());
+  lazy("$today", () => dates().DateTime.now().startOf("day"));
+  def(String.prototype, "toDateTime", function (...args) { return dates().stringToDateTime.apply(this, args); });
+  def(Number.prototype, "toDateTime", function (...args) { return dates().numberToDateTime.apply(this, args); });
+  def(Date.prototype, "toDateTime", function () { return dates().dateToDateTime.call(this); });
+
   // Context accessors over the per-evaluation data the host sets.
   const item = (json) => ({ json: json });
   const nodeAccess = (name) => {

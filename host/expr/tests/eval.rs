@@ -297,6 +297,30 @@ fn prototype_pollution_does_not_reach_the_next_evaluation() {
     assert_eq!(v, json!([null, [1]]));
 }
 
+#[test]
+fn date_classes_cannot_be_changed_for_the_next_evaluation() {
+    let mut ev = Evaluator::new(Limits::default()).unwrap();
+    let data = ctx();
+    for attack in [
+        "{{ DateTime.prototype.toISO = () => 'x' }}",
+        "{{ Object.getPrototypeOf($now.zone).offset = () => 600 }}",
+        "{{ DateTime.DATE_SHORT.year = '2-digit' }}",
+        "{{ Duration.fromObject = null }}",
+    ] {
+        let _ = ev.eval(&Template::parse(attack).unwrap(), &data);
+    }
+    let v = ev
+        .eval(
+            &Template::parse(
+                "{{ [$now.toISO(), $now.toLocaleString(DateTime.DATE_SHORT), Duration.fromObject({ hours: 1 }).toISO()] }}",
+            )
+            .unwrap(),
+            &data,
+        )
+        .unwrap();
+    assert_eq!(v, json!(["2023-11-14T22:13:20.000Z", "11/14/2023", "PT1H"]));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
     #[test]

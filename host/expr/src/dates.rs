@@ -1,17 +1,25 @@
-//! IANA time zones for the expressions' `DateTime` (luxon.js): the offset
-//! of a zone at an instant and the names en-US gives it, from the tz
-//! database compiled into `chrono-tz`.
+//! The host side of the expressions' dates: compiling luxon.js when an
+//! expression first needs it, and IANA time zones (the offset of a zone at
+//! an instant and the names en-US gives it) from the tz database compiled
+//! into `chrono-tz`.
 
 use boa_engine::object::FunctionObjectBuilder;
-use boa_engine::{Context, JsArgs, JsResult, JsString, JsValue, NativeFunction, js_string};
+use boa_engine::{Context, JsArgs, JsResult, JsString, JsValue, NativeFunction, Source, js_string};
 use chrono::{DateTime, Offset, TimeZone};
 use chrono_tz::{OffsetName, Tz};
 
-/// Installs `__zoneOffset(name, millis)` (minutes east of UTC, or `NaN` for
-/// an unknown zone) and `__zoneName(name, millis, "short" | "long")` (the
-/// en-US name, or `undefined` where en-US writes the offset instead).
-/// luxon.js takes both and removes them from the global object.
+const LUXON: &str = include_str!("luxon.js");
+
+/// Installs `__luxon` (luxon.js compiled into its factory),
+/// `__zoneOffset(name, millis)` (minutes east of UTC, or `NaN` for an
+/// unknown zone) and `__zoneName(name, millis, "short" | "long")` (the
+/// en-US name, or `undefined` where en-US writes the offset instead). The
+/// prelude takes all three and removes them from the global object.
 pub(crate) fn install(context: &mut Context) -> JsResult<()> {
+    let factory = compile_luxon(context)?;
+    context
+        .global_object()
+        .set(js_string!("__luxon"), factory, true, context)?;
     let functions: [(&str, NativeFunction); 2] = [
         ("__zoneOffset", NativeFunction::from_fn_ptr(zone_offset)),
         ("__zoneName", NativeFunction::from_fn_ptr(zone_name)),
@@ -28,7 +36,13 @@ pub(crate) fn install(context: &mut Context) -> JsResult<()> {
     Ok(())
 }
 
-/// The zone and instant the two functions are called with.
+/// Compiles luxon.js into its factory; the prelude calls the factory when
+/// an expression first needs a date.
+pub(crate) fn compile_luxon(context: &mut Context) -> JsResult<JsValue> {
+    context.eval(Source::from_bytes(LUXON))
+}
+
+/// The zone and instant the zone functions are called with.
 fn zone_at(args: &[JsValue], context: &mut Context) -> JsResult<Option<(Tz, i64)>> {
     let name = args.get_or_undefined(0).to_string(context)?;
     let millis = args.get_or_undefined(1).to_number(context)?;

@@ -11,7 +11,7 @@
 // ask for it): most expressions never touch a date, and compiling this
 // costs more than the rest of the prelude. It runs after the seal, so it
 // freezes everything it hands out itself.
-(function (zoneOffsetOf, zoneNameOf) {
+(function (zoneOffsetOf, zoneNameOf, freezer) {
   "use strict";
   const def = (proto, name, fn) =>
     Object.defineProperty(proto, name, { value: fn, writable: false, enumerable: false, configurable: false });
@@ -1046,18 +1046,7 @@
 
   // Deep-freeze what is handed out, as the seal does for the prelude: one
   // evaluation cannot change what the next one sees.
-  const seen = new Set();
-  const freeze = (o) => {
-    if (o === null || (typeof o !== "object" && typeof o !== "function") || seen.has(o)) return;
-    seen.add(o);
-    Object.freeze(o);
-    for (const k of Reflect.ownKeys(o)) {
-      const d = Object.getOwnPropertyDescriptor(o, k);
-      if ("value" in d) freeze(d.value);
-      else { freeze(d.get); freeze(d.set); }
-    }
-    freeze(Object.getPrototypeOf(o));
-  };
+  const freeze = freezer();
   const exports = {
     DateTime, Duration, stringToDateTime,
     numberToDateTime: function (format = "ms") { return numberToDateTime(Number(this), format); },

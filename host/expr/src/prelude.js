@@ -6,6 +6,27 @@
   const def = (proto, name, fn) =>
     Object.defineProperty(proto, name, { value: fn, writable: false, enumerable: false, configurable: false });
 
+  // A deep freeze: an object, what its properties and accessors hold, and
+  // its prototypes. The seal uses one on the intrinsics, luxon.js on what it
+  // hands out.
+  const freezer = () => {
+    const seen = new Set();
+    const freeze = (o) => {
+      if (o === null || (typeof o !== "object" && typeof o !== "function") || seen.has(o)) return;
+      seen.add(o);
+      Object.freeze(o);
+      for (const k of Reflect.ownKeys(o)) {
+        const d = Object.getOwnPropertyDescriptor(o, k);
+        if (!d) continue;
+        if ("value" in d) freeze(d.value);
+        else { freeze(d.get); freeze(d.set); }
+      }
+      freeze(Object.getPrototypeOf(o));
+    };
+    return freeze;
+  };
+  Object.defineProperty(G, "__freezer", { value: freezer, writable: false, enumerable: false, configurable: true });
+
   // Capped amplifiers: the native versions allocate before any budget can stop them.
   const nativeRepeat = String.prototype.repeat;
   def(String.prototype, "repeat", function (n) {
@@ -227,7 +248,7 @@
   const luxonFactory = G.__luxon, zoneOffset = G.__zoneOffset, zoneName = G.__zoneName;
   delete G.__luxon; delete G.__zoneOffset; delete G.__zoneName;
   let luxon;
-  const dates = () => luxon || (luxon = luxonFactory(zoneOffset, zoneName));
+  const dates = () => luxon || (luxon = luxonFactory(zoneOffset, zoneName, freezer));
   const lazy = (name, get) => Object.defineProperty(G, name, { get, enumerable: false, configurable: false });
   lazy("DateTime", () => dates().DateTime);
   lazy("Duration", () => dates().Duration);

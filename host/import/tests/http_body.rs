@@ -6,10 +6,12 @@
 //! same bodies, and refused the trailing comma with "JSON parameter needs
 //! to be valid JSON", when these nodes posted to an echo server.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
-use n8n_work_engine::{Catalog, Engine, EngineConfig, ManualClock, StaticCredentials};
-use n8n_work_runtime::{EgressConfig, Item, Runtime, RuntimeConfig};
+use n8n_work_engine::Engine;
+use n8n_work_runtime::Item;
 use n8n_work_store::{DEFAULT_TENANT as T, ExecutionStatus};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -95,41 +97,15 @@ fn n8n_workflow(id: &str, http_nodes: Vec<(&str, Value)>) -> String {
     .to_string()
 }
 
-fn post(url: String, body: Value) -> Value {
+/// An HTTP Request node's parameters: POST `url` with `body`'s parameters.
+fn post(url: &str, body: Value) -> Value {
     let mut parameters = json!({
         "method": "POST", "url": url, "sendBody": true, "options": {}
     });
+    if let (Some(map), Value::Object(body)) = (parameters.as_object_mut(), body) {
+        map.extend(body);
+    }
     parameters
-        .as_object_mut()
-        .unwrap()
-        .extend(body.as_object().unwrap().clone());
-    parameters
-}
-
-async fn engine() -> (Engine, n8n_work_store::testing::TestStore) {
-    let store = n8n_work_store::testing::sqlite().await.unwrap();
-    let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: Some(std::env::temp_dir().join("n8n-work-import-tests-cache")),
-        max_instances: 4,
-        egress: EgressConfig {
-            allow_private: "127.0.0.1".parse().unwrap(),
-            ..EgressConfig::default()
-        },
-        ..RuntimeConfig::default()
-    })
-    .unwrap();
-    let catalog = Catalog::builtins(Arc::new(runtime)).await.unwrap();
-    let engine = Engine::new(
-        store.store.clone(),
-        Arc::new(catalog),
-        Arc::new(ManualClock::new(1_800_000_000_000)),
-        EngineConfig {
-            owner: "http-body".into(),
-            ..EngineConfig::default()
-        },
-        Arc::new(StaticCredentials::default()),
-    );
-    (engine, store)
 }
 
 /// Imports `export`, runs it with one trigger item per `seqs` entry
@@ -155,14 +131,14 @@ async fn run(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imported_http_nodes_send_json_text_as_the_object_and_nest_key_value_fields() {
     let (origin, received) = recording_server().await;
-    let (engine, store) = engine().await;
+    let (engine, store) = common::engine("http-body", Some("127.0.0.1")).await;
     let export = n8n_workflow(
         "httpbodyxxxxxxxx",
         vec![
             (
                 "Post JSON",
                 post(
-                    format!("{origin}/json"),
+                    &format!("{origin}/json"),
                     json!({
                         "specifyBody": "json",
                         "jsonBody": "={{ JSON.stringify({ seq: $json.body.seq }) }}"
@@ -172,7 +148,7 @@ async fn imported_http_nodes_send_json_text_as_the_object_and_nest_key_value_fie
             (
                 "Post template",
                 post(
-                    format!("{origin}/template"),
+                    &format!("{origin}/template"),
                     json!({
                         "specifyBody": "json",
                         "jsonBody": "={\n  \"seq\": {{ $json.body.seq }},\n  \"kind\": \"order\"\n}"
@@ -182,14 +158,14 @@ async fn imported_http_nodes_send_json_text_as_the_object_and_nest_key_value_fie
             (
                 "Post object",
                 post(
-                    format!("{origin}/object"),
+                    &format!("{origin}/object"),
                     json!({"specifyBody": "json", "jsonBody": "={{ $json.body }}"}),
                 ),
             ),
             (
                 "Post pairs",
                 post(
-                    format!("{origin}/pairs"),
+                    &format!("{origin}/pairs"),
                     json!({
                         "bodyParameters": {"parameters": [
                             {"name": "seq", "value": "={{ $json.body.seq }}"},
@@ -239,14 +215,14 @@ async fn imported_http_nodes_send_json_text_as_the_object_and_nest_key_value_fie
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imported_json_body_that_is_not_json_fails_with_n8ns_message() {
     let (origin, received) = recording_server().await;
-    let (engine, store) = engine().await;
+    let (engine, store) = common::engine("http-body", Some("127.0.0.1")).await;
     // A trailing comma: n8n refuses it with "JSON parameter needs to be valid JSON".
     let export = n8n_workflow(
         "httpbadjsonxxxxx",
         vec![(
             "Post JSON",
             post(
-                format!("{origin}/json"),
+                &format!("{origin}/json"),
                 json!({
                     "specifyBody": "json",
                     "jsonBody": "={ \"seq\": {{ $json.body.seq }}, }"

@@ -166,7 +166,7 @@ fn with_body(
         None => request.header("Content-Type", default),
     };
     Ok(match body {
-        BodyKind::Json(value) => request.json(value),
+        BodyKind::Json(value) => request.json(value.as_ref()),
         BodyKind::Form(fields) => {
             let pairs: Vec<(&str, String)> = fields
                 .iter()

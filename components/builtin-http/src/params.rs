@@ -1,5 +1,7 @@
 //! The HTTP Request node's parameters.
 
+use std::borrow::Cow;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
@@ -75,12 +77,13 @@ impl Method {
     }
 }
 
-/// The request body: exactly one of `json`, `form`, `raw` or
+/// The request body: exactly one of `json`, `jsonText`, `form`, `raw` or
 /// `binaryProperty`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(extend("oneOf" = [
     {"required": ["json"]},
+    {"required": ["jsonText"]},
     {"required": ["form"]},
     {"required": ["raw"]},
     {"required": ["binaryProperty"]}
@@ -89,6 +92,11 @@ pub(crate) struct Body {
     /// Any JSON value, sent as `application/json`.
     #[serde(default, deserialize_with = "present")]
     pub(crate) json: Option<Value>,
+    /// JSON text, parsed and sent as `application/json` (n8n's "Specify
+    /// Body: Using JSON"): `{"seq": 1}` sends the object, not the string.
+    /// An object or array given here is sent as it is.
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) json_text: Option<Value>,
     /// Fields sent as `application/x-www-form-urlencoded`.
     pub(crate) form: Option<Map<String, Value>>,
     /// Text sent as it is.
@@ -103,7 +111,7 @@ pub(crate) struct Body {
 
 /// What the request body is, once checked.
 pub(crate) enum BodyKind<'a> {
-    Json(&'a Value),
+    Json(Cow<'a, Value>),
     Form(&'a Map<String, Value>),
     Raw(&'a str),
     Binary(&'a str),
@@ -116,7 +124,11 @@ impl Body {
         let mut kind = None;
         if let Some(json) = &self.json {
             given.push("json");
-            kind = Some(BodyKind::Json(json));
+            kind = Some(BodyKind::Json(Cow::Borrowed(json)));
+        }
+        if let Some(text) = &self.json_text {
+            given.push("jsonText");
+            kind = Some(BodyKind::Json(parse_json_text(text)?));
         }
         if let Some(form) = &self.form {
             given.push("form");
@@ -143,12 +155,12 @@ impl Body {
                 Ok(kind)
             }
             (0, _) => Err(invalid(
-                "parameter `body` is empty; give one of `json`, `form`, `raw` or \
-                 `binaryProperty`, or leave `body` out",
+                "parameter `body` is empty; give one of `json`, `jsonText`, `form`, `raw` \
+                 or `binaryProperty`, or leave `body` out",
             )),
             _ => Err(invalid(&format!(
-                "parameter `body` has {}; give exactly one of `json`, `form`, `raw` or \
-                 `binaryProperty`",
+                "parameter `body` has {}; give exactly one of `json`, `jsonText`, `form`, \
+                 `raw` or `binaryProperty`",
                 given
                     .iter()
                     .map(|name| format!("`{name}`"))
@@ -216,6 +228,23 @@ fn yes() -> bool {
 /// `Some` even for `null`, so that `{"json": null}` sends `null`.
 fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(deserializer).map(Some)
+}
+
+/// The value `body.jsonText` sends: text is parsed as JSON, as n8n does
+/// with a `jsonBody` string; any other value is sent as it is.
+fn parse_json_text(value: &Value) -> Result<Cow<'_, Value>, NodeError> {
+    let Value::String(text) = value else {
+        return Ok(Cow::Borrowed(value));
+    };
+    serde_json::from_str(text).map(Cow::Owned).map_err(|err| {
+        let shown: String = text.chars().take(80).collect();
+        let more = if shown.len() < text.len() { "…" } else { "" };
+        invalid(&format!(
+            "parameter `body.jsonText`: JSON parameter needs to be valid JSON ({err} in \
+             `{shown}{more}`); write JSON text such as `{{\"seq\": 1}}`, or build the value \
+             with an expression such as `{{{{ JSON.stringify({{ seq: $json.seq }}) }}}}`"
+        ))
+    })
 }
 
 pub(crate) fn invalid(message: &str) -> NodeError {
@@ -290,16 +319,47 @@ mod tests {
         let err = both.body.unwrap().kind().err().unwrap();
         assert_eq!(
             err.message,
-            "parameter `body` has `json` and `raw`; give exactly one of `json`, `form`, `raw` \
-             or `binaryProperty`"
+            "parameter `body` has `json` and `raw`; give exactly one of `json`, `jsonText`, \
+             `form`, `raw` or `binaryProperty`"
         );
         let null = params(json!({"url": "u", "body": {"json": null}}));
         assert!(matches!(
             null.body.unwrap().kind(),
-            Ok(BodyKind::Json(Value::Null))
+            Ok(BodyKind::Json(Cow::Borrowed(Value::Null)))
         ));
         let typed = params(json!({"url": "u", "body": {"form": {}, "contentType": "x"}}));
         assert!(typed.body.unwrap().kind().is_err());
+    }
+
+    #[test]
+    fn json_text_is_parsed_and_other_values_pass_through() {
+        let text = params(json!({"url": "u", "body": {"jsonText": "{\"seq\": 1}"}}));
+        let body = text.body.unwrap();
+        let Ok(BodyKind::Json(value)) = body.kind() else {
+            panic!("not a JSON body");
+        };
+        assert_eq!(*value, json!({"seq": 1}));
+        let object = params(json!({"url": "u", "body": {"jsonText": {"seq": 2}}}));
+        let body = object.body.unwrap();
+        let Ok(BodyKind::Json(value)) = body.kind() else {
+            panic!("not a JSON body");
+        };
+        assert_eq!(*value, json!({"seq": 2}));
+    }
+
+    #[test]
+    fn json_text_that_is_not_json_names_the_parameter_and_the_fix() {
+        let bad = params(json!({"url": "u", "body": {"jsonText": "{seq: 1}"}}));
+        let err = bad.body.unwrap().kind().err().unwrap();
+        assert_eq!(err.code.as_deref(), Some("invalid_params"));
+        assert!(
+            err.message.starts_with(
+                "parameter `body.jsonText`: JSON parameter needs to be valid JSON (key must be \
+                 a string at line 1 column 2 in `{seq: 1}`); write JSON text such as"
+            ),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
@@ -327,7 +387,8 @@ mod tests {
     fn schema_lists_the_body_kinds() {
         let schema = schemars::schema_for!(Params).to_value();
         let body = &schema["$defs"]["Body"];
-        assert_eq!(body["oneOf"][3]["required"], json!(["binaryProperty"]));
+        assert_eq!(body["oneOf"][1]["required"], json!(["jsonText"]));
+        assert_eq!(body["oneOf"][4]["required"], json!(["binaryProperty"]));
         assert_eq!(body["additionalProperties"], json!(false));
         assert_eq!(schema["properties"]["timeoutMs"]["default"], json!(30_000));
     }

@@ -146,7 +146,14 @@ fn uses(source: &str) -> u8 {
     if has("$vars") {
         mask |= USES_VARS;
     }
-    if has("$now") || has("$today") || has("DateTime") {
+    if has("$now")
+        || has("$today")
+        || has("DateTime")
+        || has("Duration")
+        || has("toRelative")
+        || has("diffToNow")
+        || has("isInLast")
+    {
         mask |= USES_NOW;
     }
     mask
@@ -532,6 +539,7 @@ fn build_context(limits: &Limits) -> Result<Context, ExprError> {
     crate::regexp::install(&mut context).map_err(engine)?;
     crate::strings::install(&mut context, limits.output_bytes, limits.elements as u64)
         .map_err(engine)?;
+    crate::dates::install(&mut context).map_err(engine)?;
     context.eval(Source::from_bytes(PRELUDE)).map_err(engine)?;
     context.eval(Source::from_bytes(SEAL)).map_err(engine)?;
     Ok(context)

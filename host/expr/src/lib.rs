@@ -20,6 +20,7 @@
 
 mod context;
 mod convert;
+mod dates;
 mod error;
 mod evaluator;
 mod nesting;

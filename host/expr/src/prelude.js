@@ -6,6 +6,27 @@
   const def = (proto, name, fn) =>
     Object.defineProperty(proto, name, { value: fn, writable: false, enumerable: false, configurable: false });
 
+  // A deep freeze: an object, what its properties and accessors hold, and
+  // its prototypes. The seal uses one on the intrinsics, luxon.js on what it
+  // hands out.
+  const freezer = () => {
+    const seen = new Set();
+    const freeze = (o) => {
+      if (o === null || (typeof o !== "object" && typeof o !== "function") || seen.has(o)) return;
+      seen.add(o);
+      Object.freeze(o);
+      for (const k of Reflect.ownKeys(o)) {
+        const d = Object.getOwnPropertyDescriptor(o, k);
+        if (!d) continue;
+        if ("value" in d) freeze(d.value);
+        else { freeze(d.get); freeze(d.set); }
+      }
+      freeze(Object.getPrototypeOf(o));
+    };
+    return freeze;
+  };
+  Object.defineProperty(G, "__freezer", { value: freezer, writable: false, enumerable: false, configurable: true });
+
   // Capped amplifiers: the native versions allocate before any budget can stop them.
   const nativeRepeat = String.prototype.repeat;
   def(String.prototype, "repeat", function (n) {
@@ -222,97 +243,20 @@
   def(N, "isInteger", function () { return Number.isInteger(Number(this)); });
   def(N, "toBoolean", function () { return Number(this) !== 0; });
 
-  // A Luxon-like DateTime subset, in UTC (the workflow time zone is not modelled yet).
-  const UNITS = { years: "FullYear", year: "FullYear", months: "Month", month: "Month", weeks: "w", week: "w",
-    days: "Date", day: "Date", hours: "Hours", hour: "Hours", minutes: "Minutes", minute: "Minutes",
-    seconds: "Seconds", second: "Seconds", milliseconds: "Milliseconds", millisecond: "Milliseconds" };
-  const pad = (n, w) => String(n).padStart(w, "0");
-  const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
-  const WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
-  class DateTime {
-    constructor(ms) { this.ts = ms; Object.freeze(this); }
-    static now() { return new DateTime(G.__nowMillis); }
-    static fromMillis(ms) { return new DateTime(Number(ms)); }
-    static fromSeconds(s) { return new DateTime(Number(s) * 1000); }
-    static fromISO(s) { return new DateTime(Date.parse(String(s))); }
-    static fromJSDate(d) { return new DateTime(d.getTime()); }
-    get isValid() { return !isNaN(this.ts); }
-    get year() { return new Date(this.ts).getUTCFullYear(); }
-    get month() { return new Date(this.ts).getUTCMonth() + 1; }
-    get day() { return new Date(this.ts).getUTCDate(); }
-    get hour() { return new Date(this.ts).getUTCHours(); }
-    get minute() { return new Date(this.ts).getUTCMinutes(); }
-    get second() { return new Date(this.ts).getUTCSeconds(); }
-    get weekday() { return new Date(this.ts).getUTCDay() || 7; }
-    shift(obj, sign) {
-      const d = new Date(this.ts);
-      for (const k of Object.keys(obj)) {
-        const u = UNITS[k];
-        if (!u) throw new RangeError("DateTime: unknown unit `" + k + "`");
-        if (u === "w") d.setUTCDate(d.getUTCDate() + sign * 7 * obj[k]);
-        else d["setUTC" + u](d["getUTC" + u]() + sign * obj[k]);
-      }
-      return new DateTime(d.getTime());
-    }
-    plus(obj) { return this.shift(typeof obj === "number" ? { milliseconds: obj } : obj, 1); }
-    minus(obj) { return this.shift(typeof obj === "number" ? { milliseconds: obj } : obj, -1); }
-    startOf(unit) {
-      const d = new Date(this.ts);
-      switch (unit) {
-        case "year": d.setUTCMonth(0); // falls through
-        case "month": d.setUTCDate(1); // falls through
-        case "day": d.setUTCHours(0); // falls through
-        case "hour": d.setUTCMinutes(0); // falls through
-        case "minute": d.setUTCSeconds(0); // falls through
-        case "second": d.setUTCMilliseconds(0); break;
-        default: throw new RangeError("DateTime.startOf: unknown unit `" + unit + "`");
-      }
-      return new DateTime(d.getTime());
-    }
-    diff(other, unit) {
-      // A Luxon Duration in `unit` (or milliseconds), with `as()` and `toMillis()`.
-      const ms = this.ts - other.ts;
-      const PER = { milliseconds: 1, seconds: 1e3, minutes: 6e4, hours: 36e5, days: 864e5, weeks: 6048e5 };
-      const u = unit || "milliseconds";
-      const d = { toMillis: () => ms, as: (x) => ms / (PER[x] || NaN), valueOf: () => ms };
-      d[u] = ms / (PER[u] || NaN);
-      return Object.freeze(d);
-    }
-    endOf(unit) {
-      const next = { year: { years: 1 }, month: { months: 1 }, day: { days: 1 }, hour: { hours: 1 }, minute: { minutes: 1 }, second: { seconds: 1 } }[unit];
-      if (!next) throw new RangeError("DateTime.endOf: unknown unit `" + unit + "`");
-      return new DateTime(this.startOf(unit).plus(next).ts - 1);
-    }
-    toUTC() { return this; }
-    toMillis() { return this.ts; }
-    toSeconds() { return this.ts / 1000; }
-    toJSDate() { return new Date(this.ts); }
-    toISO() { return new Date(this.ts).toISOString(); }
-    toISODate() { return this.toISO().slice(0, 10); }
-    toString() { return this.toISO(); }
-    toJSON() { return this.toISO(); }
-    valueOf() { return this.ts; }
-    toFormat(fmt) {
-      const d = new Date(this.ts);
-      const t = {
-        yyyy: pad(d.getUTCFullYear(), 4), yy: pad(d.getUTCFullYear() % 100, 2),
-        MMMM: MONTHS[d.getUTCMonth()], MMM: MONTHS[d.getUTCMonth()].slice(0, 3), MM: pad(d.getUTCMonth() + 1, 2), M: String(d.getUTCMonth() + 1),
-        LL: pad(d.getUTCMonth() + 1, 2),
-        dd: pad(d.getUTCDate(), 2), d: String(d.getUTCDate()),
-        EEEE: WEEKDAYS[d.getUTCDay()], EEE: WEEKDAYS[d.getUTCDay()].slice(0, 3),
-        HH: pad(d.getUTCHours(), 2), H: String(d.getUTCHours()),
-        hh: pad(d.getUTCHours() % 12 || 12, 2), h: String(d.getUTCHours() % 12 || 12), a: d.getUTCHours() < 12 ? "AM" : "PM",
-        mm: pad(d.getUTCMinutes(), 2), m: String(d.getUTCMinutes()),
-        ss: pad(d.getUTCSeconds(), 2), s: String(d.getUTCSeconds()),
-        SSS: pad(d.getUTCMilliseconds(), 3), X: String(Math.floor(this.ts / 1000)), x: String(this.ts),
-      };
-      return String(fmt).replace(/'([^']*)'|yyyy|yy|MMMM|MMM|MM|M|LL|dd|d|EEEE|EEE|HH|H|hh|h|a|mm|m|ss|s|SSS|X|x/g,
-        (tok, lit) => (lit !== undefined ? lit : t[tok]));
-    }
-  }
-  Object.freeze(DateTime.prototype);
-  Object.freeze(DateTime);
-  Object.defineProperty(G, "DateTime", { value: DateTime, writable: false, enumerable: false, configurable: false });
+  // Dates (luxon.js, compiled by the host into `__luxon`), set up on first
+  // use; the host's zone lookups go to it and leave the global object.
+  const luxonFactory = G.__luxon, zoneOffset = G.__zoneOffset, zoneName = G.__zoneName;
+  delete G.__luxon; delete G.__zoneOffset; delete G.__zoneName;
+  let luxon;
+  const dates = () => luxon || (luxon = luxonFactory(zoneOffset, zoneName, freezer));
+  const lazy = (name, get) => Object.defineProperty(G, name, { get, enumerable: false, configurable: false });
+  lazy("DateTime", () => dates().DateTime);
+  lazy("Duration", () => dates().Duration);
+  lazy("$now", () => dates().DateTime.now());
+  lazy("$today", () => dates().DateTime.now().startOf("day"));
+  def(String.prototype, "toDateTime", function (...args) { return dates().stringToDateTime.apply(this, args); });
+  def(Number.prototype, "toDateTime", function (...args) { return dates().numberToDateTime.apply(this, args); });
+  def(Date.prototype, "toDateTime", function () { return dates().dateToDateTime.call(this); });
 
   // Context accessors over the per-evaluation data the host sets.
   const item = (json) => ({ json: json });
@@ -384,7 +328,6 @@
   });
   def(S, "replaceSpecialChars", function () { return String(this).normalize("NFD").replace(/[\u0300-\u036f]/g, ""); });
   def(S, "parseJson", function () { return JSON.parse(String(this)); });
-  def(S, "toDateTime", function () { return DateTime.fromISO(String(this)); });
 
   const group = (n, locale) => {
     const seps = { de: [".", ","], es: [".", ","], it: [".", ","], nl: [".", ","], pt: [".", ","], fr: ["\u202f", ","] };
@@ -452,6 +395,4 @@
   Object.defineProperty(G, "$ifEmpty", { value: (v, d) => (emptyish(v) ? d : v), writable: false, enumerable: false, configurable: false });
   Object.defineProperty(G, "$max", { value: (...a) => Math.max(...a), writable: false, enumerable: false, configurable: false });
   Object.defineProperty(G, "$min", { value: (...a) => Math.min(...a), writable: false, enumerable: false, configurable: false });
-  Object.defineProperty(G, "$now", { get: () => DateTime.now(), enumerable: false, configurable: false });
-  Object.defineProperty(G, "$today", { get: () => DateTime.now().startOf("day"), enumerable: false, configurable: false });
 })();

@@ -16,19 +16,8 @@
     Object.defineProperty(p, "constructor", { value: undefined, writable: false, enumerable: false, configurable: false });
   for (const k of ["eval", "Function", "Proxy", "WeakRef", "FinalizationRegistry", "SharedArrayBuffer", "Atomics", "globalThis"])
     delete G[k];
-  const seen = new Set();
-  const freeze = (o) => {
-    if (o === null || (typeof o !== "object" && typeof o !== "function") || seen.has(o)) return;
-    seen.add(o);
-    Object.freeze(o);
-    for (const k of Reflect.ownKeys(o)) {
-      const d = Object.getOwnPropertyDescriptor(o, k);
-      if (!d) continue;
-      if ("value" in d) freeze(d.value);
-      else { freeze(d.get); freeze(d.set); }
-    }
-    freeze(Object.getPrototypeOf(o));
-  };
+  const freeze = G.__freezer();
+  delete G.__freezer;
   for (const p of fnProtos) freeze(p);
   freeze([][Symbol.iterator]());
   freeze(""[Symbol.iterator]());

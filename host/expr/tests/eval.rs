@@ -94,8 +94,9 @@ fn n8n_idioms_evaluate() {
             json!(1_700_000_000_000_i64),
         ),
         (
+            // Luxon keeps the day within the month: no 29 February in 2025.
             "{{ DateTime.fromISO('2024-02-29T10:00:00Z').plus({ years: 1 }).toISODate() }}",
-            json!("2025-03-01"),
+            json!("2025-02-28"),
         ),
         ("{{ $now }}", json!("2023-11-14T22:13:20.000Z")),
         ("{{ [3, 1, 2].sort((a, b) => a - b) }}", json!([1, 2, 3])),
@@ -130,6 +131,42 @@ fn runtime_error_quotes_expression() {
     let err = eval("{{ $json.missing.deep }}").unwrap_err();
     assert!(matches!(err, ExprError::Runtime { .. }), "{err}");
     assert!(err.to_string().contains("$json.missing.deep"), "{err}");
+}
+
+#[test]
+fn dates_refuse_what_they_cannot_answer_by_name() {
+    let err = eval("{{ $now.setLocale('de').toFormat('MMMM') }}").unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "setLocale: locale `de` is not available in expressions; leave it out for en-US"
+        ),
+        "{err}"
+    );
+    let err = eval("{{ $now.plus({ fortnights: 1 }) }}").unwrap_err();
+    assert!(err.to_string().contains("Invalid unit fortnights"), "{err}");
+    let err = eval("{{ $now.toLocaleString({ dayPeriod: 'short' }) }}").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("toLocaleString: option `dayPeriod` is not available in expressions"),
+        "{err}"
+    );
+    // An unknown zone is an invalid DateTime, as in Luxon, not an error.
+    assert_eq!(
+        eval("{{ $now.setZone('Mars/Olympus').invalidReason }}").unwrap(),
+        json!("unsupported zone")
+    );
+}
+
+#[test]
+fn zone_lookups_are_not_left_on_the_global_object() {
+    assert_eq!(
+        eval("{{ [typeof __zoneOffset, typeof __zoneName] }}").unwrap(),
+        json!(["undefined", "undefined"])
+    );
+    assert_eq!(
+        eval("{{ $now.setZone('Australia/Sydney').toISO() }}").unwrap(),
+        json!("2023-11-15T09:13:20.000+11:00")
+    );
 }
 
 /// Each hostile input must fail (or give nothing) quickly, without crashing.
@@ -258,6 +295,30 @@ fn prototype_pollution_does_not_reach_the_next_evaluation() {
         )
         .unwrap();
     assert_eq!(v, json!([null, [1]]));
+}
+
+#[test]
+fn date_classes_cannot_be_changed_for_the_next_evaluation() {
+    let mut ev = Evaluator::new(Limits::default()).unwrap();
+    let data = ctx();
+    for attack in [
+        "{{ DateTime.prototype.toISO = () => 'x' }}",
+        "{{ Object.getPrototypeOf($now.zone).offset = () => 600 }}",
+        "{{ DateTime.DATE_SHORT.year = '2-digit' }}",
+        "{{ Duration.fromObject = null }}",
+    ] {
+        let _ = ev.eval(&Template::parse(attack).unwrap(), &data);
+    }
+    let v = ev
+        .eval(
+            &Template::parse(
+                "{{ [$now.toISO(), $now.toLocaleString(DateTime.DATE_SHORT), Duration.fromObject({ hours: 1 }).toISO()] }}",
+            )
+            .unwrap(),
+            &data,
+        )
+        .unwrap();
+    assert_eq!(v, json!(["2023-11-14T22:13:20.000Z", "11/14/2023", "PT1H"]));
 }
 
 proptest! {

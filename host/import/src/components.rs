@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::nodes::{Converted, pairs};
+use crate::nodes::{Converted, ordered_pairs, pairs};
 use crate::params::Taker;
 use crate::report::NoteKind;
 
@@ -26,7 +26,7 @@ fn origin(url: &str) -> Option<String> {
     }
 }
 
-pub(crate) fn http(p: &mut Taker<'_>, credentials: &Map<String, Value>) -> Converted {
+pub(crate) fn http(p: &mut Taker<'_>, version: f64, credentials: &Map<String, Value>) -> Converted {
     let mut params = Map::new();
     params.insert("method".into(), json!(p.text("method", "GET")));
     let url = p.text("url", "");
@@ -92,9 +92,16 @@ pub(crate) fn http(p: &mut Taker<'_>, credentials: &Map<String, Value>) -> Conve
         let body = match content.as_str() {
             "json" => {
                 if p.text("specifyBody", "keypair") == "json" {
-                    Some(json!({ "json": json_or_text(p.take("jsonBody")) }))
+                    Some(json_body(p.take("jsonBody")))
                 } else {
-                    Some(json!({ "json": pairs(p.take("bodyParameters").as_ref(), "parameters") }))
+                    let fields = ordered_pairs(p.take("bodyParameters").as_ref(), "parameters");
+                    // n8n 4+ sets each name as a lodash path (`a.b`, `a[0]`), in order.
+                    let body = if version >= 4.0 {
+                        nest_paths(fields)
+                    } else {
+                        Value::Object(fields.into_iter().collect())
+                    };
+                    Some(json!({ "json": body }))
                 }
             }
             "form-urlencoded" => {
@@ -179,6 +186,120 @@ pub(crate) fn http(p: &mut Taker<'_>, credentials: &Map<String, Value>) -> Conve
         );
     }
     converted
+}
+
+/// n8n's `jsonBody`: fixed JSON text becomes the `json` value; an
+/// expression (or text that is not JSON, which fails as in n8n) becomes
+/// `jsonText`, which the node parses when it runs.
+fn json_body(value: Option<Value>) -> Value {
+    match value {
+        Some(Value::String(text)) => match serde_json::from_str::<Value>(&text) {
+            Ok(parsed) if !text.contains("{{") => json!({ "json": parsed }),
+            _ => json!({ "jsonText": text }),
+        },
+        Some(other) => json!({ "json": other }),
+        None => json!({ "jsonText": "" }),
+    }
+}
+
+/// Key-value body fields set one by one as lodash paths, as n8n 4+ does:
+/// `user.name` nests an object, `tags[1]` an array (the missing elements
+/// `null`), and a later field replaces a scalar it runs into.
+fn nest_paths(fields: Vec<(String, Value)>) -> Value {
+    let mut root = Value::Object(Map::new());
+    for (name, value) in fields {
+        let path = lodash_path(&name);
+        if path.is_empty() {
+            continue;
+        }
+        let mut at = &mut root;
+        for (i, key) in path.iter().enumerate() {
+            let last = i + 1 == path.len();
+            let next_is_index = !last && is_index(&path[i + 1]);
+            let slot = match at {
+                Value::Object(map) => map.entry(key.clone()).or_insert(Value::Null),
+                Value::Array(items) => match key.parse::<usize>() {
+                    Ok(index) if is_index(key) && index < 10_000 => {
+                        if items.len() <= index {
+                            items.resize(index + 1, Value::Null);
+                        }
+                        &mut items[index]
+                    }
+                    // A named property on an array does not reach JSON in n8n either.
+                    _ => break,
+                },
+                _ => break,
+            };
+            if last {
+                *slot = value.clone();
+                break;
+            }
+            if !slot.is_object() && !slot.is_array() {
+                *slot = if next_is_index {
+                    Value::Array(Vec::new())
+                } else {
+                    Value::Object(Map::new())
+                };
+            }
+            at = slot;
+        }
+    }
+    root
+}
+
+/// lodash's `toPath`: `a.b[0]["c.d"]` → `a`, `b`, `0`, `c.d`.
+fn lodash_path(name: &str) -> Vec<String> {
+    if !name.contains(['.', '[']) {
+        return vec![name.to_owned()];
+    }
+    let mut path = Vec::new();
+    let mut chars = name.chars().peekable();
+    let mut key = String::new();
+    if name.starts_with('.') {
+        path.push(String::new());
+    }
+    while let Some(c) = chars.next() {
+        match c {
+            '.' => {
+                if !key.is_empty() {
+                    path.push(std::mem::take(&mut key));
+                }
+            }
+            '[' => {
+                if !key.is_empty() {
+                    path.push(std::mem::take(&mut key));
+                }
+                let quote = chars.next_if(|c| *c == '"' || *c == '\'');
+                let mut inner = String::new();
+                while let Some(c) = chars.next() {
+                    match (c, quote) {
+                        ('\\', Some(_)) => inner.extend(chars.next()),
+                        (c, Some(q)) if c == q && chars.peek() == Some(&']') => {
+                            chars.next();
+                            break;
+                        }
+                        (']', None) => break,
+                        (c, _) => inner.push(c),
+                    }
+                }
+                path.push(if quote.is_some() {
+                    inner
+                } else {
+                    inner.trim().to_owned()
+                });
+            }
+            c => key.push(c),
+        }
+    }
+    if !key.is_empty() {
+        path.push(key);
+    }
+    path
+}
+
+fn is_index(key: &str) -> bool {
+    key == "0"
+        || (!key.is_empty() && !key.starts_with('0') && key.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A JSON parameter: parsed when it is fixed JSON text, kept as text (an
@@ -277,4 +398,59 @@ pub(crate) fn slack(
     }
     converted.egress = vec!["https://slack.com".into(), "https://hooks.slack.com".into()];
     converted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lodash_paths_split_dots_and_brackets() {
+        assert_eq!(lodash_path("a"), ["a"]);
+        assert_eq!(lodash_path("a.b[0].c"), ["a", "b", "0", "c"]);
+        assert_eq!(lodash_path("a[\"x.y\"]"), ["a", "x.y"]);
+        assert_eq!(lodash_path("a[ 1 ]"), ["a", "1"]);
+    }
+
+    #[test]
+    fn key_value_fields_nest_as_n8n_sets_them() {
+        let fields: Vec<(String, Value)> = [
+            ("seq", json!("{{ $json.seq }}")),
+            ("user.name", json!("Ada")),
+            ("user.tags[1]", json!("x")),
+            ("plain", json!(1)),
+            ("plain.inner", json!(2)),
+            ("later.wins", json!(1)),
+            ("later", json!(3)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        assert_eq!(
+            nest_paths(fields),
+            json!({
+                "seq": "{{ $json.seq }}",
+                "user": {"name": "Ada", "tags": [null, "x"]},
+                "plain": {"inner": 2},
+                "later": 3
+            })
+        );
+    }
+
+    #[test]
+    fn json_body_text_is_parsed_when_fixed_and_kept_when_an_expression() {
+        assert_eq!(
+            json_body(Some(json!("{\"a\": 1}"))),
+            json!({"json": {"a": 1}})
+        );
+        assert_eq!(
+            json_body(Some(json!("{{ JSON.stringify({ a: 1 }) }}"))),
+            json!({"jsonText": "{{ JSON.stringify({ a: 1 }) }}"})
+        );
+        assert_eq!(
+            json_body(Some(json!("{a: 1}"))),
+            json!({"jsonText": "{a: 1}"})
+        );
+        assert_eq!(json_body(Some(json!({"a": 1}))), json!({"json": {"a": 1}}));
+    }
 }

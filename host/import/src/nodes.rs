@@ -205,7 +205,7 @@ pub(crate) fn convert(
             drop(options);
             Converted::new("loop", json!({ "batchSize": size })).ports(&["done", "loop"])
         }
-        "n8n-nodes-base.httpRequest" => components::http(p, credentials),
+        "n8n-nodes-base.httpRequest" => components::http(p, version, credentials),
         "n8n-nodes-base.slack" => components::slack(p, version, credentials),
         "n8n-nodes-base.code" => code(p),
         _ => return None,
@@ -244,11 +244,13 @@ fn copy(p: &mut Taker<'_>, params: &mut Map<String, Value>, keys: &[&str]) {
 
 /// `{entries: [{name, value}]}` (or `{parameters: [...]}`) as a map.
 pub(crate) fn pairs(value: Option<&Value>, list: &str) -> Map<String, Value> {
-    let Some(value) = value else {
-        return Map::new();
-    };
+    ordered_pairs(value, list).into_iter().collect()
+}
+
+/// The same pairs, in the order n8n lists them.
+pub(crate) fn ordered_pairs(value: Option<&Value>, list: &str) -> Vec<(String, Value)> {
     value
-        .get(list)
+        .and_then(|value| value.get(list))
         .and_then(Value::as_array)
         .into_iter()
         .flatten()

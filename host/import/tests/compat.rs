@@ -3,13 +3,13 @@
 //! by `tests/n8n-compat/record.sh`): every node's items on every output, or
 //! the same failing node and message.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use n8n_work_engine::{Catalog, Engine, EngineConfig, ManualClock, StaticCredentials};
 use n8n_work_model::Workflow;
-use n8n_work_runtime::{Item, Runtime, RuntimeConfig};
+use n8n_work_runtime::Item;
 use n8n_work_store::{DEFAULT_TENANT as T, ExecutionStatus};
 use serde_json::{Value, json};
 
@@ -54,31 +54,9 @@ fn ports(workflow: &Workflow, node: &str) -> Vec<String> {
     }
 }
 
-async fn engine() -> (Engine, n8n_work_store::testing::TestStore) {
-    let store = n8n_work_store::testing::sqlite().await.unwrap();
-    let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: Some(std::env::temp_dir().join("n8n-work-import-tests-cache")),
-        max_instances: 4,
-        ..RuntimeConfig::default()
-    })
-    .unwrap();
-    let catalog = Catalog::builtins(Arc::new(runtime)).await.unwrap();
-    let engine = Engine::new(
-        store.store.clone(),
-        Arc::new(catalog),
-        Arc::new(ManualClock::new(1_800_000_000_000)),
-        EngineConfig {
-            owner: "compat".into(),
-            ..EngineConfig::default()
-        },
-        Arc::new(StaticCredentials::default()),
-    );
-    (engine, store)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imported_workflows_give_the_answers_n8n_gave() {
-    let (engine, store) = engine().await;
+    let (engine, store) = common::engine("compat", None).await;
     let mut failures = Vec::new();
     let mut compared = 0;
     for (case, path) in cases_except("webhook-")
@@ -187,7 +165,7 @@ fn webhook_cases() -> Vec<(String, PathBuf)> {
 /// and the webhook's code are what the server answers with.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_workflows_answer_as_n8n_did() {
-    let (engine, store) = engine().await;
+    let (engine, store) = common::engine("compat", None).await;
     let mut failures = Vec::new();
     let cases = webhook_cases();
     assert!(cases.len() >= 5);
@@ -269,7 +247,7 @@ async fn webhook_workflows_answer_as_n8n_did() {
 /// grants, schedule rules.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn converted_integrations_deploy() {
-    let (engine, _store) = engine().await;
+    let (engine, _store) = common::engine("compat", None).await;
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/n8n");
     for name in ["convert-integrations", "convert-schedule"] {
         let text = std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap();

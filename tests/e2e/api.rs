@@ -702,6 +702,69 @@ connections:
     }
 }
 
+#[tokio::test]
+async fn clients_that_hang_up_leave_no_run_idle_under_this_process_lease() {
+    use tokio::io::AsyncWriteExt;
+    let data = tempfile::tempdir().unwrap();
+    // A lease far longer than the test: a run left held under it would
+    // stay running for the whole test.
+    let server = start_with(data.path(), &["--lease-ms", "600000"]).await;
+    for (path, respond) in [("gone-async", "onReceived"), ("gone-sync", "lastNode")] {
+        push_active(
+            &server,
+            &format!(
+                "
+name: {path}
+nodes:
+  - {{id: hook, type: webhook, params: {{path: {path}, respond: {respond}}}}}
+  - {{id: shape, type: set, params: {{fields: {{seen: true}}}}}}
+connections:
+  - {{from: hook, to: shape}}
+"
+            ),
+        )
+        .await;
+    }
+    let address = server.base.trim_start_matches("http://").to_owned();
+    // Each request is sent whole, then its connection closed at once: the
+    // server may have started the run when it notices.
+    let mut sockets = Vec::new();
+    for i in 0..40 {
+        let path = if i % 2 == 0 {
+            "gone-async"
+        } else {
+            "gone-sync"
+        };
+        let body = "{}";
+        let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+        socket
+            .write_all(
+                format!(
+                    "POST /webhook/{path} HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        sockets.push(socket);
+    }
+    drop(sockets);
+    // Every run that was started ends now, not when a lease lapses.
+    for _ in 0..3_000 {
+        let (_, running) = get(&server, "/executions?status=running").await;
+        if running["items"].as_array().unwrap().is_empty() {
+            let (_, all) = get(&server, "/executions").await;
+            for run in all["items"].as_array().unwrap() {
+                assert_eq!(run["status"], "succeeded", "{run}");
+            }
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("runs whose client hung up stay running under this process's lease");
+}
+
 /// Resumes the run `parked` (its view) at its Wait node `hold`, with `{}`.
 async fn resume_hold(server: &Server, parked: &Value) {
     let resume = parked["resumeUrls"]["hold"].as_str().unwrap();

@@ -161,6 +161,14 @@ impl From<EngineError> for ApiError {
                     "stored data could not be read; see the server log",
                 )
             }
+            EngineError::Internal(message) => {
+                tracing::error!(%message, "the engine failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the run could not be driven here; see the server log",
+                )
+            }
         }
     }
 }

@@ -933,18 +933,26 @@ async fn webhook(
             .unwrap_or_else(|| json!({ "executionId": id }));
         return Ok(shaped(&hook.params, StatusCode::ACCEPTED, Some(body)));
     }
-    // A synchronous run executes here, in this request's task; its answer
-    // goes out once its journal is committed.
-    let row = state
-        .engine
-        .run_here(
-            &hook.tenant,
-            &hook.workflow_id,
-            hook.version,
-            &hook.node_id,
-            items,
-        )
-        .await?;
+    // A synchronous run executes here, in a task of its own that this
+    // request awaits: a client that hangs up drops the request's task, and
+    // the run goes on rather than idling under this process's lease until
+    // it lapses. Its answer goes out once its journal is committed.
+    let engine = state.engine.clone();
+    let (tenant, workflow_id, node_id, version) = (
+        hook.tenant.clone(),
+        hook.workflow_id.clone(),
+        hook.node_id.clone(),
+        hook.version,
+    );
+    let row = tokio::spawn(async move {
+        engine
+            .run_here(&tenant, &workflow_id, version, &node_id, items)
+            .await
+    })
+    .await
+    .map_err(|e| {
+        EngineError::Internal(format!("the task running a webhook's run stopped: {e}"))
+    })??;
     drop(admission);
     answer(&hook.params, &row)
 }

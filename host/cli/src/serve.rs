@@ -259,6 +259,16 @@ pub(crate) async fn serve(
             } else {
                 1_000
             },
+            // Ends and parks in this process tell its waiters, and Redis
+            // tells them of other processes'; only processes sharing a
+            // database without Redis need to look often.
+            waiter_poll_ms: if !shared {
+                60_000
+            } else if args.redis_url.is_some() {
+                10_000
+            } else {
+                1_000
+            },
             lease_ms: args
                 .lease_ms
                 .map_or(EngineConfig::default().lease_ms, |ms| {

@@ -22,6 +22,7 @@ use n8n_work_store::{
     Millis, NewExecution, NewStep, Outcome, StepKey, StepKind, StepStatus, Usage, append_items,
 };
 use serde_json::{Value, json};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::{Compiled, Engine, EngineError};
@@ -456,7 +457,11 @@ pub(crate) struct Completed {
 
 impl Engine {
     /// Runs `workflow_id` at `version` from its trigger node `trigger` with
-    /// `items` here, in the caller's task, and returns the ended run. The run
+    /// `items` here, in the caller's task, and returns the ended run. A
+    /// caller that may be dropped before the run ends (a request's task,
+    /// when its client hangs up) runs this in a task of its own: dropped
+    /// midway, the run stays held under this process's lease until the
+    /// lease lapses, as if the process had died. The run
     /// is recorded before this returns; steps that call out are journaled
     /// before they do. A run that retries, parks or fails continues in the
     /// workers, and this waits for it to end, as [`Engine::wait`] does.
@@ -486,20 +491,34 @@ impl Engine {
             .compiled(&start.tenant, &start.workflow_id, start.version)
             .await?;
         let mut run = InlineRun::new(start, self.inner.clock.now());
-        if !self.append(&mut run, true).await? {
-            return Ok(());
-        }
+        // Driven from here on, before the caller hears of the start.
+        let driving = self.driving(&start.id);
+        let (committed, started) = oneshot::channel();
         let engine = self.clone();
         let span = tracing::info_span!(parent: None, "run", execution_id = %start.id);
+        // The start is committed and the run driven in a task of its own:
+        // a caller that goes away meanwhile (a client that hangs up) does
+        // not leave a committed run held under this process's lease, and
+        // idle until the lease lapses.
         tokio::spawn(tracing::Instrument::instrument(
             async move {
+                let _driving = driving;
+                let appended = engine.append(&mut run, true).await;
+                let go = matches!(appended, Ok(true));
+                let _ = committed.send(appended);
+                if !go {
+                    return;
+                }
                 if let Err(e) = engine.drive_here(&compiled, run).await {
                     tracing::error!(error = %e, "a run started here stopped; a worker resumes it once its lease lapses");
                 }
             },
             span,
         ));
-        Ok(())
+        started
+            .await
+            .map_err(|_| EngineError::Internal("the task starting a run stopped".into()))?
+            .map(|_| ())
     }
 
     /// Runs the run of `step`, which this worker claimed, here to its end
@@ -542,6 +561,7 @@ impl Engine {
     ) -> Result<Driven, EngineError> {
         let inner = &self.inner;
         let owner = &inner.config.owner;
+        let _driving = self.driving(&run.run.id);
         loop {
             let ready = run.ready();
             if ready.is_empty() {

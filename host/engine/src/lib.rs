@@ -28,7 +28,7 @@ mod step;
 mod worker;
 mod workflows;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 
@@ -78,6 +78,9 @@ pub enum EngineError {
     /// written by an incompatible version.
     #[error("{0}")]
     Corrupt(String),
+    /// The engine failed inside: the task driving a run panicked.
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// Where stored credentials come from: the vault, or values given up front.
@@ -117,6 +120,12 @@ pub struct EngineConfig {
     pub lease_ms: i64,
     /// How often an idle worker looks for work it was not told about.
     pub idle_poll_ms: i64,
+    /// How often those waiting for a run (a synchronous answer, a webhook's
+    /// admission place) look at the store for an end or a park they were
+    /// not told about: another process's work, where no Redis tells of it.
+    /// Every waiter looks on its own, so with many runs in flight a short
+    /// period costs a read per run per period.
+    pub waiter_poll_ms: i64,
     /// How often finished runs past their workflow's retention are pruned.
     pub prune_every_ms: i64,
     /// Whether runs started here ([`Engine::start`]) run here, in a task of
@@ -136,6 +145,7 @@ impl Default for EngineConfig {
             concurrency: 64,
             lease_ms: 30_000,
             idle_poll_ms: 1_000,
+            waiter_poll_ms: 1_000,
             prune_every_ms: 10 * 60 * 1_000,
             starts_here: false,
             drives_runs: true,
@@ -162,6 +172,10 @@ struct Inner {
     step_ended: Notify,
     /// Who waits for which run to end.
     waiters: Mutex<HashMap<String, Vec<oneshot::Sender<()>>>>,
+    /// Runs this process drives in memory: their ready steps reach the
+    /// store only at their next durable point, so the store alone cannot
+    /// tell that they are at work.
+    driving: Mutex<HashSet<String>>,
     /// Runs that changed, for live views.
     changes: broadcast::Sender<Change>,
     /// Activations changed: the schedule loop looks again.
@@ -238,6 +252,7 @@ impl Engine {
                 in_flight: AtomicUsize::new(0),
                 step_ended: Notify::new(),
                 waiters: Mutex::new(HashMap::new()),
+                driving: Mutex::new(HashSet::new()),
                 changes: broadcast::channel(1024).0,
                 schedules_changed: Notify::new(),
                 activations: broadcast::channel(64).0,

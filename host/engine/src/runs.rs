@@ -232,7 +232,7 @@ impl Engine {
             }
             // Runs this process does not finish (another worker's) are seen
             // by looking again now and then.
-            let idle = Duration::from_millis(self.inner.config.idle_poll_ms.max(1) as u64);
+            let idle = Duration::from_millis(self.inner.config.waiter_poll_ms.max(1) as u64);
             let _ = tokio::time::timeout(idle, ended).await;
         }
     }
@@ -247,17 +247,41 @@ impl Engine {
             if let Ok(mut waiters) = self.inner.waiters.lock() {
                 waiters.entry(id.to_owned()).or_default().push(told);
             }
-            if !self.inner.store.is_busy(tenant, id).await? {
+            if !self.is_driven_here(id) && !self.inner.store.is_busy(tenant, id).await? {
                 return Ok(());
             }
-            let idle = Duration::from_millis(self.inner.config.idle_poll_ms.max(1) as u64);
+            let idle = Duration::from_millis(self.inner.config.waiter_poll_ms.max(1) as u64);
             let _ = tokio::time::timeout(idle, changed).await;
+        }
+    }
+
+    /// Whether this process drives run `id` in memory now.
+    fn is_driven_here(&self, id: &str) -> bool {
+        self.inner
+            .driving
+            .lock()
+            .map(|driving| driving.contains(id))
+            .unwrap_or(false)
+    }
+
+    /// Marks run `id` as driven in memory here until the guard returned is
+    /// dropped, or the run ends or parks.
+    pub(crate) fn driving(&self, id: &str) -> Driving {
+        if let Ok(mut driving) = self.inner.driving.lock() {
+            driving.insert(id.to_owned());
+        }
+        Driving {
+            engine: self.clone(),
+            id: id.to_owned(),
         }
     }
 
     /// Tells those waiting for run `id` that it ended or parked: they
     /// look again.
     pub(crate) fn ended(&self, id: &str) {
+        if let Ok(mut driving) = self.inner.driving.lock() {
+            driving.remove(id);
+        }
         let told = self
             .inner
             .waiters
@@ -330,5 +354,19 @@ impl Engine {
             }
         }
         Ok(pruned)
+    }
+}
+
+/// A run driven in memory here, until dropped.
+pub(crate) struct Driving {
+    engine: Engine,
+    id: String,
+}
+
+impl Drop for Driving {
+    fn drop(&mut self) {
+        if let Ok(mut driving) = self.engine.inner.driving.lock() {
+            driving.remove(&self.id);
+        }
     }
 }

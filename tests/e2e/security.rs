@@ -304,6 +304,97 @@ connections:
 }
 
 #[tokio::test]
+async fn with_webhook_listen_webhook_pages_are_served_on_an_origin_of_their_own() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_with(data.path(), &["--webhook-listen", "127.0.0.1:0"]).await;
+    let hooks = server
+        .hooks
+        .clone()
+        .expect("serve said where the webhooks are");
+    assert_ne!(hooks, server.base, "another origin");
+    let page = "
+name: page
+nodes:
+  - {id: hook, type: webhook, params: {path: page, method: POST, respond: responseNode}}
+  - id: reply
+    type: respond
+    params: {respondWith: text, responseBody: \"<script>fetch('/api/v1/keys')</script>\"}
+  - {id: pause, type: wait, params: {resume: call}}
+connections:
+  - {from: hook, to: reply}
+  - {from: reply, to: pause}
+";
+    let id = push(&server, &server.key, page).await;
+    let (status, body) = activate(&server, &server.key, &id).await;
+    assert_eq!(status, 200, "{body}");
+    // On the UI's origin, no workflow answers: a 404 that says where to go.
+    let (status, body) = call(
+        Method::POST,
+        &format!("{}/webhook/page", server.base),
+        None,
+        "application/json",
+        "{}".into(),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&hooks), "{body}");
+    // On its own origin the page is served, and nothing of the UI is there.
+    let (status, body) = call(
+        Method::POST,
+        &format!("{hooks}/webhook/page"),
+        None,
+        "application/json",
+        "{}".into(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.as_str().unwrap_or_default().contains("<script>"),
+        "{body}"
+    );
+    for path in ["/api/v1/keys", "/", "/index.html", "/api/v1/session"] {
+        let (status, body) = call(
+            Method::GET,
+            &format!("{hooks}{path}"),
+            Some(&server.key),
+            "",
+            String::new(),
+        )
+        .await;
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    // The run waits; its resume URL is on the webhooks' origin, and works.
+    let (_, runs) = api(
+        &server,
+        Method::GET,
+        "/executions?status=running",
+        &server.key,
+        Value::Null,
+    )
+    .await;
+    let run = runs["items"][0]["id"]
+        .as_str()
+        .expect("a waiting run")
+        .to_owned();
+    let (_, detail) = api(
+        &server,
+        Method::GET,
+        &format!("/executions/{run}"),
+        &server.key,
+        Value::Null,
+    )
+    .await;
+    let url = detail["resumeUrls"]["pause"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(url.starts_with(&format!("{hooks}/resume/")), "{detail}");
+    let (status, body) = call(Method::POST, &url, None, "application/json", "{}".into()).await;
+    assert_eq!(status, 202, "{body}");
+}
+
+#[tokio::test]
 async fn a_key_cannot_make_a_key_or_member_wider_than_its_own_scopes() {
     let data = tempfile::tempdir().unwrap();
     let server = start_with(data.path(), &[]).await;
@@ -747,6 +838,63 @@ async fn expression_previews_answer_within_their_deadline_while_the_server_goes_
     );
     let body = preview(server.base.clone(), key, "{{ 1 + 1 }}").await;
     assert_eq!(body["value"], json!(2));
+}
+
+/// A Set node whose expression does hours of native string work in a few
+/// instructions: `replaceAll` on a megabyte, a hundred thousand times.
+const NATIVE_LOOP: &str = r#"
+name: native-loop
+nodes:
+  - {id: start, type: manual}
+  - id: busy
+    type: set
+    params:
+      fields:
+        n: "{{ (()=>{ const s='x'.repeat(1e6); let n=0; for(let i=0;i<1e5;i++) n+=s.replaceAll('x','yy').length; return n })() }}"
+connections:
+  - {from: start, to: busy}
+"#;
+
+#[tokio::test]
+async fn a_run_time_expression_is_stopped_at_its_deadline_inside_native_string_work() {
+    let data = tempfile::tempdir().unwrap();
+    let server = crate::serve::start(data.path()).await;
+    let key = server.key.clone();
+    let id = push(&server, &key, NATIVE_LOOP).await;
+    let guarded = async {
+        let run = tokio::spawn({
+            let (base, key, id) = (server.api(), key.clone(), id.clone());
+            async move {
+                call(
+                    Method::POST,
+                    &format!("{base}/workflows/{id}/run?wait=true"),
+                    Some(&key),
+                    "application/json",
+                    "{}".into(),
+                )
+                .await
+            }
+        });
+        let (status, _) = api(&server, Method::GET, "/workflows", &key, Value::Null).await;
+        assert_eq!(status, 200);
+        let (status, ran) = run.await.unwrap();
+        assert_eq!(
+            (status, ran["status"].as_str()),
+            (200, Some("failed")),
+            "{ran}"
+        );
+        let message = ran["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!(
+                "still running at its deadline of {} ms",
+                n8n_work_engine::EXPRESSION_MILLIS
+            )),
+            "{ran}"
+        );
+    };
+    tokio::time::timeout(Duration::from_secs(120), guarded)
+        .await
+        .expect("the run ended within two minutes, not after hours of string work");
 }
 
 #[tokio::test]

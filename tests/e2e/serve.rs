@@ -13,6 +13,8 @@ pub(crate) struct Server {
     pub(crate) key: String,
     /// The key the start printed (the first start only).
     pub(crate) printed_key: Option<String>,
+    /// Where webhooks are served, when apart (`--webhook-listen`).
+    pub(crate) hooks: Option<String>,
 }
 
 impl Server {
@@ -55,6 +57,7 @@ pub(crate) async fn start_logging(
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut printed_key = None;
+    let mut hooks = None;
     let base = loop {
         let line = lines
             .next_line()
@@ -64,6 +67,9 @@ pub(crate) async fn start_logging(
         if let Some(key) = line.trim().strip_prefix("nwk_") {
             // Only the first start prints a key.
             printed_key = Some(format!("nwk_{key}"));
+        }
+        if let Some(rest) = line.strip_prefix("webhooks are served apart, on ") {
+            hooks = rest.split_whitespace().next().map(str::to_owned);
         }
         if let Some(rest) = line.strip_prefix("n8n-work listening on ") {
             break rest.split_whitespace().next().unwrap().to_owned();
@@ -90,6 +96,7 @@ pub(crate) async fn start_logging(
         base,
         key,
         printed_key,
+        hooks,
     }
 }
 

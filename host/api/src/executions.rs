@@ -95,7 +95,10 @@ pub(crate) async fn get_one(
         if let Some(token) = store.resume_token(&key).await? {
             resume.insert(
                 step.node_id.clone(),
-                Value::String(format!("/resume/{token}")),
+                Value::String(format!(
+                    "{}/resume/{token}",
+                    state.webhook_url.as_deref().unwrap_or_default()
+                )),
             );
         }
     }

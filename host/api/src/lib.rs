@@ -190,6 +190,9 @@ pub struct AppState {
     oidc: Option<std::sync::Arc<oidc::Oidc>>,
     /// The URL browsers reach this server at, when configured.
     public_url: Option<std::sync::Arc<str>>,
+    /// Where senders reach the webhooks, when they are served apart from
+    /// the API and the UI ([`webhook_router`]).
+    webhook_url: Option<std::sync::Arc<str>>,
 }
 
 /// The Redis a deployment's processes share: the client, one connection
@@ -258,6 +261,7 @@ impl AppState {
             master_key_file: None,
             oidc: None,
             public_url: None,
+            webhook_url: None,
             inner: std::sync::Arc::new(Access {
                 policies: n8n_work_auth::Policies::new(),
                 policy_cache: access::PolicyCache::default(),
@@ -307,6 +311,14 @@ impl AppState {
         self
     }
 
+    /// Serves the webhooks apart, at `url` (their own origin, on the
+    /// listener [`webhook_router`] serves): [`router`] then answers their
+    /// paths with 404 naming `url`, and resume URLs are given under it.
+    pub fn with_webhooks_at(mut self, url: &str) -> AppState {
+        self.webhook_url = Some(std::sync::Arc::from(url.trim_end_matches('/')));
+        self
+    }
+
     /// Signs people in to the UI with an OpenID Connect provider, as the
     /// members `POST /members` adds; the redirect URL to register with the
     /// provider comes back.
@@ -337,8 +349,28 @@ pub fn operations_router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The routes a webhook listener apart from the API and the UI answers
+/// ([`AppState::with_webhooks_at`]): `/webhook/...`, `/resume/...`,
+/// `/webhook-waiting/...` and `/healthz`. Nothing on its origin is the
+/// UI's, so no webhook answer can act as a person signed in to the UI.
+pub fn webhook_router(state: AppState) -> Router {
+    Router::new()
+        .merge(webhooks::routes(&state))
+        .route("/healthz", get(|| async { "ok" }))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .fallback(|| async {
+            ApiError::not_found(
+                "this address serves webhooks only (/webhook/..., /resume/...); the API and the UI are on the server's --listen address",
+            )
+        })
+        .with_state(state)
+}
+
 /// The routes: `/api/v1/...` behind API keys or a session, `/webhook/...`,
-/// `/resume/...`, `/healthz`, `/readyz`.
+/// `/resume/...` (unless they are served apart), `/healthz`, `/readyz`.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/workflows", post(workflows::create).get(workflows::list))
@@ -423,9 +455,13 @@ pub fn router(state: AppState) -> Router {
                 "no such API route; see /api/v1/workflows and /api/v1/executions/{id}",
             )
         });
+    let hooks = match &state.webhook_url {
+        None => webhooks::routes(&state),
+        Some(url) => webhooks::served_at(url),
+    };
     Router::new()
         .nest("/api/v1", api)
-        .merge(webhooks::routes(&state))
+        .merge(hooks)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics::render))

@@ -492,6 +492,23 @@ pub(crate) fn routes(_state: &AppState) -> axum::Router<AppState> {
         .layer(axum::middleware::map_response(sandboxed))
 }
 
+/// The webhook paths on the UI's listener when the webhooks are served
+/// apart at `url`: 404, naming where they are.
+pub(crate) fn served_at(url: &str) -> axum::Router<AppState> {
+    let message: std::sync::Arc<str> = format!(
+        "webhooks are served apart from the UI, at {url}: send this request to {url} and the same path"
+    )
+    .into();
+    let elsewhere = move || {
+        let message = message.clone();
+        async move { ApiError::not_found(message.to_string()) }
+    };
+    axum::Router::new()
+        .route("/webhook/{*path}", any(elsewhere.clone()))
+        .route("/resume/{token}", any(elsewhere.clone()))
+        .route("/webhook-waiting/{execution}/{token}", any(elsewhere))
+}
+
 /// What every webhook answer is served under: a page it sends runs in an
 /// opaque origin (no `allow-same-origin`), so its scripts cannot read the
 /// UI's cookies or call its API as whoever opened it; forms, scripts,
@@ -570,10 +587,11 @@ fn fresh(timestamp: &str, now: i64) -> Result<(), ApiError> {
         .trim()
         .parse()
         .map_err(|_| unauthorized("the signature timestamp is not a number of seconds"))?;
-    if (now - t).abs() > TOLERANCE_SECS {
+    // Any i64 may be sent: the distance is taken without overflow.
+    if now.abs_diff(t) > TOLERANCE_SECS.unsigned_abs() {
         return Err(unauthorized(format!(
             "the signature timestamp is {}s from the server's clock (more than {TOLERANCE_SECS}s): a stale or replayed request",
-            now - t
+            i128::from(now) - i128::from(t)
         )));
     }
     Ok(())
@@ -1013,7 +1031,10 @@ fn hold_until_settled(state: &AppState, tenant: &str, id: &str, admission: Admis
 /// the last node's items as the trigger's `responseData` asks (n8n's "last
 /// node": the first entry by default, all entries, or no data).
 fn answer(params: &Value, row: &n8n_work_store::ExecutionRow) -> ApiResult<Response> {
-    if row.status != ExecutionStatus::Succeeded {
+    // A respond node's answer goes out as soon as it is given, the run
+    // going on (parked on a Wait, say) as in n8n.
+    let answered = row.status == ExecutionStatus::Running && row.response.is_some();
+    if row.status != ExecutionStatus::Succeeded && !answered {
         let message = row
             .error
             .as_ref()
@@ -1370,5 +1391,123 @@ mod tests {
         let err = Auth::from_params(&json!({ "auth": { "type": "github" } })).unwrap_err();
         assert!(err.contains("auth.secret"));
         assert!(Auth::from_params(&json!({})).unwrap().is_none());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const NOW: i64 = 1_700_000_000;
+
+        fn content_type() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("application/json".to_owned()),
+                Just("application/vnd.api+json; charset=utf-8".to_owned()),
+                Just("application/x-www-form-urlencoded".to_owned()),
+                Just("text/plain".to_owned()),
+                Just("application/xml".to_owned()),
+                "[ -~]{0,40}",
+            ]
+        }
+
+        /// Header values a client can send: visible ASCII and spaces.
+        fn header_value() -> impl Strategy<Value = String> {
+            "[ -~]{0,120}"
+        }
+
+        fn hmac_hex(key: &[u8], parts: &[&[u8]]) -> String {
+            hex::encode(hmac_sha256(key, parts).finalize().into_bytes())
+        }
+
+        fn with(pairs: &[(&'static str, String)]) -> HeaderMap {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                if let Ok(value) = value.parse() {
+                    map.insert(*name, value);
+                }
+            }
+            map
+        }
+
+        fn schemes(secret: &str) -> Vec<Auth> {
+            let s = || Secret::Literal(secret.to_owned());
+            vec![
+                Auth::GitHub { secret: s() },
+                Auth::Stripe { secret: s() },
+                Auth::StandardWebhooks { secret: s() },
+                Auth::Header {
+                    name: "x-token".into(),
+                    token: s(),
+                },
+            ]
+        }
+
+        proptest! {
+            /// Any body under any declared type parses or is refused with
+            /// 400; nothing panics.
+            #[test]
+            fn any_body_parses_or_is_refused(kind in content_type(), body in proptest::collection::vec(proptest::arbitrary::any::<u8>(), 0..512)) {
+                let headers = with(&[("content-type", kind)]);
+                match parse_body(&headers, &body) {
+                    Ok(_) => {}
+                    Err(e) => prop_assert_eq!(e.status, StatusCode::BAD_REQUEST),
+                }
+            }
+
+            /// Any signature headers a sender makes up, with any body, are
+            /// refused (401) by every scheme; nothing panics, whatever the
+            /// timestamp says.
+            #[test]
+            fn made_up_signatures_are_refused(
+                body in proptest::collection::vec(proptest::arbitrary::any::<u8>(), 0..256),
+                values in proptest::collection::vec(header_value(), 6),
+                stamp in prop_oneof![Just(NOW.to_string()), Just(i64::MIN.to_string()), proptest::arbitrary::any::<i64>().prop_map(|t| t.to_string()), "[ -~]{0,24}"],
+            ) {
+                let headers = with(&[
+                    ("x-hub-signature-256", format!("sha256={}", values[0])),
+                    ("stripe-signature", format!("t={stamp},v1={}", values[1])),
+                    ("webhook-id", values[2].clone()),
+                    ("webhook-timestamp", stamp),
+                    ("webhook-signature", format!("v1,{} {}", values[3], values[4])),
+                    ("x-token", values[5].clone()),
+                ]);
+                for auth in schemes("whsec_c2VjcmV0LWtleS1mb3ItdGVzdHM=") {
+                    let early = check_headers(&auth, "whsec_c2VjcmV0LWtleS1mb3ItdGVzdHM=", &headers, NOW);
+                    let full = check(&auth, "whsec_c2VjcmV0LWtleS1mb3ItdGVzdHM=", &headers, &body, NOW);
+                    prop_assert!(full.is_err(), "{auth:?} accepted {headers:?}");
+                    for e in [early.err(), full.err()].into_iter().flatten() {
+                        prop_assert_eq!(e.status, StatusCode::UNAUTHORIZED, "{}", e.message);
+                    }
+                }
+            }
+
+            /// A signature made with the secret over one body is accepted
+            /// for that body, and refused for any other.
+            #[test]
+            fn a_signature_holds_for_its_body_only(
+                body in proptest::collection::vec(proptest::arbitrary::any::<u8>(), 0..256),
+                other in proptest::collection::vec(proptest::arbitrary::any::<u8>(), 0..256),
+                age in -300_i64..=300,
+            ) {
+                let secret = "whsec_c2VjcmV0LWtleS1mb3ItdGVzdHM=";
+                let key = base64::engine::general_purpose::STANDARD.decode("c2VjcmV0LWtleS1mb3ItdGVzdHM=").unwrap();
+                let t = (NOW - age).to_string();
+                let signed = |body: &[u8]| with(&[
+                    ("x-hub-signature-256", format!("sha256={}", hmac_hex(secret.as_bytes(), &[body]))),
+                    ("stripe-signature", format!("t={t},v1={}", hmac_hex(secret.as_bytes(), &[t.as_bytes(), b".", body]))),
+                    ("webhook-id", "msg_1".to_owned()),
+                    ("webhook-timestamp", t.clone()),
+                    ("webhook-signature", format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(
+                        hmac_sha256(&key, &[b"msg_1.", t.as_bytes(), b".", body]).finalize().into_bytes()))),
+                ]);
+                for auth in schemes(secret).into_iter().filter(|a| !matches!(a, Auth::Header { .. })) {
+                    prop_assert!(check_headers(&auth, secret, &signed(&body), NOW).is_ok());
+                    prop_assert!(check(&auth, secret, &signed(&body), &body, NOW).is_ok(), "{auth:?}");
+                    if other != body {
+                        prop_assert!(check(&auth, secret, &signed(&body), &other, NOW).is_err(), "{auth:?}");
+                    }
+                }
+            }
+        }
     }
 }

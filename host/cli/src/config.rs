@@ -16,6 +16,10 @@ pub(crate) struct FileConfig {
     pub(crate) data_dir: Option<PathBuf>,
     /// `--listen`.
     pub(crate) listen: Option<SocketAddr>,
+    /// `--webhook-listen`.
+    pub(crate) webhook_listen: Option<SocketAddr>,
+    /// `--public-webhook-url`.
+    pub(crate) public_webhook_url: Option<String>,
     /// `--max-body-bytes`.
     pub(crate) max_body_bytes: Option<usize>,
     /// `--max-in-flight`.
@@ -71,7 +75,7 @@ pub(crate) fn load(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
         .with_context(|| format!("reading the configuration file {}", path.display()))?;
     toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
-            "{}: {e}the keys are data-dir, listen, role, database-url, redis-url, redis-prefix, lease-ms, max-body-bytes, max-in-flight, egress-allow-private, egress-rate, tenant-requests-per-second, tenant-running-executions, tenant-steps-per-hour, oidc-issuer, oidc-client-id, oidc-client-secret and public-url",
+            "{}: {e}the keys are data-dir, listen, webhook-listen, public-webhook-url, role, database-url, redis-url, redis-prefix, lease-ms, max-body-bytes, max-in-flight, egress-allow-private, egress-rate, tenant-requests-per-second, tenant-running-executions, tenant-steps-per-hour, oidc-issuer, oidc-client-id, oidc-client-secret and public-url",
             path.display()
         )
     })

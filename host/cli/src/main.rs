@@ -52,7 +52,7 @@ enum Command {
     #[command(subcommand)]
     Node(node::NodeCommand),
     /// Start the server: REST API, webhooks, the UI, and the worker.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Bring the database's schema up to date and exit.
     Migrate(serve::MigrateArgs),
     /// Run a workflow file to completion and print its final items.
@@ -169,7 +169,7 @@ fn main() -> ExitCode {
             .unwrap_or_else(|| PathBuf::from("./n8n-work-data"));
         match cli.command {
             Command::Node(command) => node::run(command, &data_dir).await,
-            Command::Serve(args) => serve::serve(args, &config, &data_dir).await,
+            Command::Serve(args) => serve::serve(*args, &config, &data_dir).await,
             Command::Migrate(args) => serve::migrate(args, &data_dir).await,
             Command::Run(args) => workflow::run(args, &data_dir).await,
             Command::Import(command) => {

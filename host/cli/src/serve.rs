@@ -26,6 +26,16 @@ pub(crate) struct ServeArgs {
     /// Where to listen [default: 127.0.0.1:5678, n8n's port].
     #[arg(long, env = "N8N_WORK_LISTEN")]
     listen: Option<SocketAddr>,
+    /// Serve webhooks (`/webhook/...`, `/resume/...`) here, on an origin of
+    /// their own, and not on --listen: no page a workflow answers with can
+    /// then act on the UI's origin [default: webhooks on --listen].
+    #[arg(long, env = "N8N_WORK_WEBHOOK_LISTEN")]
+    webhook_listen: Option<SocketAddr>,
+    /// Where senders reach the webhooks when a proxy stands in front of
+    /// --webhook-listen (`https://hooks.example.com`), for the resume URLs
+    /// the API gives [default: http:// and --webhook-listen].
+    #[arg(long, env = "N8N_WORK_PUBLIC_WEBHOOK_URL")]
+    public_webhook_url: Option<String>,
     /// The largest webhook body accepted, in bytes (413 above) [default:
     /// 16 MiB].
     #[arg(long, env = "N8N_WORK_MAX_BODY_BYTES")]
@@ -130,6 +140,10 @@ impl ServeArgs {
     fn resolve(mut self, config: &FileConfig) -> ServeArgs {
         let defaults = n8n_work_api::WebhookLimits::default();
         self.listen = self.listen.or(config.listen).or(Some(DEFAULT_LISTEN));
+        self.webhook_listen = self.webhook_listen.or(config.webhook_listen);
+        self.public_webhook_url = self
+            .public_webhook_url
+            .or_else(|| config.public_webhook_url.clone());
         self.max_body_bytes = self
             .max_body_bytes
             .or(config.max_body_bytes)
@@ -345,6 +359,22 @@ pub(crate) async fn serve(
         })?;
     let address = listener.local_addr()?;
     let state = state.with_public_url(args.sign_in.public_url());
+    let hooks = match args.webhook_listen.filter(|_| role != Role::Worker) {
+        Some(at) => Some(tokio::net::TcpListener::bind(at).await.with_context(|| {
+            format!("listening for webhooks on {at}; is another server using it? Pick another with --webhook-listen")
+        })?),
+        None => None,
+    };
+    let state = match &hooks {
+        Some(hooks) => {
+            let url = match &args.public_webhook_url {
+                Some(url) => url.clone(),
+                None => format!("http://{}", hooks.local_addr()?),
+            };
+            state.with_webhooks_at(&url)
+        }
+        None => state,
+    };
     let state = match args.sign_in.settings(address)? {
         Some(settings) => {
             let (state, redirect) = state.with_oidc(settings)?;
@@ -355,6 +385,12 @@ pub(crate) async fn serve(
         }
         None => state,
     };
+    if let Some(hooks) = &hooks {
+        println!(
+            "webhooks are served apart, on http://{} (only there, not on {address})",
+            hooks.local_addr()?
+        );
+    }
     println!(
         "n8n-work listening on http://{address} (role {}, data in {})",
         role.as_str(),
@@ -383,6 +419,21 @@ pub(crate) async fn serve(
             scheduler
                 .run_schedules(stop, std::time::Duration::from_secs(60))
                 .await
+        });
+    }
+    if let Some(hooks) = hooks {
+        let router = n8n_work_api::webhook_router(state.clone());
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            axum::serve(
+                hooks,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+            .map_err(|e| {
+                n8n_work_engine::EngineError::Internal(format!("the webhook listener stopped: {e}"))
+            })
         });
     }
     let router = if role == Role::Worker {

@@ -40,6 +40,15 @@ struct InlineStep {
     row: JournalStep,
     /// Changed since the last append.
     dirty: bool,
+    /// How the claim that handed this run over woke the step, passed to
+    /// its next attempt as the queue would pass it.
+    woken: Option<Woken>,
+}
+
+/// A step woken from a wait: by its due time, or by a resume call's data.
+struct Woken {
+    was_waiting: bool,
+    resume: Option<Value>,
 }
 
 impl InlineRun {
@@ -106,7 +115,11 @@ impl InlineRun {
             written: true,
             steps: steps
                 .into_iter()
-                .map(|row| InlineStep { row, dirty: false })
+                .map(|row| InlineStep {
+                    row,
+                    dirty: false,
+                    woken: None,
+                })
                 .collect(),
         };
         // The claim began this attempt; the driver begins it (again).
@@ -115,7 +128,15 @@ impl InlineRun {
             .iter_mut()
             .find(|s| s.row.seq == claimed.key.seq)?;
         step.row.status = StepStatus::Ready;
+        // A woken wait's claim began no attempt; the driver's begin counts
+        // one all the same, so the attempt is the queue's either way.
         step.row.attempt -= 1;
+        if claimed.was_waiting || claimed.resume.is_some() {
+            step.woken = Some(Woken {
+                was_waiting: claimed.was_waiting,
+                resume: claimed.resume.clone(),
+            });
+        }
         Some(taken)
     }
 
@@ -176,6 +197,7 @@ impl InlineRun {
                 logs: None,
             },
             dirty: true,
+            woken: None,
         });
     }
 
@@ -199,6 +221,7 @@ impl InlineRun {
     ) -> Claimed {
         let step = &mut self.steps[index];
         step.dirty = true;
+        let woken = step.woken.take();
         let row = &mut step.row;
         row.status = StepStatus::Running;
         row.attempt += 1;
@@ -221,8 +244,8 @@ impl InlineRun {
             idempotency_key: row.idempotency_key.clone(),
             input: row.input.clone(),
             state: row.state.clone(),
-            resume: None,
-            was_waiting: false,
+            was_waiting: woken.as_ref().is_some_and(|w| w.was_waiting),
+            resume: woken.and_then(|w| w.resume),
         }
     }
 
@@ -443,6 +466,9 @@ enum Driven {
     Ended(Box<ExecutionRow>),
     /// The workers (or whoever cancelled it) have it now.
     Elsewhere,
+    /// The workers have it now, and a respond node has already given its
+    /// answer (the run as it was then).
+    Answered(Box<ExecutionRow>),
 }
 
 /// A step that completed, as [`InlineRun::complete`] records it.
@@ -478,7 +504,7 @@ impl Engine {
             .await?;
         let run = InlineRun::new(&start, self.inner.clock.now());
         match self.drive_here(&compiled, run).await? {
-            Driven::Ended(row) => Ok(*row),
+            Driven::Ended(row) | Driven::Answered(row) => Ok(*row),
             Driven::Elsewhere => self.wait(tenant, &start.id).await,
         }
     }
@@ -524,14 +550,10 @@ impl Engine {
     /// Runs the run of `step`, which this worker claimed, here to its end
     /// when the run is this worker's alone; gives the step back otherwise.
     pub(crate) async fn take_over(&self, step: Claimed) -> Result<Option<Claimed>, EngineError> {
-        // A step woken with data (a Wait resumed, a sub-workflow's end) or
-        // a compensation goes through the queue; so does a child run, whose
-        // end wakes its parent.
-        if !self.inner.config.drives_runs
-            || step.kind != StepKind::Node
-            || step.was_waiting
-            || step.resume.is_some()
-        {
+        // A compensation goes through the queue; so does a child run, whose
+        // end wakes its parent. A step woken from a wait (by its time, a
+        // resume call or a sub-workflow's end) is driven here like any.
+        if !self.inner.config.drives_runs || step.kind != StepKind::Node {
             return Ok(Some(step));
         }
         let (run, steps, parent) = self
@@ -642,6 +664,12 @@ impl Engine {
                 }
                 inner.wake.notify_one();
                 self.changed(&run.run.tenant, &run.run.workflow_id, &run.run.id);
+                // A respond node answered before the run parked, retried
+                // or failed: as in n8n, that answer goes out now, the run
+                // going on in the workers.
+                if run.run.response.is_some() && run.run.status == ExecutionStatus::Running {
+                    return Ok(Driven::Answered(Box::new(run.row())));
+                }
                 return Ok(Driven::Elsewhere);
             }
         }

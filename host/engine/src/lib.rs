@@ -42,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 pub use catalog::{Catalog, InstalledComponent, PluginSource};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use metrics::EngineMetrics;
+pub use params::EXPRESSION_MILLIS;
 use params::Params;
 use plans::Compiled;
 pub use schedule::{CatchUp, Every, Schedule};

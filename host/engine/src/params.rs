@@ -134,6 +134,11 @@ impl Params {
     }
 }
 
+/// Wall-clock milliseconds one expression may run while a step runs, as a
+/// preview may ([`crate::preview::DEADLINE`]): an expression cannot hold a
+/// worker thread longer, whatever it does inside the engine's native code.
+pub const EXPRESSION_MILLIS: u64 = 2_000;
+
 thread_local! {
     // An evaluator costs milliseconds to build and is not `Send`: one per
     // worker thread, reused by every step that runs there. It is never
@@ -150,7 +155,10 @@ pub(crate) fn with_evaluator<T>(
     EVALUATOR.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
-            *slot = Some(ManuallyDrop::new(Evaluator::new(Limits::default())?));
+            *slot = Some(ManuallyDrop::new(Evaluator::new(Limits {
+                millis: Some(EXPRESSION_MILLIS),
+                ..Limits::default()
+            })?));
         }
         match slot.as_mut() {
             Some(evaluator) => f(evaluator),

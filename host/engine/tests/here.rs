@@ -401,3 +401,49 @@ connections:
         assert_eq!(store.execution(T, &id).await.unwrap().status, ExecutionStatus::Cancelled);
     }
 }
+
+const PAUSED: &str = "
+name: paused
+nodes:
+  - {id: start, type: manual}
+  - {id: pause, type: wait, params: {amountMs: 1000}}
+  - {id: shape, type: set, params: {fields: {woke: yes}}}
+  - {id: again, type: set, params: {fields: {twice: yes}}}
+connections:
+  - {from: start, to: pause}
+  - {from: pause, to: shape}
+  - {from: shape, to: again}
+";
+
+n8n_work_store::both_backends! {
+    async fn a_run_woken_from_its_wait_is_driven_to_its_end_with_one_append(store) {
+        let clock = ManualClock::new(NOW);
+        let engine = engine(&store, &clock, "worker").await;
+        let workflow = Workflow::from_yaml(PAUSED).unwrap();
+        let version = engine.deploy(T, &workflow).await.unwrap();
+        let items = Item::list_from_value(json!([{ "n": 1 }])).unwrap();
+        let id = engine.start(T, &version, items, None).await.unwrap();
+        engine.run_until_idle().await.unwrap();
+        let parked = store.steps(T, &id).await.unwrap();
+        assert!(parked.iter().any(|s| s.node_id == "pause" && s.status == StepStatus::Waiting), "{parked:?}");
+        clock.advance(1000);
+        let before = store.stats();
+        engine.run_until_idle().await.unwrap();
+        let after = store.stats();
+        let run = store.execution(T, &id).await.unwrap();
+        assert_eq!(run.status, ExecutionStatus::Succeeded, "{:?}", run.error);
+        assert_eq!(run.result, Some(json!({ "main": [{ "json": { "n": 1, "woke": "yes", "twice": "yes" } }] })));
+        // One append for the wait and both Sets: the woken wait neither
+        // parks again nor goes step by step through the queue. Besides it,
+        // the wait's claim and the worker loop's own writes: 5 in all,
+        // where completing the woken wait through the queue and claiming
+        // the next step made 6 (SQLite) or 7 (PostgreSQL).
+        assert_eq!(after.appends - before.appends, 1, "{before:?} → {after:?}");
+        assert_eq!(after.writes - before.writes, 5, "{before:?} → {after:?}");
+        let steps = journal(&store.steps(T, &id).await.unwrap());
+        assert_eq!(
+            steps.iter().map(|s| (s.0.as_str(), s.2, s.3)).collect::<Vec<_>>(),
+            [("again", "done", 1), ("pause", "done", 1), ("shape", "done", 1), ("start", "done", 1)]
+        );
+    }
+}

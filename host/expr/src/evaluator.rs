@@ -58,6 +58,11 @@ pub struct Limits {
     /// Nesting one expression's source may reach: open brackets plus
     /// operators in a row (the parser recurses on each).
     pub nesting: usize,
+    /// Wall-clock milliseconds one expression may run, inside native calls
+    /// too (looked at between slices of instructions, before each regular
+    /// expression match and as strings are built); `None`: no limit beyond
+    /// the deadline [`Evaluator::set_deadline`] sets.
+    pub millis: Option<u64>,
 }
 
 impl Default for Limits {
@@ -71,6 +76,7 @@ impl Default for Limits {
             elements: 1 << 20,
             source_bytes: SOURCE_BYTES,
             nesting: NESTING,
+            millis: None,
         }
     }
 }
@@ -188,6 +194,19 @@ impl Evaluator {
             millis.map(|ms| (Instant::now() + std::time::Duration::from_millis(ms), ms));
     }
 
+    /// When the expression starting now must end: the sooner of the
+    /// evaluator's deadline and [`Limits::millis`] from now.
+    fn expression_deadline(&self) -> Option<(Instant, u64)> {
+        let own = self
+            .limits
+            .millis
+            .map(|ms| (Instant::now() + std::time::Duration::from_millis(ms), ms));
+        match (self.deadline, own) {
+            (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// The limits this evaluator enforces.
     pub fn limits(&self) -> &Limits {
         &self.limits
@@ -233,7 +252,7 @@ impl Evaluator {
             .map_or(Ok(()), Err)?;
         let script = self.script(expr)?;
         let limits = self.limits;
-        let deadline = self.deadline;
+        let deadline = self.expression_deadline();
         let context = &mut self.context;
         // Strings longer than the output limit are refused by boa_string
         // (patched, third_party/README.md) with a panic, caught here before
@@ -250,7 +269,7 @@ impl Evaluator {
             Ok(outcome) => outcome,
             Err(payload) => {
                 self.reset()?;
-                return Err(panic_error(expr, &limits, payload.as_ref()));
+                return Err(panic_error(expr, &limits, deadline, payload.as_ref()));
             }
         };
         let result = match outcome {
@@ -291,6 +310,7 @@ impl Evaluator {
         let context = &mut self.context;
         let converted = {
             let _limit = StringLimit::set(limits.output_bytes);
+            let _deadline = crate::regexp::Deadline::set(deadline.map(|(at, _)| at));
             std::panic::catch_unwind(AssertUnwindSafe(|| {
                 convert::to_json(&value, context, limits.depth, &mut budget)
             }))
@@ -299,7 +319,7 @@ impl Evaluator {
             Ok(c) => c,
             Err(payload) => {
                 self.reset()?;
-                return Err(panic_error(expr, &limits, payload.as_ref()));
+                return Err(panic_error(expr, &limits, deadline, payload.as_ref()));
             }
         };
         match converted {
@@ -460,7 +480,7 @@ impl Evaluator {
             Ok(parsed) => parsed.map_err(|e| syntax_error(expr, &e))?,
             Err(payload) => {
                 self.reset()?;
-                return Err(panic_error(expr, &self.limits, payload.as_ref()));
+                return Err(panic_error(expr, &self.limits, None, payload.as_ref()));
             }
         };
         if self.scripts.len() >= SCRIPT_CACHE_LIMIT {
@@ -477,7 +497,7 @@ impl Evaluator {
             if native.message() == crate::regexp::DEADLINE_MESSAGE {
                 return ExprError::Deadline {
                     expr: expr.source.clone(),
-                    millis: self.deadline.map_or(0, |(_, ms)| ms),
+                    millis: self.expression_deadline().map_or(0, |(_, ms)| ms),
                 };
             }
             let (what, limit) = if native.message().contains("recursi") {
@@ -561,7 +581,7 @@ fn run_budgeted(
     budget: u64,
     deadline: Option<(Instant, u64)>,
 ) -> Run {
-    let _regex_deadline = crate::regexp::Deadline::set(deadline.map(|(at, _)| at));
+    let _deadline = crate::regexp::Deadline::set(deadline.map(|(at, _)| at));
     let mut future = std::pin::pin!(script.evaluate_async_with_budget(context, BUDGET_SLICE));
     let mut cx = std::task::Context::from_waker(Waker::noop());
     let mut spent = 0u64;
@@ -605,8 +625,15 @@ impl Drop for StringLimit {
 fn panic_error(
     expr: &Expression,
     limits: &Limits,
+    deadline: Option<(Instant, u64)>,
     payload: &(dyn std::any::Any + Send),
 ) -> ExprError {
+    if payload.is::<boa_string::DeadlinePassed>() {
+        return ExprError::Deadline {
+            expr: expr.source.clone(),
+            millis: deadline.map_or(0, |(_, ms)| ms),
+        };
+    }
     if payload.is::<boa_string::LengthLimitExceeded>() {
         return ExprError::OutputTooLarge {
             expr: expr.source.clone(),
@@ -632,7 +659,10 @@ fn quiet_string_limit_panics() {
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if !info.payload().is::<boa_string::LengthLimitExceeded>() {
+            let payload = info.payload();
+            if !payload.is::<boa_string::LengthLimitExceeded>()
+                && !payload.is::<boa_string::DeadlinePassed>()
+            {
                 previous(info);
             }
         }));

@@ -60,13 +60,15 @@ struct Input {
 pub(crate) const DEADLINE_MESSAGE: &str = "deadline passed while matching a regular expression";
 
 /// The wall-clock deadline of the evaluation running on this thread, checked
-/// before each match (a native loop of matches never returns to the
-/// instruction budget's checks).
+/// before each match and, by `boa_string` (patched), as strings are built: a
+/// native loop of matches or string work never returns to the instruction
+/// budget's checks.
 pub(crate) struct Deadline;
 
 impl Deadline {
     pub(crate) fn set(at: Option<std::time::Instant>) -> Deadline {
         DEADLINE.with(|d| d.set(at));
+        boa_string::set_deadline(at);
         Deadline
     }
 }
@@ -74,6 +76,7 @@ impl Deadline {
 impl Drop for Deadline {
     fn drop(&mut self) {
         DEADLINE.with(|d| d.set(None));
+        boa_string::set_deadline(None);
     }
 }
 

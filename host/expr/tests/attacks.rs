@@ -285,6 +285,13 @@ fn a_deadline_stops_loops_and_regular_expression_matching() {
         "{{ (()=>{let n=0; for(;;) n++; })() }}",
         "{{ /a/.test('a') }}",
         "{{ 'aaa'.replace(/a/g, 'b') }}",
+        // A few instructions, all the work native: no slice of the
+        // instruction budget ends before the strings are built.
+        "{{ 'x'.repeat(1e6).replaceAll('x', 'yy').length }}",
+        "{{ (()=>{let s='x'.repeat(1e6), n=0; for(let i=0;i<300;i++) n+=s.replaceAll('x','y').length; return n})() }}",
+        "{{ 'x'.repeat(1e6).split('').length }}",
+        // Quadratic inside one native call (about a minute in a debug build).
+        "{{ 'a'.repeat(1e5).replaceAll('a', () => 'x').length }}",
     ] {
         let e = ev
             .eval(&Template::parse(src).unwrap(), &ExprContext::default())
@@ -305,5 +312,39 @@ fn a_deadline_stops_loops_and_regular_expression_matching() {
             &ExprContext::default()
         ),
         Ok(json!(true))
+    );
+}
+
+#[test]
+fn every_expression_gets_its_own_wall_clock_limit() {
+    let mut ev = Evaluator::new(Limits {
+        instructions: u64::MAX,
+        loop_iterations: u64::MAX,
+        millis: Some(50),
+        ..Limits::default()
+    })
+    .unwrap();
+    let e = ev
+        .eval(
+            &Template::parse("{{ (()=>{let n=0; for(;;) n++; })() }}").unwrap(),
+            &ExprContext::default(),
+        )
+        .unwrap_err();
+    assert!(matches!(e, ExprError::Deadline { millis: 50, .. }), "{e}");
+    // Native string work, a few instructions per call.
+    let e = ev
+        .eval(
+            &Template::parse("{{ (()=>{ const s='x'.repeat(1e6); let n=0; for(let i=0;i<1e5;i++) n+=s.replaceAll('x','yy').length; return n })() }}").unwrap(),
+            &ExprContext::default(),
+        )
+        .unwrap_err();
+    assert!(matches!(e, ExprError::Deadline { millis: 50, .. }), "{e}");
+    // The limit runs from each expression's start, not the evaluator's.
+    assert_eq!(
+        ev.eval(
+            &Template::parse("{{ 1 + 1 }}").unwrap(),
+            &ExprContext::default()
+        ),
+        Ok(json!(2))
     );
 }

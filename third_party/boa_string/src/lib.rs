@@ -77,7 +77,9 @@ pub fn length_limit() -> usize {
     LENGTH_LIMIT.with(Cell::get)
 }
 
-/// Panics with [`LengthLimitExceeded`] if `len` is above this thread's limit.
+/// Panics with [`LengthLimitExceeded`] if `len` is above this thread's limit,
+/// or with [`DeadlinePassed`] if this thread's deadline has passed (looked at
+/// once per [`DEADLINE_STRIDE`] code units built).
 pub(crate) fn check_length(len: usize) {
     let limit = length_limit();
     if len > limit {
@@ -85,6 +87,54 @@ pub(crate) fn check_length(len: usize) {
             requested: len,
             limit,
         });
+    }
+    spend(len.saturating_add(ALLOCATION_COST));
+}
+
+// n8n-work patch: a per-thread wall-clock deadline, looked at as strings are
+// built, so that a native loop of string work (`replaceAll` on a long string,
+// called again and again in a few instructions) is stopped inside the engine,
+// between two allocations, where no instruction budget looks.
+thread_local! {
+    static DEADLINE: Cell<Option<std::time::Instant>> = const { Cell::new(None) };
+    static SINCE_LOOK: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Code units built (plus [`ALLOCATION_COST`] per string) or compared in
+/// searches between two looks at the clock.
+pub const DEADLINE_STRIDE: usize = 64 * 1024;
+
+/// What one string costs towards [`DEADLINE_STRIDE`] besides its length.
+const ALLOCATION_COST: usize = 16;
+
+/// The payload of the panic raised when a string is built on this thread
+/// after the deadline set with [`set_deadline`] passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadlinePassed;
+
+/// Sets the instant after which building strings on this thread panics with
+/// a [`DeadlinePassed`] payload; `None` lifts it.
+pub fn set_deadline(at: Option<std::time::Instant>) {
+    DEADLINE.with(|d| d.set(at));
+    SINCE_LOOK.with(|s| s.set(0));
+}
+
+/// Counts `units` of work (code units built or compared) towards the next
+/// look at the deadline; panics with [`DeadlinePassed`] once it has passed.
+pub(crate) fn spend(units: usize) {
+    let Some(at) = DEADLINE.with(Cell::get) else {
+        return;
+    };
+    let since = SINCE_LOOK.with(|s| {
+        let since = s.get().saturating_add(units);
+        s.set(since);
+        since
+    });
+    if since >= DEADLINE_STRIDE {
+        SINCE_LOOK.with(|s| s.set(0));
+        if std::time::Instant::now() >= at {
+            std::panic::panic_any(DeadlinePassed);
+        }
     }
 }
 

@@ -322,9 +322,18 @@ impl<'a> JsStr<'a> {
         // a. Let candidate be the substring of string from i to i + searchLen.
         // b. If candidate is the same sequence of code units as searchValue, return i.
         // 8. Return -1.
-        self.windows(search_value.len())
-            .skip(from_index)
-            .position(|s| s == search_value)
+        // n8n-work patch: the search starts at `from_index` (boa skipped
+        // windows one at a time, so a loop of searches, as `replaceAll` and
+        // `split` make, was quadratic), and the units it compares count
+        // towards the thread's deadline, so one long search stops too. See
+        // `third_party/README.md`.
+        let rest = self.get(from_index..)?;
+        let cost = search_value.len();
+        rest.windows(cost)
+            .position(|s| {
+                crate::spend(cost);
+                s == search_value
+            })
             .map(|i| i + from_index)
     }
 

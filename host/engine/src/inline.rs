@@ -490,7 +490,10 @@ impl Engine {
     /// lease lapses, as if the process had died. The run
     /// is recorded before this returns; steps that call out are journaled
     /// before they do. A run that retries, parks or fails continues in the
-    /// workers, and this waits for it to end, as [`Engine::wait`] does.
+    /// workers, and this waits for it to end, as [`Engine::wait`] does;
+    /// unless a respond node has answered by then: the run as it is then
+    /// comes back at once (still running, with its response), as n8n
+    /// answers at its Respond to Webhook node.
     pub async fn run_here(
         &self,
         tenant: &str,

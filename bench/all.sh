@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Every workload of PERFORMANCE.md beside its peer, in one run, on this
+# Every workload of docs/performance.md beside its peer, in one run, on this
 # machine, then one table of the results (the lines each part printed).
 #
 #   bench/all.sh                 # everything (about 15 minutes after the build)
-#   ONLY="w1 w5" bench/all.sh    # some parts: w1 w2 w3 w5 w6 scale
+#   ONLY="w1 w5" bench/all.sh    # some parts: w1 w2 w3 w5 w6 scale drain
 #
 # Each part is a script of its own (bench/*/run.sh, and W3/W4 through
 # `cargo bench`), with its own needs: wrk, n8n (npm) for W1's peer,
@@ -12,7 +12,7 @@
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/.."
-only="${ONLY:-w1 w2 w3 w5 w6 scale}"
+only="${ONLY:-w1 w2 w3 w5 w6 scale drain}"
 commit="$(git -C "$root" rev-parse --short HEAD)"
 out="$here/.results"; mkdir -p "$out"
 log="$out/$commit.log"; : >"$log"
@@ -33,6 +33,7 @@ part w3 cargo bench --manifest-path "$root/Cargo.toml" -p n8n-work-bench --bench
 part w5 "$here/w5/run.sh"
 part w6 "$here/w6/run.sh"
 part scale "$here/scale/run.sh"
+part drain "$here/drain/run.sh"
 
 {
   echo "# bench/all.sh at $commit, $(date -u +%F), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"

@@ -1,5 +1,5 @@
 //! W3 (a 10-step chain of component nodes) and W4 (one trigger, 100
-//! parallel branches, a Merge) from PERFORMANCE.md, on the durable embedded
+//! parallel branches, a Merge) from docs/performance.md, on the durable embedded
 //! store (SQLite, WAL, `synchronous=FULL`), next to bare wasmtime
 //! instantiate + call of the same component measured in the same run.
 //!

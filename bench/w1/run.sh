@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# W1 beside n8n, on this machine, in one run (PERFORMANCE.md):
+# W1 beside n8n, on this machine, in one run (docs/performance.md):
 # webhook → Set → answer with the last node, synchronous; every request is a
 # run both servers record. wrk at 1, 16 and 64 connections, 10 s each.
 #

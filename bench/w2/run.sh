@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# W2 beside `wasmtime serve`, on this machine, in one run (PERFORMANCE.md):
+# W2 beside `wasmtime serve`, on this machine, in one run (docs/performance.md):
 # the same component (bench/w2/component: an n8n-work node that is also a
 # wasi:http handler) answers `{"name":"Ada"}` with a greeting, once as a
 # workflow's node behind n8n-work's webhook (every request a durable run),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# W5 (PERFORMANCE.md): 10,000 runs parked on a Wait. Starts RUNS (default
+# W5 (docs/performance.md): 10,000 runs parked on a Wait. Starts RUNS (default
 # 10000) runs through a 202 webhook, each waiting until the same instant;
 # reports the server's resident memory while they are parked and how long
 # after that instant the last of them has finished.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# W6 (PERFORMANCE.md): start-up. How long `serve` takes to answer /readyz
+# W6 (docs/performance.md): start-up. How long `serve` takes to answer /readyz
 # the first time on this machine (no compiled components cached), on a new
 # data directory once another has compiled them (the cache is shared by
 # data directories), and again on the same one; and the first step of

@@ -1,7 +1,7 @@
 //! The plugin registry: an OCI Distribution Spec v1.1 server and client,
 //! the plugin artifact format, and cosign-format signatures.
 //!
-//! In the data flow (see `ARCHITECTURE.md`) the registry sits beside the
+//! In the data flow (see `docs/architecture.md`) the registry sits beside the
 //! platform rather than in a run's path: `n8n-work plugin publish` pushes a
 //! node's component here, and installing a plugin pulls and verifies it
 //! before the runtime ever compiles it.

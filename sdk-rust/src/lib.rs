@@ -9,7 +9,8 @@
 //! converts [`Item`]s, [`Outcome`]s and [`NodeError`]s to and from their WIT
 //! forms, and reports bad parameters with the path that is wrong.
 //!
-//! Host capabilities are plain modules: [`log`], [`state`], [`binary`],
+//! Host capabilities are plain modules: [`log`], [`state`] (and [`poll`],
+//! which keeps in it what a polling node has emitted), [`binary`],
 //! credentials through [`Context::credential`], and [`http`], a blocking
 //! client over `wasi:http` (the only way out of the sandbox).
 //!
@@ -54,6 +55,7 @@ mod item;
 pub mod log;
 mod outcome;
 mod params;
+pub mod poll;
 mod spec;
 pub mod state;
 

@@ -1615,3 +1615,110 @@ connections:
     }
     panic!("the schedule never started a run");
 }
+
+const DOUBLE: &str = "
+name: double
+nodes:
+  - {id: start, type: manual}
+  - {id: twice, type: set, params: {keepOnlySet: true, fields: {n: '{{ $json.n * 2 }}'}}}
+connections:
+  - {from: start, to: twice}
+";
+
+const REFUSE: &str = "
+name: refuse
+nodes:
+  - {id: start, type: manual}
+  - {id: no, type: stop-and-error, params: {message: 'the child says no'}}
+connections:
+  - {from: start, to: no}
+";
+
+/// A parent that hands its items to sub-workflow `child` (a name or an
+/// id), waiting for it or not, then marks what it got.
+fn parent(name: &str, child: &str, wait: bool) -> String {
+    format!(
+        "
+name: {name}
+nodes:
+  - {{id: start, type: manual}}
+  - {{id: sub, type: execute-workflow, params: {{workflow: '{child}', wait: {wait}}}}}
+  - {{id: after, type: set, params: {{fields: {{parent: seen}}}}}}
+connections:
+  - {{from: start, to: sub}}
+  - {{from: sub, to: after}}
+"
+    )
+}
+
+/// Runs workflow `id` on `items` and waits for its end.
+async fn run_waiting(server: &Server, id: &str, items: Value) -> Value {
+    let (status, body) = send(
+        server,
+        Method::POST,
+        &format!("/workflows/{id}/run?wait=true"),
+        items,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn a_sub_workflow_takes_the_parents_items_and_gives_back_its_own() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start(data.path()).await;
+    let double = push(&server, DOUBLE).await;
+    push(&server, REFUSE).await;
+    let input = json!([{ "n": 1 }, { "n": 20 }]);
+    // By name and by id, the parent goes on with the child's output.
+    for child in ["double", double.as_str()] {
+        let by = push(&server, &parent(&format!("by-{child}"), child, true)).await;
+        let body = run_waiting(&server, &by, input.clone()).await;
+        assert_eq!(body["status"], "succeeded", "{body}");
+        assert_eq!(
+            body["output"],
+            json!([{ "n": 2, "parent": "seen" }, { "n": 40, "parent": "seen" }]),
+            "{body}"
+        );
+        // The child run names the step that waited for it.
+        let run = body["executionId"].as_str().unwrap();
+        let (_, list) = get(&server, &format!("/executions?workflow={double}&limit=1")).await;
+        let child_run = list["items"][0]["id"].as_str().unwrap().to_owned();
+        let (_, view) = get(&server, &format!("/executions/{child_run}")).await;
+        assert_eq!(view["execution"]["parent"]["execution_id"], run, "{view}");
+        assert_eq!(view["execution"]["status"], "succeeded");
+    }
+    // Without waiting, the parent goes on with its own items at once and
+    // the child runs on its own.
+    let fire = push(&server, &parent("fire-and-forget", "double", false)).await;
+    let body = run_waiting(&server, &fire, input.clone()).await;
+    assert_eq!(body["status"], "succeeded", "{body}");
+    assert_eq!(
+        body["output"],
+        json!([{ "n": 1, "parent": "seen" }, { "n": 20, "parent": "seen" }]),
+        "{body}"
+    );
+    // A failing child fails the parent's step with the child's error, and
+    // names the child run.
+    let refused = push(&server, &parent("refused", "refuse", true)).await;
+    let body = run_waiting(&server, &refused, input).await;
+    assert_eq!(body["status"], "failed", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("the child says no"), "{message}");
+    let (_, list) = get(&server, "/executions?status=failed&limit=10").await;
+    let child_run = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] != body["executionId"])
+        .expect("the child run failed too")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains(&child_run),
+        "the parent's error names the child run: {message}"
+    );
+    assert_eq!(body["error"]["subExecution"], child_run, "{body}");
+}

@@ -53,13 +53,13 @@ fn free_port() -> u16 {
 }
 
 /// A `redis-server` of the test's own, so it can be killed and restarted.
-struct PrivateRedis {
+pub(crate) struct PrivateRedis {
     port: u16,
     child: Option<tokio::process::Child>,
 }
 
 impl PrivateRedis {
-    async fn start() -> PrivateRedis {
+    pub(crate) async fn start() -> PrivateRedis {
         let mut redis = PrivateRedis {
             port: free_port(),
             child: None,
@@ -68,7 +68,7 @@ impl PrivateRedis {
         redis
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
@@ -244,7 +244,7 @@ async fn process(data: &std::path::Path, role: &str, database: &str, redis: &str
 /// One process per role, each with a data directory of its own. The first
 /// starts alone, so it is the one that makes (and holds) the owner key;
 /// the others start together.
-async fn cluster(
+pub(crate) async fn cluster(
     database: &str,
     redis: &str,
     roles: &[&str],
@@ -1086,4 +1086,72 @@ connections:
         );
         assert_eq!(body["execution"]["status"], "succeeded", "{body}");
     }
+}
+
+/// Node state (`wit/node.wit`'s `state`) is the store's, not a process's:
+/// two API processes on one PostgreSQL database run the same counting node
+/// in turn, each call sees the count the other left, and a worker that
+/// drives the node's runs from the queue sees it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn node_state_is_shared_by_every_process() {
+    let database = n8n_work_store::testing::postgres().await.unwrap();
+    let redis = PrivateRedis::start().await;
+    let (_dirs, mut servers) =
+        cluster(&database.url, &redis.url(), &["api", "api", "worker"]).await;
+    // The first process made the owner key; the others accept it.
+    servers[1].key = servers[0].key.clone();
+    let (a, b) = (&servers[0], &servers[1]);
+    let workflow = push_active(
+        a,
+        "
+name: counter
+nodes:
+  - {id: hook, type: webhook, params: {path: count, method: POST, respond: lastNode}}
+  - {id: count, type: 'builtin:test-guest', params: {mode: state}}
+connections:
+  - {from: hook, to: count}
+",
+    )
+    .await;
+    // Synchronous webhook runs execute in the process that accepts them.
+    for (n, server) in [a, b, a, b].into_iter().enumerate() {
+        let (status, body) = call(
+            Method::POST,
+            &format!("{}/webhook/count", server.base),
+            None,
+            "application/json",
+            "{}".into(),
+        )
+        .await;
+        assert_eq!((status, &body), (200, &json!({ "counter": n + 1 })));
+    }
+    // A run started on the queue is driven by the worker.
+    let (status, started) = call(
+        Method::POST,
+        &format!("{}/workflows/{workflow}/run", b.api()),
+        Some(&b.key),
+        "application/json",
+        "{}".into(),
+    )
+    .await;
+    assert_eq!(status, 202, "{started}");
+    let run = started["executionId"].as_str().unwrap().to_owned();
+    assert_eq!(
+        final_statuses(b, std::slice::from_ref(&run)).await[&run],
+        "succeeded"
+    );
+    let (status, view) = call(
+        Method::GET,
+        &format!("{}/executions/{run}", a.api()),
+        Some(&a.key),
+        "application/json",
+        String::new(),
+    )
+    .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        view["nodeState"],
+        json!({ "count": { "counter": "5" } }),
+        "{view}"
+    );
 }

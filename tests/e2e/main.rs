@@ -6,6 +6,7 @@ mod chaos;
 mod node_cli;
 mod oauth2;
 mod oidc;
+mod polling;
 mod registry;
 mod scale;
 mod security;

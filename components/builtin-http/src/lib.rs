@@ -3,11 +3,12 @@
 //! A built-in integration node, run by the host's runtime stage like any
 //! other component. The principal type is `HttpRequest`; its parameters
 //! (`method`, `url`, `query`, `headers`, `body`, `response`, `timeoutMs`,
-//! `followRedirects`, `maxResponseBytes`) are documented in the JSON Schema
-//! its spec carries. The egress grant comes from the `url` parameter, and
-//! the optional `auth` credential adds a bearer token, basic auth or a
-//! header. Each request carries the step's `Idempotency-Key` unless the
-//! params set one.
+//! `followRedirects`, `maxResponseBytes`, `newItemsOnly`) are documented in
+//! the JSON Schema its spec carries. The egress grant comes from the `url`
+//! parameter, and the optional `auth` credential adds a bearer token, basic
+//! auth or a header. Each request carries the step's `Idempotency-Key`
+//! unless the params set one. With `newItemsOnly`, the node polls: it emits
+//! only items no earlier run of it emitted, remembered in its node state.
 
 mod auth;
 mod params;
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use n8n_work_sdk::http::Request;
 use n8n_work_sdk::{
-    Context, CredentialSlot, Item, Node, NodeError, Outcome, Spec, binary, export_node, log,
+    Context, CredentialSlot, Item, Node, NodeError, Outcome, Spec, binary, export_node, log, poll,
 };
 
 use auth::Auth;
@@ -74,6 +75,9 @@ impl Node for HttpRequest {
                     err
                 })?;
             output.extend(produced);
+        }
+        if let Some(only) = &params.new_items_only {
+            output = poll::new_items(output, |item| poll::key_at(item, &only.key), only.remember)?;
         }
         Ok(Outcome::main(output))
     }

@@ -40,6 +40,25 @@ pub(crate) struct Params {
     pub(crate) follow_redirects: bool,
     /// Fail when the response body is larger than this many bytes.
     pub(crate) max_response_bytes: Option<u64>,
+    /// Polling: emit only the items no earlier run of this node emitted,
+    /// told apart by a field. With a `schedule` trigger in front, the node
+    /// polls a feed or a list API and each new item goes on once.
+    pub(crate) new_items_only: Option<NewItemsOnly>,
+}
+
+/// How a polling HTTP node tells new items from ones it emitted before.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct NewItemsOnly {
+    /// The field that identifies an item (`id`, `guid`, `meta.id`).
+    pub(crate) key: String,
+    /// How many keys to remember (the latest ones), up to 5,000.
+    #[serde(default = "default_remember")]
+    pub(crate) remember: usize,
+}
+
+fn default_remember() -> usize {
+    1_000
 }
 
 /// The HTTP method.

@@ -75,7 +75,10 @@ fn named(mut run: Value, names: &std::collections::HashMap<String, String>) -> V
 
 /// `GET /executions/{id}`: the run, its steps, and where to resume steps
 /// parked until called.
-#[utoipa::path(get, path = "/api/v1/executions/{id}", tag = "runs", params(("id" = String, Path)), responses((status = 200, description = "`{execution, steps, resumeUrls}`; `execution.workflow_name` is its workflow's name", body = serde_json::Value), (status = 404, body = serde_json::Value)))]
+/// `nodeState` is the state its workflow's nodes keep across runs, as it
+/// is now: node → key → value (text, or `{"base64": ...}` when the bytes
+/// are not UTF-8).
+#[utoipa::path(get, path = "/api/v1/executions/{id}", tag = "runs", params(("id" = String, Path)), responses((status = 200, description = "`{execution, steps, resumeUrls, nodeState}`; `execution.workflow_name` is its workflow's name", body = serde_json::Value), (status = 404, body = serde_json::Value)))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -102,13 +105,36 @@ pub(crate) async fn get_one(
             );
         }
     }
+    let node_state: serde_json::Map<String, Value> = store
+        .workflow_node_state(&caller.tenant, &execution.workflow_id)
+        .await?
+        .into_iter()
+        .map(|(node, values)| {
+            let values = values
+                .into_iter()
+                .map(|(key, bytes)| (key, state_value(bytes)))
+                .collect();
+            (node, Value::Object(values))
+        })
+        .collect();
     let execution = named(
         json!(execution),
         &workflow_names(&state, &caller.tenant).await?,
     );
     Ok(Json(
-        json!({ "execution": execution, "steps": steps, "resumeUrls": resume }),
+        json!({ "execution": execution, "steps": steps, "resumeUrls": resume, "nodeState": node_state }),
     ))
+}
+
+/// A node state value as JSON: its text, or its bytes in base64.
+fn state_value(bytes: Vec<u8>) -> Value {
+    use base64::Engine as _;
+    match String::from_utf8(bytes) {
+        Ok(text) => Value::String(text),
+        Err(e) => {
+            json!({ "base64": base64::engine::general_purpose::STANDARD.encode(e.as_bytes()) })
+        }
+    }
 }
 
 /// `GET /executions/{id}/steps/{seq}`: a step with its input and output

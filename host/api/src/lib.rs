@@ -2,7 +2,7 @@
 //! the browser's session cookie), live run events over SSE, and webhook
 //! triggers under `/webhook/{path}`, over the engine and the store.
 //!
-//! Stage in the data flow (ARCHITECTURE.md): the entry point. Requests
+//! Stage in the data flow (docs/architecture.md): the entry point. Requests
 //! become engine calls (`deploy`, `start`, `cancel`); nothing here touches
 //! rows directly except through the store's tenant-scoped functions.
 //! Errors leave in one JSON shape, `{"error": {"code", "message",

@@ -135,9 +135,16 @@ fn control(kind: ControlKind) -> (&'static str, Value, Vec<&'static str>) {
             vec!["loop", "done"],
         ),
         ControlKind::ExecuteWorkflow => (
-            "Runs another workflow with the items and waits for it.",
+            "Runs another workflow with the items: waits for it and goes on with its output, or starts it and goes on at once.",
             object(
-                json!({ "workflow": string("The workflow's name.") }),
+                json!({
+                    "workflow": string("The workflow's name or id."),
+                    "wait": {
+                        "type": "boolean",
+                        "default": true,
+                        "description": "Wait for the sub-workflow and go on with its output; false starts it and goes on with this node's own items.",
+                    },
+                }),
                 &["workflow"],
             ),
             vec!["main"],

@@ -2,7 +2,7 @@
 //! Cedar policies that decide every API action, from the default policies
 //! that implement the roles ([`Role`]) plus a tenant's own ABAC policies.
 //!
-//! Stage in the data flow (ARCHITECTURE.md): between authentication and the
+//! Stage in the data flow (docs/architecture.md): between authentication and the
 //! handler. The API names each request's [`Action`], describes the
 //! [`Caller`] and the [`Resource`] (its tenant, kind, id and tags) and asks
 //! [`Policies::decide`]; nothing runs without an `Allow`.

@@ -1,4 +1,4 @@
-//! Redis between processes (ARCHITECTURE.md decision 1): each engine's run
+//! Redis between processes (docs/architecture.md decision 7): each engine's run
 //! changes are published, and every other process hears them, so an idle
 //! worker wakes when an API replica starts a run, SSE streams on any
 //! replica follow runs that workers advance, and a synchronous webhook

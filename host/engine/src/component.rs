@@ -2,11 +2,14 @@
 //! credentials by slot, and the runtime's answer as a node result.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+
 use n8n_work_expr::ExprContext;
-use n8n_work_runtime::{Grant, Item, StepError, StepOutcome, StepRequest};
-use n8n_work_store::{Claimed, Usage};
+use n8n_work_runtime::{Grant, Item, StateSource, StepError, StepOutcome, StepRequest};
+use n8n_work_store::{Claimed, NodeStateWrite, Store, Usage};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -31,17 +34,20 @@ pub(crate) struct ComponentCall<'a> {
 impl Engine {
     /// Runs a component node, then scrubs its credentials' values from
     /// what it gave back (outputs, log, error) before any of it is stored.
+    /// What it changed in its node's state goes to `node_state`, to be
+    /// committed with its result.
     pub(crate) async fn run_component(
         &self,
         call: ComponentCall<'_>,
         usage: &mut Usage,
         logs: &mut Vec<Value>,
+        node_state: &mut Option<NodeStateWrite>,
     ) -> Result<NodeResult, Failure> {
         let credentials = self.credentials_of(call.step, call.node).await?;
         let redactor = redact::Redactor::new(credentials.values());
         let logged = logs.len();
         let result = self
-            .run_component_with(call, usage, logs, credentials)
+            .run_component_with(call, usage, logs, node_state, credentials)
             .await;
         logs[logged..]
             .iter_mut()
@@ -89,6 +95,7 @@ impl Engine {
                         code: Some("credential".into()),
                         retryable: true,
                         retry_after_ms: None,
+                        sub_execution: None,
                     });
                 }
                 Ok(None) => {
@@ -108,6 +115,7 @@ impl Engine {
         call: ComponentCall<'_>,
         usage: &mut Usage,
         logs: &mut Vec<Value>,
+        node_state: &mut Option<NodeStateWrite>,
         credentials: BTreeMap<String, Value>,
     ) -> Result<NodeResult, Failure> {
         let ComponentCall {
@@ -159,6 +167,9 @@ impl Engine {
                 .min(Duration::from_millis(left.max(1) as u64));
         }
         let mut outputs: BTreeMap<String, Vec<Item>> = BTreeMap::new();
+        // What the node changed in its state, over every batch: each batch
+        // reads the state as the ones before it left it.
+        let mut changes: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
         for (index, batch) in batches {
             let mut ctx = context.clone();
             let at = index.unwrap_or(0);
@@ -184,6 +195,13 @@ impl Engine {
                 credentials: credentials.clone(),
                 grants: grants.clone(),
                 state: BTreeMap::new(),
+                state_source: Some(Arc::new(StoredState {
+                    store: self.inner.store.clone(),
+                    tenant: step.key.tenant.clone(),
+                    workflow_id: step.workflow_id.clone(),
+                    node_id: step.node_id.clone(),
+                    changes: changes.clone(),
+                })),
                 resume: step
                     .state
                     .as_ref()
@@ -213,6 +231,16 @@ impl Engine {
                     .iter()
                     .filter_map(|l| serde_json::to_value(l).ok()),
             );
+            if report.result.is_ok() {
+                changes.extend(report.state_changes);
+            }
+            let written = || {
+                (!changes.is_empty()).then(|| NodeStateWrite {
+                    workflow_id: step.workflow_id.clone(),
+                    node_id: step.node_id.clone(),
+                    changes: changes.clone(),
+                })
+            };
             match report.result {
                 Ok(StepOutcome::Done { outputs: produced }) => {
                     for (port, items) in produced {
@@ -220,6 +248,7 @@ impl Engine {
                     }
                 }
                 Ok(StepOutcome::Pending { poll_after, state }) if index.is_none() => {
+                    *node_state = written();
                     return Ok(NodeResult::Park {
                         due_at: Some(self.inner.clock.now() + poll_after.as_millis() as i64),
                         token: false,
@@ -234,12 +263,42 @@ impl Engine {
                 }
                 Err(error) => return Err(step_failure(&error)),
             }
+            *node_state = written();
         }
         Ok(NodeResult::Outputs {
             outputs,
             response: None,
             state: None,
             iterations: BTreeMap::new(),
+        })
+    }
+}
+
+/// A node's state as the store has it, with the changes the step's earlier
+/// batches made; read only when the node first reads or writes its state.
+struct StoredState {
+    store: Store,
+    tenant: String,
+    workflow_id: String,
+    node_id: String,
+    changes: BTreeMap<String, Option<Vec<u8>>>,
+}
+
+impl StateSource for StoredState {
+    fn load(&self) -> BoxFuture<'_, Result<BTreeMap<String, Vec<u8>>, String>> {
+        Box::pin(async move {
+            let mut state = self
+                .store
+                .node_state(&self.tenant, &self.workflow_id, &self.node_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            for (key, value) in &self.changes {
+                match value {
+                    Some(value) => state.insert(key.clone(), value.clone()),
+                    None => state.remove(key),
+                };
+            }
+            Ok(state)
         })
     }
 }
@@ -258,5 +317,6 @@ pub(crate) fn step_failure(error: &StepError) -> Failure {
         code,
         retryable: error.is_retryable(),
         retry_after_ms,
+        sub_execution: None,
     }
 }

@@ -130,6 +130,7 @@ pub(crate) fn run(input: &Input<'_>) -> Result<NodeResult, Failure> {
                 code: Some("stopped".into()),
                 retryable: false,
                 retry_after_ms: None,
+                sub_execution: None,
             })
         }
     }
@@ -740,18 +741,39 @@ fn execute_workflow(input: &Input<'_>) -> Result<NodeResult, Failure> {
             .pointer("/error/message")
             .and_then(Value::as_str)
             .unwrap_or("the sub-workflow did not succeed");
+        let run = resume["execution"].as_str().map(str::to_owned);
         return Err(Failure {
-            message: format!("sub-workflow run {}: {message}", resume["execution"]),
+            message: format!(
+                "sub-workflow run {} failed: {message}",
+                run.as_deref().unwrap_or("?")
+            ),
             code: Some("sub-workflow".into()),
             retryable: false,
             retry_after_ms: None,
+            sub_execution: run,
         });
     }
     let Some(Value::String(name)) = input.once("workflow")? else {
         return Err(Failure::config(
-            "`workflow` must name the workflow to run".into(),
+            "`workflow` must name the workflow to run (its name or its id)".into(),
         ));
     };
+    let wait = match input.once("wait")? {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(wait)) => wait,
+        Some(other) => {
+            return Err(Failure::config(format!(
+                "`wait` must be true (go on with the sub-workflow's output) or false (start it and go on at once), not {other}"
+            )));
+        }
+    };
+    if !wait {
+        // As n8n: the parent goes on with its own items.
+        return Ok(NodeResult::Started {
+            child: (name, input.items()),
+            outputs: main(input.items()),
+        });
+    }
     Ok(NodeResult::Park {
         due_at: None,
         token: false,

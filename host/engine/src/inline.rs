@@ -19,7 +19,8 @@ use std::time::Duration;
 use n8n_work_model::NodeType;
 use n8n_work_store::{
     Append, Appended, Claimed, Completion, ExecutionRow, ExecutionStatus, JournalRun, JournalStep,
-    Millis, NewExecution, NewStep, Outcome, StepKey, StepKind, StepStatus, Usage, append_items,
+    Millis, NewExecution, NewStep, NodeStateWrite, Outcome, StepKey, StepKind, StepStatus, Usage,
+    append_items,
 };
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -34,6 +35,9 @@ pub(crate) struct InlineRun {
     /// Whether the run's row is in the store yet.
     written: bool,
     steps: Vec<InlineStep>,
+    /// Node state that steps completed since the last append changed: it
+    /// lands with their rows.
+    node_state: Vec<NodeStateWrite>,
 }
 
 struct InlineStep {
@@ -71,6 +75,7 @@ impl InlineRun {
             },
             written: false,
             steps: Vec::new(),
+            node_state: Vec::new(),
         };
         run.insert_step(
             &start.trigger,
@@ -121,6 +126,7 @@ impl InlineRun {
                     woken: None,
                 })
                 .collect(),
+            node_state: Vec::new(),
         };
         // The claim began this attempt; the driver begins it (again).
         let step = taken
@@ -273,6 +279,7 @@ impl InlineRun {
         if let Some(response) = done.response {
             self.run.response = Some(response);
         }
+        self.node_state.extend(done.node_state);
         for next in &done.successors {
             self.add_successor(next, now);
         }
@@ -439,6 +446,7 @@ impl InlineRun {
             run: self.run.clone(),
             first,
             steps,
+            node_state: std::mem::take(&mut self.node_state),
         }
     }
 
@@ -477,6 +485,7 @@ pub(crate) struct Completed {
     pub(crate) successors: Vec<NewStep>,
     pub(crate) response: Option<Value>,
     pub(crate) state: Option<Value>,
+    pub(crate) node_state: Option<NodeStateWrite>,
     pub(crate) usage: Usage,
     pub(crate) logs: Vec<Value>,
 }
@@ -629,12 +638,14 @@ impl Engine {
                         successors,
                         response,
                         state,
+                        node_state,
                     } => {
                         let done = Completed {
                             outputs,
                             successors,
                             response,
                             state,
+                            node_state,
                             usage,
                             logs,
                         };
@@ -766,6 +777,7 @@ mod tests {
             successors,
             response: None,
             state: None,
+            node_state: None,
             usage: Usage::default(),
             logs: vec![],
         }

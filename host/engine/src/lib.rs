@@ -1,11 +1,15 @@
 //! The engine: runs workflow versions durably on a [`Store`].
 //!
-//! Stage in the data flow (ARCHITECTURE.md): after the model (which compiles
-//! a workflow into a [`Plan`]) and the store (which holds runs and the step
-//! queue); before the server. A worker loop claims due steps from the store
-//! under a lease, runs each (a control node natively, a component in the
-//! runtime), and hands the outcome back to the store, which records it and
-//! makes the successors ready in one transaction. Retries, on-error modes,
+//! Stage in the data flow (docs/architecture.md): after the model (which
+//! compiles a workflow into a [`Plan`]) and the store (which holds runs and
+//! the step queue); before the server. A run executes where it starts, in
+//! memory, and is journaled to the store at durable points (ADR 0008:
+//! `inline.rs`). What only the queue does (a retry, a Wait, a failure) is
+//! handed to it: a worker loop claims due steps under a lease, runs each (a
+//! control node natively, a component in the runtime), and hands the
+//! outcome back to the store, which records it and makes the successors
+//! ready in one transaction, or takes the run over when the step is its
+//! only open one. Retries, on-error modes,
 //! compensation, parking (Wait, pending components, sub-workflows) and
 //! cancellation are decided here; when they happen is the store's business.
 //!

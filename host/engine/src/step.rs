@@ -22,6 +22,8 @@ pub(crate) struct Failure {
     pub(crate) code: Option<String>,
     pub(crate) retryable: bool,
     pub(crate) retry_after_ms: Option<u64>,
+    /// The sub-workflow run whose failure this is.
+    pub(crate) sub_execution: Option<String>,
 }
 
 impl Failure {
@@ -32,6 +34,7 @@ impl Failure {
             code: Some("parameters".into()),
             retryable: false,
             retry_after_ms: None,
+            sub_execution: None,
         }
     }
 
@@ -43,12 +46,17 @@ impl Failure {
             code: Some("expression".into()),
             retryable: false,
             retry_after_ms: None,
+            sub_execution: None,
         }
     }
 
     /// The failure as a run's or step's `error` records it.
     pub(crate) fn to_json(&self, node: &str) -> Value {
-        json!({ "message": self.message, "code": self.code, "node": node })
+        let mut error = json!({ "message": self.message, "code": self.code, "node": node });
+        if let Some(run) = &self.sub_execution {
+            error["subExecution"] = json!(run);
+        }
+        error
     }
 }
 
@@ -60,6 +68,12 @@ pub(crate) enum NodeResult {
         state: Option<Value>,
         /// Ports whose successors run in another loop iteration.
         iterations: BTreeMap<String, i64>,
+    },
+    /// Done, having started a sub-workflow that runs on its own.
+    Started {
+        /// The sub-workflow (name or id) and its items.
+        child: (String, Vec<Item>),
+        outputs: BTreeMap<String, Vec<Item>>,
     },
     Park {
         due_at: Option<Millis>,
@@ -122,6 +136,7 @@ impl Engine {
                 code: Some("run-timeout".into()),
                 retryable: false,
                 retry_after_ms: None,
+                sub_execution: None,
             };
             return (
                 self.fail(step, Some(&compiled), &failure).await,
@@ -159,6 +174,7 @@ impl Engine {
         }
         let mut usage = Usage::default();
         let mut logs = Vec::new();
+        let mut node_state = None;
         let result = match &node.node_type {
             NodeType::Control(kind) => {
                 let loop_state = if *kind == ControlKind::Loop {
@@ -198,7 +214,8 @@ impl Engine {
                     cancel,
                     run_left,
                 };
-                self.run_component(call, &mut usage, &mut logs).await
+                self.run_component(call, &mut usage, &mut logs, &mut node_state)
+                    .await
             }
         };
         let outcome = match result {
@@ -207,15 +224,45 @@ impl Engine {
                 response,
                 state,
                 iterations,
-            }) => self.done(
-                step,
-                &compiled,
-                index,
+            }) => {
+                let mut done = self.done(
+                    step,
+                    &compiled,
+                    index,
+                    outputs,
+                    response,
+                    state,
+                    &iterations,
+                );
+                // The node's state lands with its result, and only then: a
+                // failed attempt leaves none of its writes.
+                if let Outcome::Done { node_state: s, .. } = &mut done {
+                    *s = node_state;
+                }
+                done
+            }
+            Ok(NodeResult::Started {
+                child: (name, items),
                 outputs,
-                response,
-                state,
-                &iterations,
-            ),
+            }) => match self.start_child(step, &name, items).await {
+                Ok(()) => self.done(
+                    step,
+                    &compiled,
+                    index,
+                    outputs,
+                    None,
+                    None,
+                    &BTreeMap::new(),
+                ),
+                Err(e) => {
+                    let failure = Failure::config(e.to_string());
+                    return (
+                        self.fail(step, Some(&compiled), &failure).await,
+                        usage,
+                        logs,
+                    );
+                }
+            },
             Ok(NodeResult::Park {
                 due_at,
                 token,
@@ -243,6 +290,7 @@ impl Engine {
                     token: token.then(n8n_work_store::new_token),
                     state,
                     child,
+                    node_state,
                 }
             }
             Err(_) if cancel.is_cancelled() => Outcome::Cancelled,
@@ -323,14 +371,54 @@ impl Engine {
         items: Vec<Item>,
         parent: &StepKey,
     ) -> Result<NewExecution, EngineError> {
-        let version = self.inner.store.workflow_by_name(tenant, name).await.map_err(|e| match e {
-            StoreError::NotFound(_) => EngineError::NotFound(format!(
-                "workflow `{name}` is not stored; deploy it first (with `n8n-work run`, pass it with `--with FILE`)"
-            )),
-            other => other.into(),
-        })?;
+        let version = self.workflow_named(tenant, name).await?;
         self.new_run(tenant, &version, None, items, None, Some(parent.clone()))
             .await
+    }
+
+    /// The version of workflow `name` (a name or an id) a sub-workflow
+    /// step runs: its active one, else its latest.
+    async fn workflow_named(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<n8n_work_store::WorkflowVersion, EngineError> {
+        self.inner
+            .store
+            .workflow_by_name(tenant, name)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => EngineError::NotFound(format!(
+                    "workflow `{name}` is not stored (by that name or id); deploy it first (with `n8n-work run`, pass it with `--with FILE`)"
+                )),
+                other => other.into(),
+            })
+    }
+
+    /// Starts sub-workflow `name` (a name or an id) on `items`, to run on
+    /// its own. Its id comes from the step's key, so a step run again after
+    /// a crash does not start it twice.
+    async fn start_child(
+        &self,
+        step: &Claimed,
+        name: &str,
+        items: Vec<Item>,
+    ) -> Result<(), EngineError> {
+        let tenant = &step.key.tenant;
+        let id = format!("{}-sub-{}", step.key.execution_id, step.key.seq);
+        if self.inner.store.execution(tenant, &id).await.is_ok() {
+            return Ok(());
+        }
+        let version = self.workflow_named(tenant, name).await?;
+        let run = self
+            .new_run(tenant, &version, None, items, Some(id.clone()), None)
+            .await?;
+        // Into the queue, for the workers: the step goes on at once.
+        let workflow_id = run.workflow_id.clone();
+        self.inner.store.start(run, self.inner.clock.now()).await?;
+        self.inner.wake.notify_one();
+        self.changed(tenant, &workflow_id, &id);
+        Ok(())
     }
 
     /// A step that produced outputs: its successors by port (each in its
@@ -389,6 +477,7 @@ impl Engine {
             successors,
             response,
             state,
+            node_state: None,
         }
     }
 

@@ -435,11 +435,13 @@ n8n_work_store::both_backends! {
         assert_eq!(run.result, Some(json!({ "main": [{ "json": { "n": 1, "woke": "yes", "twice": "yes" } }] })));
         // One append for the wait and both Sets: the woken wait neither
         // parks again nor goes step by step through the queue. Besides it,
-        // the wait's claim and the worker loop's own writes: 5 in all,
+        // the wait's claim and the worker loop's own writes (a reclaim or
+        // a heartbeat, when one falls due meanwhile): at most 5 in all,
         // where completing the woken wait through the queue and claiming
         // the next step made 6 (SQLite) or 7 (PostgreSQL).
         assert_eq!(after.appends - before.appends, 1, "{before:?} → {after:?}");
-        assert_eq!(after.writes - before.writes, 5, "{before:?} → {after:?}");
+        let writes = after.writes - before.writes;
+        assert!(writes <= 5, "{writes} writes: {before:?} → {after:?}");
         let steps = journal(&store.steps(T, &id).await.unwrap());
         assert_eq!(
             steps.iter().map(|s| (s.0.as_str(), s.2, s.3)).collect::<Vec<_>>(),

@@ -1,6 +1,6 @@
 //! n8n-style `{{ }}` expressions, evaluated with no path to the host.
 //!
-//! Stage in the data flow (ARCHITECTURE.md): the engine evaluates a node's
+//! Stage in the data flow (docs/architecture.md): the engine evaluates a node's
 //! parameters with this crate just before it runs the node; `host/model`
 //! parses them into [`Template`]s once per workflow version.
 //!

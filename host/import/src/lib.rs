@@ -1,7 +1,7 @@
 //! Importing n8n workflows: n8n's export JSON in, n8n-work [`Workflow`]s
 //! out, with a [`Report`] of everything that did not carry over.
 //!
-//! Stage in the data flow (ARCHITECTURE.md): before everything else. The
+//! Stage in the data flow (docs/architecture.md): before everything else. The
 //! CLI (`n8n-work import n8n FILE.json`) reads a file, calls [`import_n8n`],
 //! writes the workflows as YAML and prints the reports; pushing them to a
 //! server takes the same values.

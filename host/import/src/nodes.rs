@@ -673,10 +673,22 @@ fn wait(p: &mut Taker<'_>) -> Converted {
 
 fn execute_workflow(p: &mut Taker<'_>) -> Converted {
     let source = p.text("source", "database");
+    // `workflowId` is the id as text (older n8n) or a resource locator,
+    // which names the workflow as well (`cachedResultName`).
     let id = p.take("workflowId").unwrap_or(json!(""));
-    let name = match &id {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+    let (name, named) = match &id {
+        Value::String(s) => (s.clone(), false),
+        Value::Object(locator) => match locator.get("cachedResultName").and_then(Value::as_str) {
+            Some(name) => (name.to_owned(), true),
+            None => (
+                locator
+                    .get("value")
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                    .unwrap_or_default(),
+                false,
+            ),
+        },
+        other => (other.to_string(), false),
     };
     if source != "database" {
         p.note(
@@ -684,19 +696,24 @@ fn execute_workflow(p: &mut Taker<'_>) -> Converted {
             format!("sub-workflows from `{source}` are not mapped; store the workflow and name it"),
         );
     }
-    p.note(
-        NoteKind::Changed,
-        format!("the sub-workflow is named by its n8n id `{name}`; rename it to the imported workflow's name"),
-    );
+    if !named {
+        p.note(
+            NoteKind::Changed,
+            format!("the sub-workflow is named by its n8n id `{name}`; rename it to the imported workflow's name"),
+        );
+    }
     p.ignore("mode", "the sub-workflow gets all items at once");
     p.ignore(
         "workflowInputs",
         "the sub-workflow gets the items as they are",
     );
     let mut options = p.nested("options");
-    options.ignore("waitForSubWorkflow", "the parent always waits");
+    let wait = options.flag("waitForSubWorkflow", true);
     drop(options);
-    Converted::new("execute-workflow", json!({ "workflow": name }))
+    Converted::new(
+        "execute-workflow",
+        json!({ "workflow": name, "wait": wait }),
+    )
 }
 
 /// Schedule Trigger: n8n's first interval rule as `every` (seconds,

@@ -27,6 +27,15 @@ pub trait BinaryStore: Send + Sync {
     fn read(&self, id: &str, offset: u64, len: u32) -> BoxFuture<'_, Result<Vec<u8>, String>>;
 }
 
+/// Where a node's persisted state comes from. It is read the first time
+/// the node reads or writes its state, so a step whose node keeps no state
+/// costs no read. The engine backs it with the store.
+pub trait StateSource: Send + Sync {
+    /// The node's state as committed (and as earlier calls of the same step
+    /// left it).
+    fn load(&self) -> BoxFuture<'_, Result<BTreeMap<String, Vec<u8>>, String>>;
+}
+
 /// Binary data held in memory.
 #[derive(Debug, Default)]
 pub struct MemoryBinaries {
@@ -95,6 +104,8 @@ pub(crate) struct StepState {
     pub(crate) node: Arc<str>,
     pub(crate) credentials: BTreeMap<String, serde_json::Value>,
     pub(crate) state: BTreeMap<String, Vec<u8>>,
+    /// Where `state` is read from on first use; `None` once read.
+    pub(crate) state_source: Option<Arc<dyn StateSource>>,
     pub(crate) state_changes: BTreeMap<String, Option<Vec<u8>>>,
     pub(crate) binaries: Arc<dyn BinaryStore>,
     pub(crate) new_binaries: Vec<NewBinary>,
@@ -154,6 +165,19 @@ impl credentials::Host for StepState {
 }
 
 impl StepState {
+    /// Reads the node's state from its source, once.
+    async fn load_state(&mut self) -> wasmtime::Result<()> {
+        if let Some(source) = self.state_source.take() {
+            self.state = source.load().await.map_err(|e| {
+                wasmtime::Error::msg(format!(
+                    "could not read the state of node `{}`: {e}",
+                    self.node
+                ))
+            })?;
+        }
+        Ok(())
+    }
+
     fn state_size_with(&self, key: &str, value: Option<usize>) -> usize {
         let mut current: BTreeMap<&str, usize> = self
             .state
@@ -176,6 +200,7 @@ impl StepState {
 
 impl state::Host for StepState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
+        self.load_state().await?;
         Ok(match self.state_changes.get(&key) {
             Some(change) => change.clone(),
             None => self.state.get(&key).cloned(),
@@ -195,6 +220,7 @@ impl state::Host for StepState {
                 value.len()
             )));
         }
+        self.load_state().await?;
         let total = self.state_size_with(&key, Some(value.len()));
         if total > STATE_TOTAL_MAX {
             return Ok(Err(format!(

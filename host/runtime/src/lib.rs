@@ -56,7 +56,7 @@ pub use data::{
 pub use egress::{
     EgressConfig, EgressPolicy, EgressRateError, EgressRates, EgressUsage, Grant, PrivateAllowlist,
 };
-pub use host::{BinaryStore, MemoryBinaries, NewBinary};
+pub use host::{BinaryStore, MemoryBinaries, NewBinary, StateSource};
 pub use limits::{LimitExceeded, StepLimits};
 pub use log::{LogLevel, LogLine, LogSource};
 
@@ -194,8 +194,11 @@ pub struct StepRequest {
     pub credentials: BTreeMap<String, serde_json::Value>,
     /// Origins this node may reach.
     pub grants: Vec<Grant>,
-    /// The node's persisted state.
+    /// The node's persisted state, when it is given up front.
     pub state: BTreeMap<String, Vec<u8>>,
+    /// Where the node's persisted state is read from, on first use (it
+    /// replaces `state` then).
+    pub state_source: Option<Arc<dyn StateSource>>,
     /// State from the step's last `pending` outcome.
     pub resume: Option<Vec<u8>>,
     /// Limits; the runtime's defaults when `None`.
@@ -222,6 +225,7 @@ impl StepRequest {
             credentials: BTreeMap::new(),
             grants: Vec::new(),
             state: BTreeMap::new(),
+            state_source: None,
             resume: None,
             limits: None,
             binaries: None,
@@ -473,6 +477,7 @@ impl Runtime {
             node,
             credentials: request.credentials.clone(),
             state: request.state.clone(),
+            state_source: request.state_source.clone(),
             state_changes: BTreeMap::new(),
             binaries: request
                 .binaries

@@ -605,11 +605,12 @@ impl Store {
             .collect()
     }
 
-    /// A workflow's active version, or its latest when none is active.
+    /// A workflow's active version, or its latest when none is active, by
+    /// its name or, failing that, its id.
     pub async fn workflow_by_name(&self, tenant: &str, name: &str) -> Result<WorkflowVersion> {
         let row = sqlx::query(
             "SELECT id, COALESCE(active_version, latest_version) AS version FROM workflows \
-             WHERE tenant_id = $1 AND name = $2",
+             WHERE tenant_id = $1 AND (name = $2 OR id = $2) ORDER BY name = $2 DESC LIMIT 1",
         )
         .bind(tenant)
         .bind(name)

@@ -100,6 +100,8 @@ pub struct Append {
     pub first: bool,
     /// The steps that changed since the last append.
     pub steps: Vec<JournalStep>,
+    /// What those steps changed in their nodes' state.
+    pub node_state: Vec<crate::NodeStateWrite>,
 }
 
 /// How an append went.
@@ -250,6 +252,14 @@ pub(crate) async fn apply_all(
     for chunk in steps.chunks(ROWS_PER_STATEMENT) {
         upsert_steps(conn, chunk).await?;
         upsert_payloads(conn, chunk).await?;
+    }
+    for append in appends
+        .iter()
+        .filter(|a| recorded.contains(&(a.run.tenant.clone(), a.run.id.clone())))
+    {
+        for write in &append.node_state {
+            crate::node_state::apply(conn, &append.run.tenant, write, crate::now_millis()).await?;
+        }
     }
     Ok(appends
         .iter()

@@ -21,6 +21,7 @@ pub mod audit;
 mod credentials;
 mod journal;
 mod members;
+mod node_state;
 mod ops;
 mod resume_tokens;
 #[cfg(feature = "testing")]
@@ -42,6 +43,7 @@ pub use access::{ApiKeyRow, NewApiKey, tenant_slug};
 pub use credentials::{CredentialRow, CredentialSummary, DataKeyRow, OAuth2Authorization};
 pub use journal::{Append, Appended, JournalRun, JournalStep};
 pub use members::{MemberRow, NewMember, SignInAttempt};
+pub use node_state::{NodeState, NodeStateWrite};
 pub use ops::append_items;
 pub use types::*;
 pub use usage::LimitOverrides;

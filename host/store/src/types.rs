@@ -254,6 +254,8 @@ pub enum Outcome {
         /// What the node keeps for its next step in the run (a Loop's
         /// remaining items), read back with [`crate::Store::latest_state`].
         state: Option<serde_json::Value>,
+        /// What the step changed in its node's state, committed with this.
+        node_state: Option<crate::NodeStateWrite>,
     },
     /// Parked until `due_at`, a resume call with `token`, or a sub-run.
     Park {
@@ -265,6 +267,8 @@ pub enum Outcome {
         state: Option<serde_json::Value>,
         /// A sub-workflow run whose end wakes the step.
         child: Option<NewExecution>,
+        /// What the step changed in its node's state, committed with this.
+        node_state: Option<crate::NodeStateWrite>,
     },
     /// Failed; try again at `due_at`.
     Retry {

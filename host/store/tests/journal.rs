@@ -61,6 +61,7 @@ fn started(id: &str, owner: &str, until: i64) -> Append {
         run,
         first: true,
         steps: vec![trigger, held],
+        node_state: vec![],
     }
 }
 
@@ -127,6 +128,7 @@ n8n_work_store::both_backends! {
                         successors: vec![],
                         response: None,
                         state: None,
+                        node_state: None,
                     },
                     usage: Usage::default(),
                     logs: vec![],

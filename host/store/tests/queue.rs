@@ -25,6 +25,7 @@ fn done(step: &Claimed, owner: &str, successors: Vec<NewStep>) -> Completion {
             successors,
             response: None,
             state: None,
+            node_state: None,
         },
         usage: Usage {
             duration_us: 7,

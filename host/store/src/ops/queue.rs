@@ -276,7 +276,11 @@ pub(crate) async fn complete(
             successors,
             response,
             state,
+            node_state,
         } => {
+            if let Some(write) = &node_state {
+                crate::node_state::apply(conn, &key.tenant, write, now).await?;
+            }
             let order = alloc_seq(conn, &key.tenant, &key.execution_id, 1).await?;
             sqlx::query(
                 "UPDATE steps SET status = $1, done_order = $2, error = NULL \
@@ -314,7 +318,11 @@ pub(crate) async fn complete(
             token,
             state,
             child,
+            node_state,
         } if live => {
+            if let Some(write) = &node_state {
+                crate::node_state::apply(conn, &key.tenant, write, now).await?;
+            }
             sqlx::query(
                 "UPDATE steps SET status = $1, due_at = $2 \
                  WHERE tenant_id = $3 AND execution_id = $4 AND seq = $5",

@@ -73,6 +73,8 @@ class ComposeRunsTheScaleOut(unittest.TestCase):
                     self.assertTrue(env["N8N_WORK_REDIS_URL"].startswith("redis://"))
                     # Never a key in the file: compose stops and says how to make one.
                     self.assertRegex(env["N8N_WORK_MASTER_KEY"], r"^\$\{N8N_WORK_MASTER_KEY:\?.*openssl rand")
+                    # One audit chain: every process gets the same key.
+                    self.assertRegex(env["N8N_WORK_AUDIT_KEY"], r"^\$\{N8N_WORK_AUDIT_KEY:\?.*openssl rand")
                     self.assertEqual(env["N8N_WORK_LOG_FORMAT"], "json")
                     self.assertEqual(service["command"][0], "serve")
 

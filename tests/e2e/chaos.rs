@@ -1155,3 +1155,63 @@ connections:
         "{view}"
     );
 }
+
+/// One audit chain per deployment: a replica started on the same
+/// PostgreSQL with an audit key of its own would break the chain with its
+/// first entry, so it does not start, and says which setting to give it; a
+/// replica with the deployment's key starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_with_another_audit_key_refuses_to_start() {
+    let database = n8n_work_store::testing::postgres().await.unwrap();
+    let redis = PrivateRedis::start().await;
+    let keys = tempfile::tempdir().unwrap();
+    let (ours, theirs) = (keys.path().join("ours"), keys.path().join("theirs"));
+    std::fs::create_dir_all(&ours).unwrap();
+    std::fs::create_dir_all(&theirs).unwrap();
+    let flags = [
+        "--role",
+        "api",
+        "--database-url",
+        &database.url,
+        "--redis-url",
+        &redis.url(),
+    ];
+    let first_dir = tempfile::tempdir().unwrap();
+    let first =
+        crate::serve::start_env(first_dir.path(), &flags, &crate::access::audit_env(&ours)).await;
+    // An audited write: the chain has an entry sealed with our key.
+    push_active(&first, &charging_workflow("http://127.0.0.1:9")).await;
+
+    let stranger = tempfile::tempdir().unwrap();
+    let started = tokio::process::Command::new(env!("CARGO_BIN_EXE_n8n-work"))
+        .arg("serve")
+        .args(flags)
+        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .env("N8N_WORK_DATA_DIR", stranger.path())
+        .envs(crate::access::audit_env(&theirs))
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), started)
+        .await
+        .expect("a replica with another audit key stops at once")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "it must not start: {stderr}");
+    assert!(
+        stderr.contains("sealed with another audit key") && stderr.contains("N8N_WORK_AUDIT_KEY"),
+        "{stderr}"
+    );
+
+    // With the deployment's key, a second replica starts and serves.
+    let second_dir = tempfile::tempdir().unwrap();
+    let mut second =
+        crate::serve::start_env(second_dir.path(), &flags, &crate::access::audit_env(&ours)).await;
+    second.key = first.key.clone();
+    push_active(
+        &second,
+        &charging_workflow("http://127.0.0.1:9")
+            .replace("name: charge", "name: charge-again")
+            .replace("path: charge", "path: charge-again"),
+    )
+    .await;
+}

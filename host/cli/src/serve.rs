@@ -344,6 +344,19 @@ pub(crate) async fn serve(
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let audit = audit_key()?;
+    // Every process on a shared database seals one chain: a replica with a
+    // key of its own would break it with its first entry, so it does not
+    // start.
+    if shared
+        && store
+            .audit_tail_sealed_by(&n8n_work_store::audit::AuditKey::new(audit))
+            .await?
+            == Some(false)
+    {
+        bail!(
+            "the audit log in this database was sealed with another audit key than this process's: give every process of a deployment the same key, from one secret (N8N_WORK_AUDIT_KEY, or N8N_WORK_AUDIT_KEY_FILE), as the processes already running have"
+        );
+    }
     let state = state
         .with_vault(vault.clone(), key_file.as_deref())
         .with_audit(audit, audit_head_file(data_dir));

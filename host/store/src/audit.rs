@@ -313,6 +313,26 @@ impl crate::Store {
         })
         .collect()
     }
+
+    /// Whether the chain's last entry was sealed with `key`: `None` while
+    /// the log is empty. A process given another key would break the chain
+    /// with its first entry.
+    pub async fn audit_tail_sealed_by(&self, key: &AuditKey) -> crate::Result<Option<bool>> {
+        let last: Option<i64> = sqlx::query("SELECT MAX(seq) AS last FROM audit_log")
+            .fetch_one(self.pool())
+            .await?
+            .try_get("last")?;
+        let Some(last) = last else {
+            return Ok(None);
+        };
+        let tail = self.audit_entries(None, last - 2, 2).await?;
+        let (previous, entry) = match tail.as_slice() {
+            [previous, entry] => (previous.mac.as_str(), entry),
+            [entry] => ("", entry),
+            _ => return Ok(None),
+        };
+        Ok(Some(key.seal(previous, entry) == entry.mac))
+    }
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {

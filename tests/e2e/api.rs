@@ -1699,6 +1699,29 @@ async fn a_sub_workflow_takes_the_parents_items_and_gives_back_its_own() {
         json!([{ "n": 1, "parent": "seen" }, { "n": 20, "parent": "seen" }]),
         "{body}"
     );
+    let started = format!("{}-sub-", body["executionId"].as_str().unwrap());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let child = loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the child run never ended"
+        );
+        let (_, list) = get(&server, &format!("/executions?workflow={double}&limit=10")).await;
+        let child = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"].as_str().unwrap().starts_with(&started))
+            .cloned();
+        if let Some(child) = child.filter(|c| c["status"] != "running") {
+            break child;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        child["status"], "succeeded",
+        "the child ran on its own: {child}"
+    );
     // A failing child fails the parent's step with the child's error, and
     // names the child run.
     let refused = push(&server, &parent("refused", "refuse", true)).await;

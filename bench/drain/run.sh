@@ -75,7 +75,7 @@ killed="$(date +%s.%N)"
 # wrk stops sending after LIMIT answers per connection group, but sleeps out
 # its duration: the end is when every run it started has ended.
 unfinished="SELECT count(*) FROM executions WHERE status NOT IN ('succeeded','failed','cancelled')"
-until [ $(( $(sql "SELECT count(*) FROM executions") - warm )) -ge "$runs" ] && [ "$(sql "$unfinished")" = 0 ]; do sleep 0.1; done
+until [ $(( $(sql "SELECT count(*) FROM executions") - warm )) -ge "$runs" ] && [ "$(sql "$unfinished")" = 0 ]; do sleep 0.25; done  # each check is a psql process and a backend: not too often
 end="$(date +%s.%N)"
 kill -INT "${loads[@]}" 2>/dev/null || true  # wrk prints its summary on SIGINT
 wait "${loads[@]}" 2>/dev/null || true

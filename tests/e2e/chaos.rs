@@ -244,7 +244,18 @@ async fn process(data: &std::path::Path, role: &str, database: &str, redis: &str
 /// One process per role, each with a data directory of its own. The first
 /// starts alone, so it is the one that makes (and holds) the owner key;
 /// the others start together.
-pub(crate) async fn cluster(
+/// Two API processes and a worker; both APIs take the owner key the first
+/// one made.
+pub(crate) async fn two_apis_and_a_worker(
+    database: &str,
+    redis: &str,
+) -> (Vec<tempfile::TempDir>, Vec<Server>) {
+    let (dirs, mut servers) = cluster(database, redis, &["api", "api", "worker"]).await;
+    servers[1].key = servers[0].key.clone();
+    (dirs, servers)
+}
+
+async fn cluster(
     database: &str,
     redis: &str,
     roles: &[&str],
@@ -1096,10 +1107,7 @@ connections:
 async fn node_state_is_shared_by_every_process() {
     let database = n8n_work_store::testing::postgres().await.unwrap();
     let redis = PrivateRedis::start().await;
-    let (_dirs, mut servers) =
-        cluster(&database.url, &redis.url(), &["api", "api", "worker"]).await;
-    // The first process made the owner key; the others accept it.
-    servers[1].key = servers[0].key.clone();
+    let (_dirs, servers) = two_apis_and_a_worker(&database.url, &redis.url()).await;
     let (a, b) = (&servers[0], &servers[1]);
     let workflow = push_active(
         a,

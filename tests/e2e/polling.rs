@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::api::{push, send};
-use crate::chaos::{PrivateRedis, cluster};
+use crate::chaos::{PrivateRedis, two_apis_and_a_worker};
 use crate::serve::{Server, start_with};
 
 /// A feed: a JSON list of entries that the test grows.
@@ -119,10 +119,7 @@ async fn polling_processes_share_what_was_seen_on_postgresql() {
     let (feed, base) = Feed::start().await;
     let database = n8n_work_store::testing::postgres().await.unwrap();
     let redis = PrivateRedis::start().await;
-    let (_dirs, mut servers) =
-        cluster(&database.url, &redis.url(), &["api", "api", "worker"]).await;
-    // The first process made the owner key; the others accept it.
-    servers[1].key = servers[0].key.clone();
+    let (_dirs, servers) = two_apis_and_a_worker(&database.url, &redis.url()).await;
     let (a, b) = (&servers[0], &servers[1]);
     let workflow = push(a, &poller(&base)).await;
     feed.grow(&[1]);

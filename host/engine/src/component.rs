@@ -234,13 +234,6 @@ impl Engine {
             if report.result.is_ok() {
                 changes.extend(report.state_changes);
             }
-            let written = || {
-                (!changes.is_empty()).then(|| NodeStateWrite {
-                    workflow_id: step.workflow_id.clone(),
-                    node_id: step.node_id.clone(),
-                    changes: changes.clone(),
-                })
-            };
             match report.result {
                 Ok(StepOutcome::Done { outputs: produced }) => {
                     for (port, items) in produced {
@@ -248,7 +241,7 @@ impl Engine {
                     }
                 }
                 Ok(StepOutcome::Pending { poll_after, state }) if index.is_none() => {
-                    *node_state = written();
+                    *node_state = state_write(step, changes);
                     return Ok(NodeResult::Park {
                         due_at: Some(self.inner.clock.now() + poll_after.as_millis() as i64),
                         token: false,
@@ -263,8 +256,8 @@ impl Engine {
                 }
                 Err(error) => return Err(step_failure(&error)),
             }
-            *node_state = written();
         }
+        *node_state = state_write(step, changes);
         Ok(NodeResult::Outputs {
             outputs,
             response: None,
@@ -272,6 +265,18 @@ impl Engine {
             iterations: BTreeMap::new(),
         })
     }
+}
+
+/// What `step` changed in its node's state, if anything.
+fn state_write(
+    step: &Claimed,
+    changes: BTreeMap<String, Option<Vec<u8>>>,
+) -> Option<NodeStateWrite> {
+    (!changes.is_empty()).then(|| NodeStateWrite {
+        workflow_id: step.workflow_id.clone(),
+        node_id: step.node_id.clone(),
+        changes,
+    })
 }
 
 /// A node's state as the store has it, with the changes the step's earlier

@@ -253,10 +253,10 @@ pub(crate) async fn apply_all(
         upsert_steps(conn, chunk).await?;
         upsert_payloads(conn, chunk).await?;
     }
-    for append in appends
-        .iter()
-        .filter(|a| recorded.contains(&(a.run.tenant.clone(), a.run.id.clone())))
-    {
+    // Most appends carry no node state: look those up in `recorded` not at all.
+    for append in appends.iter().filter(|a| {
+        !a.node_state.is_empty() && recorded.contains(&(a.run.tenant.clone(), a.run.id.clone()))
+    }) {
         for write in &append.node_state {
             crate::node_state::apply(conn, &append.run.tenant, write, crate::now_millis()).await?;
         }
